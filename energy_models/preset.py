@@ -1,0 +1,161 @@
+"""Presets: a named device's price list, read from TOML, every number sourced.
+
+A preset file looks like this (see ``docs/energy-model.md``)::
+
+    name = "cmos-45nm"
+    description = "Digital CMOS at 45 nm, 0.9 V"
+    paradigms = ["gpu", "hdc"]
+
+    [static]                 # optional: static power over the modelled latency
+    power_w = 0.0
+    source = "..."
+
+    [ops.mac_fp32]
+    energy_pj = 4.6          # nominal energy per count (pJ); for kinds in seconds: power_w
+    low_pj = 3.0             # optional bounds (default: the nominal value)
+    high_pj = 6.0
+    time_s = 1.5e-14         # optional: seconds per count on `resource`
+    resource = "compute"     # resources run in parallel; "serial" ones add up
+    source = "Horowitz, ISSCC 2014, Fig. 1.1.9: fp32 mult 3.7 pJ + add 0.9 pJ"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+from nonvon.energy_models.catalog import TIME_UNIT, get_op_kind
+from nonvon.errors import NonvonError, PresetError
+
+__all__ = ["OpPrice", "Preset", "load_preset", "PARADIGMS"]
+
+PARADIGMS = ("gpu", "spiking", "optical", "hdc", "quantum")
+SERIAL = "serial"
+
+
+@dataclasses.dataclass(frozen=True)
+class OpPrice:
+    """The price of one op kind on one device (energies in pJ, or W for time kinds)."""
+
+    value: float
+    low: float
+    high: float
+    source: str
+    time_s: float | None = None
+    resource: str = SERIAL
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    paradigms: tuple[str, ...]
+    ops: Mapping[str, OpPrice]
+    static_power_w: float = 0.0
+    static_low_w: float = 0.0
+    static_high_w: float = 0.0
+    static_source: str = ""
+    path: str = ""
+
+    def can_price(self, op_kinds) -> list[str]:
+        """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""
+        return sorted(set(op_kinds) - set(self.ops))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "paradigms": list(self.paradigms), "ops": sorted(self.ops), "path": self.path}
+
+
+def _number(table: Mapping, key: str, where: str, *, required: bool = True,
+            default: float | None = None) -> float | None:
+    if key not in table:
+        if required:
+            raise PresetError(f"{where}: missing {key!r}", f"add `{key} = <number>` with its source")
+        return default
+    v = table[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise PresetError(f"{where}: {key} = {v!r} is not a finite non-negative number")
+    return float(v)
+
+
+def _bounds(table: Mapping, nominal: float, unit: str, where: str) -> tuple[float, float]:
+    low = _number(table, f"low_{unit}", where, required=False, default=nominal)
+    high = _number(table, f"high_{unit}", where, required=False, default=nominal)
+    if not low <= nominal <= high:
+        raise PresetError(f"{where}: bounds must satisfy low <= nominal <= high, got "
+                          f"{low} <= {nominal} <= {high}")
+    return low, high
+
+
+def _source(table: Mapping, where: str) -> str:
+    src = table.get("source")
+    if not isinstance(src, str) or not src.strip():
+        raise PresetError(f"{where}: no 'source'",
+                          "every number needs `source = \"paper, table or datasheet\"`")
+    return src
+
+
+def preset_from_dict(data: Mapping, path: str = "") -> Preset:
+    """Validate a parsed preset table and build a :class:`Preset`."""
+    where = f"preset {path or data.get('name', '?')}"
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise PresetError(f"{where}: missing 'name'", 'add `name = "my-device"` at the top')
+    where = f"preset {name!r}" + (f" ({path})" if path else "")
+    paradigms = data.get("paradigms")
+    if not isinstance(paradigms, list) or not paradigms or any(p not in PARADIGMS for p in paradigms):
+        raise PresetError(f"{where}: paradigms = {paradigms!r}",
+                          f"give a non-empty list drawn from {list(PARADIGMS)}")
+    ops_table = data.get("ops")
+    if not isinstance(ops_table, dict) or not ops_table:
+        raise PresetError(f"{where}: no [ops.<kind>] tables", "price at least one op kind")
+    ops = {}
+    for kind_name, t in ops_table.items():
+        w = f"{where}, [ops.{kind_name}]"
+        try:
+            kind = get_op_kind(kind_name)
+        except NonvonError as e:
+            raise PresetError(f"{w}: {e.message}", e.hint) from None
+        if not isinstance(t, dict):
+            raise PresetError(f"{w}: expected a table")
+        unit = "w" if kind.unit == TIME_UNIT else "pj"
+        key = "power_w" if unit == "w" else "energy_pj"
+        value = _number(t, key, w)
+        low, high = _bounds(t, value, unit, w)
+        time_s = _number(t, "time_s", w, required=False)
+        resource = t.get("resource", SERIAL)
+        if not isinstance(resource, str):
+            raise PresetError(f"{w}: resource must be a string")
+        ops[kind_name] = OpPrice(value, low, high, _source(t, w), time_s, resource,
+                                 str(t.get("note", "")))
+    static = data.get("static", {})
+    if static:
+        w = f"{where}, [static]"
+        power = _number(static, "power_w", w)
+        s_low, s_high = _bounds(static, power, "w", w)
+        s_src = _source(static, w)
+    else:
+        power = s_low = s_high = 0.0
+        s_src = ""
+    return Preset(name=name, description=str(data.get("description", "")),
+                  paradigms=tuple(paradigms), ops=MappingProxyType(ops), static_power_w=power,
+                  static_low_w=s_low, static_high_w=s_high, static_source=s_src, path=path)
+
+
+def load_preset(path: str | Path) -> Preset:
+    """Read and validate a preset TOML file (data only: nothing in it is executed)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PresetError(f"preset file {path} does not exist",
+                          "check the path, or run `nonvon list` for registered presets") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise PresetError(f"preset file {path} is not valid TOML: {e}",
+                          "fix the syntax at the position shown") from None
+    return preset_from_dict(data, str(path))
