@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 
 from nonvon.energy_models.catalog import TIME_UNIT, get_op_kind
 from nonvon.energy_models.ledger import OpLedger
 from nonvon.energy_models.preset import SERIAL, Preset
+
 from nonvon.errors import IncompatibleError
 
 __all__ = ["EnergyReport", "price", "landauer_j", "BOLTZMANN_J_PER_K"]
@@ -96,7 +98,12 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
     return EnergyReport(preset.name, total, low, high, breakdown, latency, assumptions)
 
 
-def landauer_j(ledger: OpLedger, temperature_k: float = 300.0) -> float:
-    """Landauer lower bound per inference: kT ln 2 for each output bit overwritten."""
-    bits = sum(c * get_op_kind(k).output_bits for k, c in ledger.per_inference().items())
+def landauer_j(ledger: OpLedger | Mapping[str, float], temperature_k: float = 300.0) -> float:
+    """Landauer lower bound per inference: kT ln 2 for each output bit overwritten.
+
+    Args:
+        ledger: a ledger, or its per-inference counts (as stored in result rows).
+    """
+    counts = ledger.per_inference() if isinstance(ledger, OpLedger) else ledger
+    bits = sum(c * get_op_kind(k).output_bits for k, c in counts.items())
     return bits * BOLTZMANN_J_PER_K * temperature_k * math.log(2)

@@ -1,0 +1,1 @@
+"""Simulators, one subpackage per hardware paradigm; registered via entry points."""

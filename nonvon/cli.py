@@ -1,0 +1,223 @@
+"""The ``nonvon`` command line: list, compare, report, energy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nonvon.errors import ConfigError, NonvonError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: same format, exit 2
+        self.print_usage(sys.stderr)
+        _fail(ConfigError(message, f"see `{self.prog} --help`"))
+
+
+def _fail(err: NonvonError):
+    print(f"error: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"  fix: {err.hint}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
+
+
+def _csv(value: str) -> list[str]:
+    return [v for v in (s.strip() for s in value.split(",")) if v]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return tuple(v) if isinstance(v, list) else v
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["gpu-mlp.epochs=3", "gpu-cnn.channels=[8,16]"]`` -> ``{"gpu-mlp": {"epochs": 3}, ...}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        sim, dot, option = key.partition(".")
+        if not (sep and dot and sim and option):
+            raise ConfigError(f"cannot read --set {item!r}",
+                              "write SIMULATOR.OPTION=VALUE, e.g. --set gpu-mlp.epochs=3")
+        out.setdefault(sim, {})[option] = _parse_value(value)
+    return out
+
+
+# -- commands ---------------------------------------------------------------------------
+def cmd_list(args) -> None:
+    from nonvon.registry import registry
+
+    reg = registry()
+    sims = []
+    for name in sorted(reg.simulators):
+        try:
+            sim = reg.simulator(name)
+            sims.append({"name": name, "paradigm": sim.paradigm, "op_kinds": sorted(sim.op_kinds),
+                         "description": (type(sim).__doc__ or "").strip().splitlines()[0]})
+        except Exception as e:  # a plugin that cannot even be built is broken, not fatal
+            from nonvon.registry import SIMULATORS, Broken
+
+            reg.broken.append(Broken(SIMULATORS, name, f"{type(e).__name__}: {e}"))
+    info = {"tasks": sorted(reg.tasks), "simulators": sims,
+            "presets": [{"name": p.name, "paradigms": list(p.paradigms), "ops": sorted(p.ops),
+                         "description": p.description, "path": p.path}
+                        for p in sorted(reg.presets.values(), key=lambda p: p.name)],
+            "broken": [{"name": b.name, "group": b.group, "error": b.error} for b in reg.broken]}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    con.print("[bold]tasks:[/] " + ", ".join(info["tasks"]))
+    t = Table("simulator", "paradigm", "description", title="simulators")
+    for s in sims:
+        t.add_row(s["name"], s["paradigm"], s["description"])
+    con.print(t)
+    t = Table("preset", "paradigms", "description", title="presets")
+    for p in info["presets"]:
+        t.add_row(p["name"], ", ".join(p["paradigms"]), p["description"])
+    con.print(t)
+    if info["broken"]:
+        t = Table("plugin", "group", "error", title="[red]broken plugins (skipped)")
+        for b in info["broken"]:
+            t.add_row(b["name"], b["group"], b["error"])
+        con.print(t)
+
+
+def _print_table(rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nonvon.report import format_si
+
+    t = Table("task", "simulator", "preset", "kind", "accuracy", "energy/inference",
+              "latency/inference", "fit", title="nonvon compare")
+    for r in rows:
+        t.add_row(r["task"], r["simulator"], r["preset"], r["kind"], f"{100 * r['accuracy']:.2f}%",
+                  format_si(r["energy_per_inference_j"], "J"),
+                  format_si(r["latency_per_inference_s"], "s"), f"{r['fit_wall_s']:.1f} s")
+    Console().print(t)
+
+
+def cmd_compare(args) -> None:
+    from nonvon.compare import compare
+
+    try:
+        seeds = [int(s) for s in _csv(args.seeds)]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers") from None
+    outcome = compare(_csv(args.task), _csv(args.sim),
+                      presets=_csv(args.preset) if args.preset else None, seeds=seeds,
+                      out_dir=args.out, quick=args.quick, overrides=parse_overrides(args.set),
+                      data_dir=args.data_dir, progress=not args.no_progress,
+                      log=lambda m: print(m, file=sys.stderr))
+    _print_table(outcome.rows)
+    print(f"wrote {args.out}/results.json, results.csv, report.md and figures", file=sys.stderr)
+
+
+def cmd_report(args) -> None:
+    from nonvon.compare import load_rows
+    from nonvon.report import write_report
+
+    rows = load_rows(args.results)
+    write_report(rows, Path(args.results))
+    _print_table(rows)
+    print(f"wrote {args.results}/report.md and figures", file=sys.stderr)
+
+
+def cmd_energy(args) -> None:
+    """Re-price saved ledgers (a results folder, results.json or a result JSON) on a preset."""
+    from nonvon.compare import load_rows
+    from nonvon.energy_models import OpLedger, price
+    from nonvon.registry import registry
+    from nonvon.report import format_si
+    from nonvon.result import Result
+
+    path = Path(args.source)
+    preset = registry().preset(args.preset)
+    if path.is_dir() or path.name == "results.json":
+        rows = load_rows(path if path.is_dir() else path.parent)
+        cells = {}
+        for r in rows:
+            if r["kind"] == "modelled":
+                cells.setdefault((r["task"], r["simulator"], r["seed"]), r["ledger_totals"])
+        items = [(f"{t} / {s} / seed {seed}", OpLedger.from_dict(led))
+                 for (t, s, seed), led in cells.items()]
+    else:
+        result = Result.load(path)
+        items = [(f"{result.task} / {result.simulator} / seed {result.seed}", result.ledger)]
+    if not items:
+        raise ConfigError(f"no ledgers found in {path}")
+    out = []
+    for label, ledger in items:
+        rep = price(ledger, preset)
+        out.append({"cell": label, **rep.to_dict()})
+        if not args.json:
+            print(f"{label}: {format_si(rep.energy_j, 'J')} per inference on {preset.name} "
+                  f"({format_si(rep.low_j, 'J')} - {format_si(rep.high_j, 'J')}), "
+                  f"latency {format_si(rep.latency_s, 's')}")
+            for k, v in sorted(rep.breakdown_j.items(), key=lambda kv: -kv[1]):
+                print(f"    {k:<16} {format_si(v, 'J')}")
+    if args.json:
+        print(json.dumps(out, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nonvon", description="Simulate unconventional AI hardware and compare it, "
+                "in joules, against a GPU on the same task.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="registered tasks, simulators, presets and broken plugins")
+    s.add_argument("--json", action="store_true", help="machine-readable (docs/schema.md)")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("compare", help="train, evaluate and price simulators on tasks")
+    s.add_argument("--task", default="mnist", help="comma-separated task names (default: mnist)")
+    s.add_argument("--sim", default="all", help="comma-separated simulator names, or 'all'")
+    s.add_argument("--preset", default=None,
+                   help="comma-separated preset names or TOML paths (default: every preset that "
+                        "fits each simulator)")
+    s.add_argument("--seeds", default="0", help="comma-separated seeds (default: 0)")
+    s.add_argument("--out", default="results", help="results folder (default: ./results)")
+    s.add_argument("--quick", action="store_true", help="small budget for demos and smoke checks")
+    s.add_argument("--set", action="append", default=[], metavar="SIM.OPTION=VALUE",
+                   help="config override, e.g. --set gpu-mlp.epochs=3 (repeatable)")
+    s.add_argument("--data-dir", default=None, help="where to look for dataset files")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("report", help="rebuild report.md and figures from a results folder")
+    s.add_argument("results", help="folder written by `nonvon compare`")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("energy", help="re-price saved ledgers with another preset")
+    s.add_argument("source", help="results folder, results.json, or a saved result JSON")
+    s.add_argument("--preset", required=True, help="preset name or TOML path")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_energy)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except NonvonError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are cached and will not be recomputed", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

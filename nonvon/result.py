@@ -1,0 +1,133 @@
+"""Results: one simulator evaluated on one task, optionally priced on one preset."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from nonvon._io import atomic_write_json
+from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
+from nonvon.errors import DataError
+
+__all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions"]
+
+# The documented, stable columns of results.json / results.csv (docs/schema.md).
+ROW_FIELDS = (
+    "task", "simulator", "paradigm", "preset", "kind", "accuracy", "energy_per_inference_j",
+    "energy_low_j", "energy_high_j", "energy_breakdown_j", "latency_per_inference_s",
+    "sim_wall_s", "fit_wall_s", "n_params", "seed", "n_evaluated", "data_source",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """An energy figure measured on real hardware (not modelled), e.g. NVML on a GPU."""
+
+    label: str
+    energy_per_inference_j: float
+    latency_per_inference_s: float
+    batch_size: int
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("nonvon", "numpy", "torch"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What :meth:`Simulator.evaluate` returns; :meth:`priced` adds an energy report."""
+
+    task: str
+    simulator: str
+    paradigm: str
+    seed: int
+    accuracy: float
+    n_evaluated: int
+    ledger: OpLedger
+    sim_wall_s: float
+    fit_wall_s: float
+    n_params: int
+    config: dict[str, Any]
+    data_source: str = ""
+    measurements: tuple[Measurement, ...] = ()
+    versions: dict[str, str] = dataclasses.field(default_factory=library_versions)
+    energy: EnergyReport | None = None
+
+    @property
+    def preset(self) -> str | None:
+        return self.energy.preset if self.energy else None
+
+    def priced(self, preset: Preset) -> Result:
+        return dataclasses.replace(self, energy=price(self.ledger, preset))
+
+    # -- rows for tables -------------------------------------------------------------
+    def _base_row(self) -> dict[str, Any]:
+        return {"task": self.task, "simulator": self.simulator, "paradigm": self.paradigm,
+                "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
+                "fit_wall_s": self.fit_wall_s, "n_params": self.n_params, "seed": self.seed,
+                "n_evaluated": self.n_evaluated, "data_source": self.data_source}
+
+    def modelled_row(self) -> dict[str, Any]:
+        """The row of this result as priced on its preset (see :meth:`priced`)."""
+        if self.energy is None:
+            raise ValueError("this result is not priced; call result.priced(preset) first")
+        e = self.energy
+        return {**self._base_row(), "preset": e.preset, "kind": "modelled",
+                "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
+                "energy_high_j": e.high_j, "energy_breakdown_j": dict(e.breakdown_j),
+                "latency_per_inference_s": e.latency_s, "ledger": self.ledger.per_inference(),
+                "ledger_totals": self.ledger.to_dict(),
+                "assumptions": list(e.assumptions)}
+
+    def measured_rows(self) -> list[dict[str, Any]]:
+        """One row per hardware measurement (e.g. NVML at batch 1 and 1024)."""
+        return [{**self._base_row(), "preset": m.label, "kind": "measured",
+                 "energy_per_inference_j": m.energy_per_inference_j,
+                 "energy_low_j": m.energy_per_inference_j, "energy_high_j": m.energy_per_inference_j,
+                 "energy_breakdown_j": {"measured": m.energy_per_inference_j},
+                 "latency_per_inference_s": m.latency_per_inference_s, "batch_size": m.batch_size,
+                 "details": m.details} for m in self.measurements]
+
+    # -- JSON round trip -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["ledger"] = self.ledger.to_dict()
+        d["measurements"] = [dataclasses.asdict(m) for m in self.measurements]
+        d["energy"] = self.energy.to_dict() if self.energy else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Result:
+        try:
+            d = dict(d)
+            d["ledger"] = OpLedger.from_dict(d["ledger"])
+            d["measurements"] = tuple(Measurement(**m) for m in d.get("measurements", ()))
+            if d.get("energy"):
+                e = dict(d["energy"])
+                e["assumptions"] = tuple(e["assumptions"])
+                d["energy"] = EnergyReport(**e)
+            return cls(**d)
+        except (KeyError, TypeError) as e:
+            raise DataError(f"malformed result record: {e}",
+                            "the file was not written by this version of nonvon; delete it "
+                            "and rerun") from None
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path} is not valid JSON: {e}", "delete it and rerun") from None

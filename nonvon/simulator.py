@@ -1,0 +1,156 @@
+"""The simulator contract every paradigm plugin meets.
+
+A simulator says *on what device and how* a model runs: it holds a frozen,
+validated config, declares what it can run, trains with :meth:`fit` and, in
+:meth:`evaluate`, counts every operation it actually executes into an
+:class:`~nonvon.energy_models.OpLedger`.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nonvon.energy_models import OpLedger, get_op_kind
+from nonvon.errors import ConfigError, IncompatibleError, NonvonError
+from nonvon.result import Measurement, Result
+from nonvon.tasks import Task
+
+__all__ = ["Simulator", "Capabilities", "Prediction"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What a simulator can run; the host refuses a mismatch before any work."""
+
+    input_kinds: tuple[str, ...] = ("image", "vector")
+    max_features: int | None = None
+    min_classes: int = 2
+    max_classes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """What a subclass's ``_predict`` returns: labels and the ledger of that run."""
+
+    labels: np.ndarray
+    ledger: OpLedger
+    measurements: tuple[Measurement, ...] = ()
+
+
+class Simulator(abc.ABC):
+    """Base class for all simulators.
+
+    Subclasses set ``paradigm``, ``Config`` (a frozen dataclass validating itself in
+    ``__post_init__``), ``op_kinds`` (every kind ``_predict`` may count), optionally
+    ``quick`` (config overrides for ``compare --quick``) and implement ``_fit`` and
+    ``_predict``.
+    """
+
+    paradigm: ClassVar[str]
+    Config: ClassVar[type]
+    op_kinds: ClassVar[frozenset[str]]
+    quick: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, config: Any = None, /, **overrides: Any):
+        base = config if config is not None else self.Config()
+        fields = {f.name for f in dataclasses.fields(base)}
+        bad = sorted(set(overrides) - fields)
+        if bad:
+            raise ConfigError(f"{type(self).__name__} has no config option(s) {bad}",
+                              f"valid options: {', '.join(sorted(fields))}")
+        try:
+            self.config = dataclasses.replace(base, **overrides)
+        except TypeError as e:
+            raise ConfigError(f"invalid config for {type(self).__name__}: {e}") from None
+        self.name = type(self).__name__
+        self._fitted_on: tuple[tuple[int, ...], int] | None = None
+        self.fit_wall_s = 0.0
+        for kind in self.op_kinds:
+            get_op_kind(kind)  # fail at construction, not after hours of training
+
+    # -- declared capabilities ---------------------------------------------------------
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    @property
+    def n_params(self) -> int:
+        return 0
+
+    def check_task(self, task: Task) -> None:
+        """Raise :class:`IncompatibleError` if this simulator cannot run ``task``."""
+        cap = self.capabilities
+        kind = "image" if task.is_image else "vector"
+        if kind not in cap.input_kinds:
+            raise IncompatibleError(f"{self.name} takes {cap.input_kinds} inputs; task "
+                                    f"{task.name!r} has {kind} inputs {task.input_shape}",
+                                    "transform the task (downsample / pca) or pick another simulator")
+        if cap.max_features is not None and task.n_features > cap.max_features:
+            raise IncompatibleError(f"{self.name} holds at most {cap.max_features} input features; "
+                                    f"task {task.name!r} has {task.n_features}",
+                                    "reduce inputs with task.downsample(side) or task.pca(k)")
+        if task.n_classes < cap.min_classes or (cap.max_classes and task.n_classes > cap.max_classes):
+            raise IncompatibleError(f"{self.name} handles {cap.min_classes}..{cap.max_classes} "
+                                    f"classes; task {task.name!r} has {task.n_classes}",
+                                    "use task.select_classes(...)")
+
+    # -- the contract ------------------------------------------------------------------
+    def fit(self, task: Task, *, seed: int = 0, progress: bool = False) -> Simulator:
+        """Train on ``task``'s train split; deterministic for a given ``seed``."""
+        self.check_task(task)
+        _check_finite(task.x_train, task.name, "train")
+        start = time.perf_counter()
+        self._fit(task, seed=seed, progress=progress)
+        self.fit_wall_s = time.perf_counter() - start
+        self._fitted_on = (task.input_shape, task.n_classes)
+        self._seed = seed
+        return self
+
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
+        """Run inference on ``split`` (the first ``limit`` samples) and count what ran."""
+        if self._fitted_on is None:
+            raise NonvonError(f"{self.name} has not been fitted", "call fit(task) first")
+        if (task.input_shape, task.n_classes) != self._fitted_on:
+            raise IncompatibleError(
+                f"{self.name} was fitted on inputs {self._fitted_on[0]} with "
+                f"{self._fitted_on[1]} classes; task {task.name!r} has {task.input_shape} "
+                f"with {task.n_classes}", "evaluate on the task (and transforms) it was fitted on")
+        x, y = task.split(split)
+        if limit is not None:
+            if not isinstance(limit, int) or limit < 1:
+                raise ConfigError(f"limit={limit!r} must be a positive integer")
+            x, y = x[:limit], y[:limit]
+        _check_finite(x, task.name, split)
+        start = time.perf_counter()
+        pred = self._predict(x)
+        wall = time.perf_counter() - start
+        if pred.labels.shape != y.shape:
+            raise RuntimeError(f"{self.name}._predict returned {pred.labels.shape} labels for "
+                               f"{y.shape} samples")
+        extra = set(pred.ledger.totals) - set(self.op_kinds)
+        if extra:
+            raise RuntimeError(f"{self.name} counted undeclared op kinds {sorted(extra)}; "
+                               "add them to op_kinds")
+        return Result(task=task.name, simulator=self.name, paradigm=self.paradigm,
+                      seed=self._seed, accuracy=float(np.mean(pred.labels == y)),
+                      n_evaluated=len(y), ledger=pred.ledger, sim_wall_s=wall,
+                      fit_wall_s=self.fit_wall_s, n_params=self.n_params,
+                      config=dataclasses.asdict(self.config), data_source=task.source,
+                      measurements=pred.measurements)
+
+    @abc.abstractmethod
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None: ...
+
+    @abc.abstractmethod
+    def _predict(self, x: np.ndarray) -> Prediction: ...
+
+
+def _check_finite(x: np.ndarray, task: str, split: str) -> None:
+    if not np.isfinite(x).all():
+        raise ConfigError(f"task {task!r}: the {split} inputs contain NaN or inf",
+                          "clean the data before fitting or evaluating")

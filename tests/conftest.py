@@ -1,0 +1,39 @@
+"""Shared fixtures: small real tasks (scikit-learn's digits, always offline) and the registry."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from nonvon.registry import registry
+from nonvon.tasks import Task
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never read or write the user's real data cache from tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def reg():
+    return registry()
+
+
+@pytest.fixture(scope="session")
+def digits_task() -> Task:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(x))
+    tr, te = idx[:600], idx[600:800]
+    return Task("digits-test", x[tr], d.target[tr], x[te], d.target[te], 10, source="sklearn digits")
+
+
+@pytest.fixture
+def seed() -> int:
+    return int(os.environ.get("NONVON_TEST_SEED", "0"))
