@@ -79,7 +79,8 @@ def _number(table: Mapping, key: str, where: str, *, required: bool = True,
         return default
     v = table[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise PresetError(f"{where}: {key} = {v!r} is not a finite non-negative number")
+        raise PresetError(f"{where}: {key} = {v!r} is not a finite non-negative number",
+                          f"write {key} as a number >= 0")
     return float(v)
 
 
@@ -90,6 +91,18 @@ def _bounds(table: Mapping, nominal: float, unit: str, where: str) -> tuple[floa
         raise PresetError(f"{where}: bounds must satisfy low <= nominal <= high, got "
                           f"{low} <= {nominal} <= {high}")
     return low, high
+
+
+def _reject_unknown_keys(table: Mapping, allowed: set[str], where: str) -> None:
+    """A typo (``hihg_pj``) must not silently fall back to a default."""
+    import difflib
+
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            raise PresetError(f"{where}: unknown key {key!r}",
+                              f"did you mean {close[0]!r}?" if close
+                              else f"allowed keys: {', '.join(sorted(allowed))}")
 
 
 def _source(table: Mapping, where: str) -> str:
@@ -107,6 +120,7 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
     if not isinstance(name, str) or not name:
         raise PresetError(f"{where}: missing 'name'", 'add `name = "my-device"` at the top')
     where = f"preset {name!r}" + (f" ({path})" if path else "")
+    _reject_unknown_keys(data, {"name", "description", "paradigms", "source", "static", "ops"}, where)
     paradigms = data.get("paradigms")
     if not isinstance(paradigms, list) or not paradigms or any(p not in PARADIGMS for p in paradigms):
         raise PresetError(f"{where}: paradigms = {paradigms!r}",
@@ -122,20 +136,25 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
         except NonvonError as e:
             raise PresetError(f"{w}: {e.message}", e.hint) from None
         if not isinstance(t, dict):
-            raise PresetError(f"{w}: expected a table")
+            raise PresetError(f"{w}: expected a table", f"write [ops.{kind_name}] with energy_pj and source")
         unit = "w" if kind.unit == TIME_UNIT else "pj"
         key = "power_w" if unit == "w" else "energy_pj"
+        _reject_unknown_keys(t, {key, f"low_{unit}", f"high_{unit}", "time_s", "resource", "source",
+                                 "note"}, w)
         value = _number(t, key, w)
         low, high = _bounds(t, value, unit, w)
         time_s = _number(t, "time_s", w, required=False)
         resource = t.get("resource", SERIAL)
         if not isinstance(resource, str):
-            raise PresetError(f"{w}: resource must be a string")
+            raise PresetError(f"{w}: resource must be a string", 'e.g. resource = "compute"')
         ops[kind_name] = OpPrice(value, low, high, _source(t, w), time_s, resource,
                                  str(t.get("note", "")))
     static = data.get("static", {})
+    if not isinstance(static, dict):
+        raise PresetError(f"{where}: [static] must be a table", "write [static] with power_w and source")
     if static:
         w = f"{where}, [static]"
+        _reject_unknown_keys(static, {"power_w", "low_w", "high_w", "source", "note"}, w)
         power = _number(static, "power_w", w)
         s_low, s_high = _bounds(static, power, "w", w)
         s_src = _source(static, w)
@@ -155,6 +174,9 @@ def load_preset(path: str | Path) -> Preset:
     except FileNotFoundError:
         raise PresetError(f"preset file {path} does not exist",
                           "check the path, or run `nonvon list` for registered presets") from None
+    except OSError as e:
+        raise PresetError(f"cannot read preset file {path}: {e.strerror}",
+                          "give the path of a .toml file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise PresetError(f"preset file {path} is not valid TOML: {e}",
                           "fix the syntax at the position shown") from None

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from nonvon.energy_models.catalog import TIME_UNIT, get_op_kind
 from nonvon.energy_models.ledger import OpLedger
 from nonvon.energy_models.preset import SERIAL, Preset
-
 from nonvon.errors import IncompatibleError
 
 __all__ = ["EnergyReport", "price", "landauer_j", "BOLTZMANN_J_PER_K"]
@@ -32,7 +31,7 @@ class EnergyReport:
     low_j: float
     high_j: float
     breakdown_j: dict[str, float]
-    latency_s: float
+    latency_s: float | None
     assumptions: tuple[str, ...]
 
     def to_dict(self) -> dict:
@@ -41,8 +40,11 @@ class EnergyReport:
         return d
 
 
-def modelled_latency_s(per_inf: dict[str, float], preset: Preset) -> float:
+def modelled_latency_s(per_inf: dict[str, float], preset: Preset) -> float | None:
     """Latency per inference: parallel resources overlap (max), serial ones add.
+
+    ``None`` when neither the preset nor the ledger says anything about time (a
+    price list with no timing), rather than a misleading zero.
 
     Ops on one named resource take ``count * time_s`` in sequence; different
     resources overlap (a roofline: compute and memory proceed together); ops on
@@ -50,18 +52,21 @@ def modelled_latency_s(per_inf: dict[str, float], preset: Preset) -> float:
     """
     by_resource: dict[str, float] = {}
     serial = 0.0
+    timed = not per_inf  # an empty ledger takes no time
     for kind_name, count in per_inf.items():
         if get_op_kind(kind_name).unit == TIME_UNIT:
             serial += count
+            timed = True
             continue
         p = preset.ops[kind_name]
         if p.time_s is None:
             continue
+        timed = True
         if p.resource == SERIAL:
             serial += count * p.time_s
         else:
             by_resource[p.resource] = by_resource.get(p.resource, 0.0) + count * p.time_s
-    return serial + max(by_resource.values(), default=0.0)
+    return serial + max(by_resource.values(), default=0.0) if timed else None
 
 
 def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
@@ -86,6 +91,10 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
         low += count * p.low * scale
         high += count * p.high * scale
     latency = modelled_latency_s(per_inf, preset)
+    if (preset.static_power_w or preset.static_high_w) and latency is None:
+        raise IncompatibleError(
+            f"preset {preset.name!r} has static power but no timing for this ledger's ops",
+            "give time_s for the op kinds, so static energy can be charged over the latency")
     if preset.static_power_w or preset.static_high_w:
         breakdown[STATIC] = preset.static_power_w * latency
         low += preset.static_low_w * latency

@@ -12,10 +12,24 @@ Example:
 """
 
 from nonvon.compare import compare
-from nonvon.energy_models import (CATALOG, EnergyReport, OpKind, OpLedger, Preset, load_preset,
-                                  price, register_op_kind)
-from nonvon.errors import (ConfigError, DataError, IncompatibleError, NonvonError, PresetError,
-                           UnknownNameError)
+from nonvon.energy_models import (
+                                  CATALOG,
+                                  EnergyReport,
+                                  OpKind,
+                                  OpLedger,
+                                  Preset,
+                                  load_preset,
+                                  price,
+                                  register_op_kind,
+)
+from nonvon.errors import (
+                                  ConfigError,
+                                  DataError,
+                                  IncompatibleError,
+                                  NonvonError,
+                                  PresetError,
+                                  UnknownNameError,
+)
 from nonvon.registry import Registry, registry
 from nonvon.result import Measurement, Result
 from nonvon.simulator import Capabilities, Prediction, Simulator

@@ -74,10 +74,9 @@ def cmd_list(args) -> None:
     if args.json:
         print(json.dumps(info, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
+    con = _console()
     con.print("[bold]tasks:[/] " + ", ".join(info["tasks"]))
     t = Table("simulator", "paradigm", "description", title="simulators")
     for s in sims:
@@ -95,7 +94,6 @@ def cmd_list(args) -> None:
 
 
 def _print_table(rows) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from nonvon.report import format_si
@@ -106,7 +104,14 @@ def _print_table(rows) -> None:
         t.add_row(r["task"], r["simulator"], r["preset"], r["kind"], f"{100 * r['accuracy']:.2f}%",
                   format_si(r["energy_per_inference_j"], "J"),
                   format_si(r["latency_per_inference_s"], "s"), f"{r['fit_wall_s']:.1f} s")
-    Console().print(t)
+    _console().print(t)
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped output (CI logs, files) gets a table wide enough to read, not 80 columns.
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def cmd_compare(args) -> None:
@@ -115,7 +120,8 @@ def cmd_compare(args) -> None:
     try:
         seeds = [int(s) for s in _csv(args.seeds)]
     except ValueError:
-        raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers") from None
+        raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers",
+                          "e.g. --seeds 0,1,2") from None
     outcome = compare(_csv(args.task), _csv(args.sim),
                       presets=_csv(args.preset) if args.preset else None, seeds=seeds,
                       out_dir=args.out, quick=args.quick, overrides=parse_overrides(args.set),
@@ -157,7 +163,7 @@ def cmd_energy(args) -> None:
         result = Result.load(path)
         items = [(f"{result.task} / {result.simulator} / seed {result.seed}", result.ledger)]
     if not items:
-        raise ConfigError(f"no ledgers found in {path}")
+        raise ConfigError(f"no ledgers found in {path}", "point at a folder written by `nonvon compare`")
     out = []
     for label, ledger in items:
         rep = price(ledger, preset)

@@ -46,7 +46,8 @@ class Simulator(abc.ABC):
     """Base class for all simulators.
 
     Subclasses set ``paradigm``, ``Config`` (a frozen dataclass validating itself in
-    ``__post_init__``), ``op_kinds`` (every kind ``_predict`` may count), optionally
+    ``__post_init__``), ``op_kinds`` (every kind ``_predict`` may count with this
+    config; a class attribute or a property), optionally
     ``quick`` (config overrides for ``compare --quick``) and implement ``_fit`` and
     ``_predict``.
     """
@@ -123,7 +124,8 @@ class Simulator(abc.ABC):
         x, y = task.split(split)
         if limit is not None:
             if not isinstance(limit, int) or limit < 1:
-                raise ConfigError(f"limit={limit!r} must be a positive integer")
+                raise ConfigError(f"limit={limit!r} must be a positive integer",
+                                  "pass limit=None for the whole split")
             x, y = x[:limit], y[:limit]
         _check_finite(x, task.name, split)
         start = time.perf_counter()

@@ -13,13 +13,13 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from nonvon.energy_models import OpLedger
-from nonvon.models import cnn, mlp, train_classifier
-from nonvon.simulators.gpu.counting import BYTES, OpCounter
 
+from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
+from nonvon.models import cnn, mlp, train_classifier
 from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.gpu.counting import OpCounter
 from nonvon.tasks import Task
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline"]
@@ -27,7 +27,8 @@ __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline"]
 
 def _positive(name: str, value, kind=int) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}")
+        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
+                          f"set {name} to a value > 0, e.g. {name}={kind(1)!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,9 +79,9 @@ class GpuConfig:
             for v in getattr(self, name):
                 _positive(f"{name} entry", v)
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)")
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)", "e.g. dropout=0.2")
         if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0")
+            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0", "e.g. weight_decay=0.0")
 
 
 class GpuBaseline(Simulator):
@@ -88,8 +89,11 @@ class GpuBaseline(Simulator):
 
     paradigm = "gpu"
     Config = GpuConfig
-    op_kinds = frozenset({f"{op}_{dt}" for op in ("mac", "add", "cmp") for dt in BYTES}
-                         | {"dram_byte", "kernel_launch"})
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        dt = self.config.dtype
+        return frozenset({f"mac_{dt}", f"add_{dt}", f"cmp_{dt}", "dram_byte", "kernel_launch"})
 
     def __init__(self, config: GpuConfig | None = None, /, **overrides):
         super().__init__(config, **overrides)
@@ -114,7 +118,8 @@ class GpuBaseline(Simulator):
     def check_task(self, task: Task) -> None:
         super().check_task(task)
         if self.config.model == "cnn" and task.input_shape[0] != task.input_shape[1]:
-            raise ConfigError(f"the CNN takes square images; task {task.name!r} has {task.input_shape}")
+            raise ConfigError(f"the CNN takes square images; task {task.name!r} has {task.input_shape}",
+                              "use gpu-mlp, or resize the images to a square")
 
     def _build(self, task: Task) -> torch.nn.Module:
         c = self.config
@@ -174,7 +179,7 @@ class GpuBaseline(Simulator):
 class GpuMLP(GpuBaseline):
     """GPU baseline with the MLP (784-512-512-10 on MNIST)."""
 
-    quick: ClassVar[dict] = {"epochs": 2, "hidden": (128,)}
+    quick: ClassVar[dict] = {"epochs": 5, "hidden": (128,), "batch_size": 32}
 
     def __init__(self, config: GpuConfig | None = None, /, **overrides):
         super().__init__(config or GpuConfig(model="mlp"), **overrides)
@@ -183,7 +188,7 @@ class GpuMLP(GpuBaseline):
 class GpuCNN(GpuBaseline):
     """GPU baseline with the small CNN (conv32-conv64-256 on MNIST)."""
 
-    quick: ClassVar[dict] = {"epochs": 1, "channels": (8, 16), "dense": 64}
+    quick: ClassVar[dict] = {"epochs": 3, "channels": (8, 16), "dense": 64, "batch_size": 32}
 
     def __init__(self, config: GpuConfig | None = None, /, **overrides):
         super().__init__(config or GpuConfig(model="cnn", epochs=8, dropout=0.3), **overrides)

@@ -1,0 +1,167 @@
+"""compare / report / energy: outputs, schema, caching, resume after SIGKILL, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nonvon.cli import main
+from nonvon.compare import compare
+from nonvon.result import ROW_FIELDS
+
+QUICK = ["--task", "digits", "--quick", "--no-progress"]
+
+
+def run_cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_compare_writes_every_output_with_the_documented_schema(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert run_cli("compare", *QUICK, "--sim", "gpu-mlp,gpu-cnn", "--out", str(out)) == 0
+    for name in ("results.json", "results.csv", "report.md", "accuracy_vs_energy.png",
+                 "energy_breakdown.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["simulator"] for r in rows} == {"gpu-mlp", "gpu-cnn"}
+    assert {r["preset"] for r in rows} >= {"gpu-h100", "cmos-45nm", "cmos-7nm"}
+    for r in rows:
+        assert set(ROW_FIELDS) <= set(r)
+        assert r["paradigm"] == "gpu" and r["energy_per_inference_j"] > 0
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert header == list(ROW_FIELDS)
+    assert "gpu-mlp" in capsys.readouterr().out  # the terminal table
+    assert (out / "accuracy_vs_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_run_takes_every_cell_from_the_cache(tmp_path):
+    kwargs = dict(quick=True, out_dir=tmp_path, progress=False, log=lambda m: None)
+    first = compare(["digits"], ["gpu-mlp"], seeds=(0, 1), **kwargs)
+    again = compare(["digits"], ["gpu-mlp"], seeds=(0, 1), **kwargs)
+    assert (first.computed, first.cached) == (2, 0)
+    assert (again.computed, again.cached) == (0, 2)
+    assert [r.accuracy for r in again.results] == [r.accuracy for r in first.results]
+    changed = compare(["digits"], ["gpu-mlp"], seeds=(0,), overrides={"gpu-mlp": {"epochs": 1}},
+                      **kwargs)
+    assert changed.computed == 1, "a different config is a different cell"
+
+
+def test_results_are_identical_across_runs_apart_from_timings(tmp_path):
+    def rows(d):
+        compare(["digits"], ["gpu-mlp"], quick=True, out_dir=d, progress=False, log=lambda m: None)
+        data = json.loads((d / "results.json").read_text())["rows"]
+        for r in data:
+            del r["sim_wall_s"], r["fit_wall_s"]
+        return data
+
+    assert rows(tmp_path / "a") == rows(tmp_path / "b")
+
+
+def test_killed_compare_resumes_without_recomputing_finished_cells(tmp_path):
+    out = tmp_path / "res"
+    # gpu-cnn is made slow so the kill lands while it trains, after gpu-mlp has finished.
+    cmd = [sys.executable, "-m", "nonvon.cli", "compare", *QUICK, "--sim", "gpu-mlp,gpu-cnn",
+           "--set", "gpu-cnn.epochs=12", "--set", "gpu-cnn.batch_size=16", "--out", str(out)]
+    log = tmp_path / "first-run.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+    cache = out / "cache"
+    deadline = time.monotonic() + 120
+    while not (cache.exists() and list(cache.glob("*.json"))):
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "first cell never finished"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    done = list(cache.glob("*.json"))
+    assert len(done) == 1
+    stamp = done[0].stat().st_mtime_ns
+    json.loads(done[0].read_text())  # complete, valid JSON
+    assert not (out / "results.json").exists()
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "1 cell(s) computed, 1 taken from the cache" in rerun.stderr
+    assert done[0].stat().st_mtime_ns == stamp, "the finished cell was recomputed"
+    assert len(list(cache.glob("*.json"))) == 2
+    assert {r["simulator"] for r in json.loads((out / "results.json").read_text())["rows"]} == {
+        "gpu-mlp", "gpu-cnn"}
+    leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert all(name.startswith(".") for name in leftovers)
+
+
+def test_energy_reprices_saved_ledgers(tmp_path, capsys):
+    out = tmp_path / "res"
+    compare(["digits"], ["gpu-mlp"], quick=True, out_dir=out, progress=False, log=lambda m: None)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    by_preset = {r["preset"]: r["energy_per_inference_j"] for r in rows}
+    capsys.readouterr()
+    assert run_cli("energy", str(out), "--preset", "cmos-7nm", "--json") == 0
+    repriced = json.loads(capsys.readouterr().out)
+    assert repriced[0]["energy_j"] == pytest.approx(by_preset["cmos-7nm"], rel=1e-12)
+    assert run_cli("energy", str(out), "--preset", "no-such-preset") == 2
+
+
+def test_report_rebuilds_from_results_folder(tmp_path):
+    out = tmp_path / "res"
+    compare(["digits"], ["gpu-mlp"], quick=True, out_dir=out, progress=False, log=lambda m: None)
+    (out / "report.md").unlink()
+    (out / "energy_breakdown.png").unlink()
+    assert run_cli("report", str(out)) == 0
+    assert "gpu-mlp" in (out / "report.md").read_text()
+    assert (out / "energy_breakdown.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compare", "--sim", "gpu-mpl"], "unknown simulator 'gpu-mpl'"),
+    (["compare", "--task", "mnsit"], "unknown task 'mnsit'"),
+    (["compare", "--preset", "cmos-3nm"], "unknown preset 'cmos-3nm'"),
+    (["compare", "--set", "gpu-mlp.epochs"], "cannot read --set"),
+    (["compare", "--set", "gpu-mlp.epochz=3", "--sim", "gpu-mlp"], "no config option"),
+    (["compare", "--set", "gpu-mlp.epochs=-3", "--sim", "gpu-mlp"], "epochs=-3"),
+    (["compare", "--seeds", "one"], "--seeds"),
+    (["compare", "--preset", "missing/dir/x.toml"], "does not exist"),
+    (["report", "nowhere"], "does not exist"),
+    (["compare", "--bogus-flag"], "unrecognized arguments"),
+])
+def test_cli_errors_exit_2_with_a_fix_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    cmd = [*args, "--out", str(out)] if args[0] == "compare" else args
+    assert run_cli(*[a if a != "nowhere" else str(tmp_path / "nowhere") for a in cmd]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "fix:" in err
+    assert not out.exists()
+
+
+def test_malformed_preset_file_is_a_clear_cli_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nparadigms = ["gpu"]\n[ops.mac_fp32\nenergy_pj = 1\n')
+    assert run_cli("compare", "--task", "digits", "--preset", str(bad), "--out",
+                   str(tmp_path / "o")) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_list_json_schema(capsys):
+    assert run_cli("list", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert set(info) == {"tasks", "simulators", "presets", "broken"}
+    assert {"mnist", "fashion-mnist", "mnist-5k", "digits"} <= set(info["tasks"])
+    sims = {s["name"]: s for s in info["simulators"]}
+    assert sims["gpu-mlp"]["paradigm"] == "gpu"
+    presets = {p["name"]: p for p in info["presets"]}
+    assert {"cmos-45nm", "cmos-7nm", "gpu-h100"} <= set(presets)
+    assert all(set(p["paradigms"]) <= {"gpu", "spiking", "optical", "hdc", "quantum"}
+               for p in presets.values())
+
+
