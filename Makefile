@@ -1,0 +1,46 @@
+# nonvon: two set-up commands, each works on a fresh machine from a clean clone.
+#   make demo   train, evaluate and price every simulator on MNIST (nonvon compare)
+#   make test   run the test suite
+# Both create .venv and install everything they need on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo-results
+
+.PHONY: demo test bench lint install data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@$(MAKE) --no-print-directory data
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST from Debian's package, where apt exists (optional: never fails the build).
+data:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null && echo "sudo -n") ); \
+	  $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
+	  || ($$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) \
+	  || echo "note: could not install Debian's dataset-fashion-mnist; fashion-mnist needs NONVON_DATA or a network"; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/nonvon compare --task mnist --sim all --set gpu-cnn.epochs=2 --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do [ -e "$$b" ] && $(BIN)/python $$b --quick; done; true
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .hypothesis
