@@ -56,6 +56,7 @@ def cmd_list(args) -> None:
     from nonvon.registry import registry
 
     reg = registry()
+    broken = list(reg.broken)  # the registry is shared: do not add to its own list
     sims = []
     for name in sorted(reg.simulators):
         try:
@@ -65,12 +66,12 @@ def cmd_list(args) -> None:
         except Exception as e:  # a plugin that cannot even be built is broken, not fatal
             from nonvon.registry import SIMULATORS, Broken
 
-            reg.broken.append(Broken(SIMULATORS, name, f"{type(e).__name__}: {e}"))
+            broken.append(Broken(SIMULATORS, name, f"{type(e).__name__}: {e}"))
     info = {"tasks": sorted(reg.tasks), "simulators": sims,
             "presets": [{"name": p.name, "paradigms": list(p.paradigms), "ops": sorted(p.ops),
                          "description": p.description, "path": p.path}
                         for p in sorted(reg.presets.values(), key=lambda p: p.name)],
-            "broken": [{"name": b.name, "group": b.group, "error": b.error} for b in reg.broken]}
+            "broken": [{"name": b.name, "group": b.group, "error": b.error} for b in broken]}
     if args.json:
         print(json.dumps(info, indent=2))
         return

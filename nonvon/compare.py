@@ -61,6 +61,7 @@ def _load_tasks(names: Sequence[str], reg: Registry, quick: bool, data_dir, prog
 
 
 def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Preset]:
+    """Presets to price ``sim`` on: all that fit, or the chosen ones that fit (checked up front)."""
     if chosen is None:
         found = reg.presets_for(sim.paradigm, sim.op_kinds)
         if not found:
@@ -68,7 +69,13 @@ def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Prese
                                     "add a preset (see docs/adding-a-device.md)")
         return found
     presets = [reg.preset(p) for p in chosen]
-    usable = [p for p in presets if sim.paradigm in p.paradigms]
+    usable = [p for p in presets if sim.paradigm in p.paradigms and not p.can_price(sim.op_kinds)]
+    if not usable:
+        raise IncompatibleError(
+            f"none of the presets {list(chosen)} prices {sim.name} (paradigm {sim.paradigm!r}, "
+            f"op kinds {sorted(sim.op_kinds)})",
+            "choose presets that price every kind it counts (`nonvon list --json` shows each "
+            "preset's ops)")
     return usable
 
 
@@ -113,9 +120,6 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
         for sim in sims:
             sim.check_task(task)
             plan.append((task, sim, _presets_for(sim, presets, reg)))
-    if presets is not None and not any(p for _, _, p in plan):
-        raise IncompatibleError(f"none of the presets {list(presets)} is declared for the "
-                                "paradigms compared", "run `nonvon list` to see each preset's paradigms")
 
     cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
     results, rows, cached, computed = [], [], 0, 0

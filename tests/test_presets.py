@@ -147,7 +147,7 @@ def test_gpu_h100_derivation_from_datasheet():
         "compute"}
     launch = p.ops["kernel_launch"]
     assert launch.value == 0.0 and launch.resource == "serial"
-    assert 2e-6 <= launch.time_s <= 1e-5
+    assert 2e-6 <= launch.time_s <= 2e-5  # measured 11.1 us (PyTorch eager, studies/gpu_calibration.py)
     assert "static" in launch.note
     assert 0 < p.static_power_w < H100_TDP_W
 

@@ -54,7 +54,7 @@ class GpuConfig:
     channels: tuple[int, ...] = (32, 64)
     dense: int = 256
     dropout: float = 0.2
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -191,4 +191,4 @@ class GpuCNN(GpuBaseline):
     quick: ClassVar[dict] = {"epochs": 3, "channels": (8, 16), "dense": 64, "batch_size": 32}
 
     def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="cnn", epochs=8, dropout=0.3), **overrides)
+        super().__init__(config or GpuConfig(model="cnn", epochs=15, dropout=0.3), **overrides)
