@@ -31,7 +31,7 @@ data:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/nonvon compare --task mnist --sim all --set gpu-cnn.epochs=2 --out $(DEMO_OUT)
+	$(BIN)/nonvon compare --task mnist --sim all --set gpu-mlp.epochs=10 --set gpu-cnn.epochs=2 --out $(DEMO_OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -122,3 +122,17 @@ def test_config_roundtrips_through_result(digits_task):
     cfg = sim.evaluate(digits_task).config
     assert GpuConfig(**cfg) == dataclasses.replace(sim.config)
     assert np.isfinite(sim.n_params) and sim.n_params == 64 * 8 + 8 + 8 * 10 + 10
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_macs_agree_with_torch_flop_counter(model, digits_task):
+    """Cross-check against PyTorch's own FlopCounterMode (2 FLOP per MAC for mm and conv)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sim = GpuMLP(hidden=(24,), epochs=1) if model == "mlp" else GpuCNN(channels=(4, 8), dense=16,
+                                                                        epochs=1)
+    sim.fit(digits_task, seed=0)
+    x = torch.from_numpy(digits_task.x_test[:37])
+    with FlopCounterMode(display=False) as peer, OpCounter(sim.network) as ours, torch.no_grad():
+        sim.network(x)
+    assert peer.get_total_flops() == 2 * ours.totals["mac_fp32"] > 0
