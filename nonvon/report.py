@@ -12,8 +12,6 @@ from nonvon.energy_models import landauer_j
 
 __all__ = ["write_report", "markdown_table", "format_si"]
 
-PARADIGM_COLORS = {"gpu": "#4c72b0", "spiking": "#dd8452", "optical": "#55a868",
-                   "hdc": "#c44e52", "quantum": "#8172b3"}
 FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png")
 
 
@@ -62,39 +60,50 @@ def _png(fig) -> bytes:
 
 
 def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
+    """One panel per task: colour = simulator, marker = preset (stars are measurements)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in rows:
-        e = r["energy_per_inference_j"]
-        if not (e and e > 0):
-            continue  # a measured value at or below the noise floor cannot go on a log axis
-        color = PARADIGM_COLORS.get(r["paradigm"], "gray")
-        acc = 100 * r["accuracy"]
-        if r["kind"] == "measured":
-            ax.plot(e, acc, "*", ms=14, color=color, mec="black")
-        else:
-            ax.errorbar(e, acc, xerr=[[e - r["energy_low_j"]], [r["energy_high_j"] - e]], fmt="o",
-                        color=color, ms=7, capsize=3)
-        ax.annotate(_row_label(r), (e, acc), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    sims = list(dict.fromkeys(r["simulator"] for r in rows))
+    presets = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "modelled"))
+    measured = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "measured"))
+    colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sims)}
+    markers = dict(zip(presets, "osD^vP<>hX", strict=False))
+    markers |= dict(zip(measured, ["*", "p", "H", "8"] * 3, strict=False))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
     bound = _landauer(rows)
-    if bound:
-        ax.axvline(bound, color="black", ls="--", lw=1)
-        ax.text(bound, ax.get_ylim()[0], " Landauer bound\n (cheapest ledger, 300 K)", fontsize=7,
-                va="bottom")
-    ax.set_xscale("log")
-    ax.set_xlabel("energy per inference (J, log scale)")
-    ax.set_ylabel("test accuracy (%)")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=p)
-               for p, c in PARADIGM_COLORS.items() if any(r["paradigm"] == p for r in rows)]
-    handles += [plt.Line2D([], [], marker="o", ls="", color="gray", label="modelled (low-high)"),
-                plt.Line2D([], [], marker="*", ls="", color="gray", ms=12, label="measured (NVML)")]
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("Accuracy vs energy per inference")
+    for ax, task in zip(axes[0], tasks, strict=True):
+        for r in (r for r in rows if r["task"] == task):
+            e = r["energy_per_inference_j"]
+            if not (e and e > 0):
+                continue  # a measurement at or below the noise floor cannot go on a log axis
+            acc, kw = 100 * r["accuracy"], {"color": colors[r["simulator"]], "mec": "black",
+                                            "ms": 13 if r["kind"] == "measured" else 8}
+            if r["kind"] == "measured":
+                ax.plot(e, acc, markers[r["preset"]], **kw)
+            else:
+                ax.errorbar(e, acc, xerr=[[e - r["energy_low_j"]], [r["energy_high_j"] - e]],
+                            fmt=markers[r["preset"]], capsize=3, **kw)
+        if bound:
+            ax.axvline(bound, color="black", ls="--", lw=1)
+            ax.annotate("Landauer bound\n(cheapest ledger, 300 K)", (bound, 0.02),
+                        xycoords=("data", "axes fraction"), fontsize=7, xytext=(4, 0),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("energy per inference (J, log scale)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(task, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    handles = [plt.Line2D([], [], marker="s", ls="", color=c, label=s) for s, c in colors.items()]
+    handles += [plt.Line2D([], [], marker=m, ls="", color="white", mec="black",
+                           label=f"{p} ({'measured' if p in measured else 'modelled, low-high'})")
+                for p, m in markers.items()]
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("Accuracy vs energy per inference")
+    fig.tight_layout(rect=(0, 0.06 + 0.025 * (len(handles) // 4), 1, 1))
     data = _png(fig)
     plt.close(fig)
     return data
