@@ -58,6 +58,10 @@ _BUILTIN: list[OpKind] = [
     OpKind("sram_byte", "byte", "on-chip SRAM / cache access, per byte read or written", 8),
     OpKind("dram_byte", "byte", "off-chip DRAM or HBM access, per byte read or written", 8),
     OpKind("kernel_launch", "event", "one accelerator kernel launch (fixed per-layer overhead)"),
+    # -- spiking neuromorphic --------------------------------------------------------
+    # -- forward optical -------------------------------------------------------------
+    # -- hyperdimensional ------------------------------------------------------------
+    # -- variational quantum ---------------------------------------------------------
 ]
 
 _catalog: dict[str, OpKind] = {k.name: k for k in _BUILTIN}
