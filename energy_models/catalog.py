@@ -59,9 +59,47 @@ _BUILTIN: list[OpKind] = [
     OpKind("dram_byte", "byte", "off-chip DRAM or HBM access, per byte read or written", 8),
     OpKind("kernel_launch", "event", "one accelerator kernel launch (fixed per-layer overhead)"),
     # -- spiking neuromorphic --------------------------------------------------------
+    # output_bits: a synaptic event accumulates (at least) an 8-bit weight into the target's
+    # input; an active neuron update rewrites a 16-bit membrane state (narrower than most
+    # chips' registers, so the Landauer floor stays a floor); routing moves bits reversibly.
+    OpKind("synop", "event", "one synaptic event: a spike delivered to one synapse "
+           "(weight read, accumulated into the target neuron)", 8),
+    OpKind("neuron_update", "op", "one neuron updated in one timestep with input or non-zero "
+           "state (leak, integrate, threshold)", 16),
+    OpKind("neuron_update_idle", "op", "one neuron at rest (zero state, no input) visited in one "
+           "timestep", 0),
+    OpKind("spike_local", "event", "one spike generated and delivered to its targets' core "
+           "without a router hop", 1),
+    OpKind("spike_hop", "event", "one spike packet crossing one router hop between cores/tiles", 0),
+    OpKind("emulation_s", "s", "seconds of device time the network runs per inference "
+           "(timesteps x hardware step duration), priced by the power above static", 0),
     # -- forward optical -------------------------------------------------------------
+    OpKind("laser_optical_zj", "op", "one zeptojoule (1e-21 J) of optical energy emitted by the laser; "
+           "priced as 1e-9 pJ / wall-plug efficiency"),
+    OpKind("dac_sample", "op", "one digital-to-analog conversion driving an optical modulator or SLM pixel "
+           "(priced per sample at the preset's resolution)"),
+    OpKind("modulator_symbol", "op", "one analog symbol written onto light by an electro-optic modulator"),
+    OpKind("photodetector_read", "op", "one photodetector + transimpedance-amplifier readout"),
+    OpKind("adc_sample", "op", "one analog-to-digital conversion of a detector signal "
+           "(priced per sample at the preset's resolution)"),
+    OpKind("phase_shifter_hold", "op", "one phase shifter holding pi rad for one modulation symbol period "
+           "(thermo-optic power grows with the phase held); priced as P_pi x symbol period"),
+    OpKind("optical_pass", "event", "one input vector through one optical layer: one modulation symbol "
+           "period of the optical core (carries the latency; its energy is in the other kinds)"),
     # -- hyperdimensional ------------------------------------------------------------
     # -- variational quantum ---------------------------------------------------------
+    # Counted per shot. A QPU preset gives each its duration (time_s) and the system's wall
+    # power as static power: the energy of a shot is its time at system power. Gates are
+    # unitary (no bits erased); a measurement writes one classical bit.
+    OpKind("qpu_gate_1q", "op", "one physical single-qubit gate pulse on a QPU in one shot "
+           "(virtual RZ frame changes excluded)"),
+    OpKind("qpu_gate_2q", "op", "one two-qubit entangling gate on a QPU in one shot"),
+    OpKind("qpu_layer_1q", "event", "one critical-path layer of single-qubit gates in one shot "
+           "(the time of a QPU that runs gates on different qubits in parallel)"),
+    OpKind("qpu_layer_2q", "event", "one critical-path layer holding a two-qubit gate in one shot"),
+    OpKind("qpu_measure", "op", "one qubit measured in one shot", 1),
+    OpKind("qpu_readout", "event", "one readout window (all measured qubits at once) in one shot"),
+    OpKind("qpu_shot", "event", "one shot's reset and repetition delay before the next shot"),
 ]
 
 _catalog: dict[str, OpKind] = {k.name: k for k in _BUILTIN}

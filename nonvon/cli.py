@@ -1,4 +1,4 @@
-"""The ``nonvon`` command line: list, compare, report, energy."""
+"""The ``nonvon`` command line: list, compare, report, energy, sweep."""
 
 from __future__ import annotations
 
@@ -179,6 +179,37 @@ def cmd_energy(args) -> None:
         print(json.dumps(out, indent=2))
 
 
+def cmd_sweep(args) -> None:
+    """Run a grid (docs/sweeps.md); exit 1 when cells failed, 2 on bad input."""
+    from nonvon.sweep import print_plan, print_summary, run_sweep
+
+    outcome = run_sweep(args.grid, out_dir=args.out, executor=args.executor, jobs=args.jobs,
+                        address=args.address, retry_failed=args.retry_failed,
+                        data_dir=args.data_dir, threads=args.threads,
+                        progress=not args.no_progress, dry_run=args.dry_run,
+                        log=lambda m: print(m, file=sys.stderr))
+    if args.dry_run:
+        print_plan(outcome, _console())
+        return
+    print_summary(outcome, _console())
+    print(f"wrote {outcome.out_dir}/results.json, results.csv, report.md, sweep.json "
+          "(cell results in cache/, failures in failed/)", file=sys.stderr)
+    if outcome.failed:
+        print(f"{len(outcome.failed)} cell(s) failed; each traceback is in "
+              f"{outcome.out_dir}/failed/; rerun with --retry-failed once fixed", file=sys.stderr)
+        sys.exit(1)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nonvon", description="Simulate unconventional AI hardware and compare it, "
                 "in joules, against a GPU on the same task.")
@@ -212,6 +243,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", required=True, help="preset name or TOML path")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_energy)
+
+    s = sub.add_parser("sweep", help="run a TOML grid of tasks x simulator configs x seeds, "
+                       "resumable, on local processes or Ray")
+    s.add_argument("grid", help="grid TOML file (see docs/sweeps.md)")
+    s.add_argument("--out", default=None, help="results folder (default: the grid's `out`, "
+                   "else ./<grid name>-results)")
+    s.add_argument("--executor", choices=("local", "ray", "inline"), default="local",
+                   help="local worker processes (default), a Ray cluster, or inline (this "
+                        "process, for debugging)")
+    s.add_argument("--jobs", type=_positive_int, default=None,
+                   help="cells run at once (default: the number of CPUs)")
+    s.add_argument("--address", default=None,
+                   help="Ray cluster to join, e.g. auto or ray://head:10001 (default: start a "
+                        "local Ray instance)")
+    s.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
+    s.add_argument("--threads", type=_positive_int, default=1,
+                   help="torch threads per cell (default 1: results independent of --jobs)")
+    s.add_argument("--data-dir", default=None, help="where to look for dataset files")
+    s.add_argument("--dry-run", action="store_true",
+                   help="check the grid and list every cell's status; run and write nothing")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_sweep)
     return p
 
 

@@ -1,0 +1,261 @@
+"""Diffractive optical network (``onn-diffractive``): passive phase layers, detectors per class.
+
+The model is :class:`nonvon.models.diffractive.DiffractiveNetwork` (angular-spectrum propagation,
+phase-only layers). Training uses ideal optics; evaluation runs the trained layers as fabricated:
+
+1. the input image is read from memory (``sram_byte``) and written, pixel by pixel, onto the
+   field amplitude of the illumination by a spatial light modulator driven by DACs
+   (``dac_sample``, ``modulator_symbol``; ``dac_bits`` of amplitude resolution);
+2. the laser delivers ``photons_per_inference`` photons to the input plane
+   (``laser_optical_zj``); the light crosses the stack once (``optical_pass``); each layer's
+   phases are fabricated with ``phase_bits`` levels over [0, 2 pi) and a static random error
+   ``phase_noise_rad``, and absorbs ``layer_loss_db``;
+3. one detector per class counts photons with Poisson shot noise (``photodetector_read``), an
+   ADC digitises each count (``adc_sample``) and the class is the argmax (``cmp_int32``).
+
+The layers are passive (fabricated, as the 3D-printed layers of Lin et al. 2018), so they hold
+their phases at no power and no ``phase_shifter_hold`` is counted. Control electronics and the
+host are outside the model.
+
+The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm spacing,
+5 layers; Lin et al., Science 361, 1004 (2018)); training it takes a GPU (``device="cuda"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError
+from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
+from nonvon.models.training import train_classifier
+from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.optical.common import (
+    ZJ,
+    check_bits,
+    check_choice,
+    check_nonneg,
+    check_positive,
+    db_to_amplitude,
+    intensity_detect,
+    photon_energy_j,
+    quantize_phase,
+    quantize_signed,
+    torch_threads,
+)
+from nonvon.tasks import Task
+
+__all__ = ["DiffractiveConfig", "DiffractiveOnn"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffractiveConfig:
+    """Geometry, training and device settings of ``onn-diffractive`` (defaults: Lin et al. 2018).
+
+    Args:
+        frequency_hz: illumination frequency (0.4 THz: wavelength 0.75 mm).
+        n_pixels: pixels per side of every layer.
+        pitch_um: pixel pitch (um); ``n_pixels * pitch_um`` is the layer's side.
+        spacing_mm: distance between consecutive planes (input, layers, detectors).
+        n_layers: diffractive layers.
+        input_fraction, detector_fraction: input image and detector sides relative to the layer.
+        pad: zero-padding factor of the propagation grid.
+        modulation: ``"phase"`` (phase-only) or ``"complex"``.
+        epochs, batch_size, lr: training (Adam, cosine decay).
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        photons_per_inference: photons delivered to the input plane per inference (> 0).
+        shot_noise: Poisson photon counts at the detectors.
+        dac_bits, adc_bits: input-modulator and detector-ADC resolution (``None``: ideal).
+        phase_bits: fabricated phase levels over [0, 2 pi) (``None``: continuous).
+        phase_noise_rad: static random phase error of every pixel (rad).
+        layer_loss_db: absorption of each layer (dB).
+        chip_seed: seed of the fabrication errors and the shot noise.
+        eval_batch_size: samples per simulated batch.
+    """
+
+    frequency_hz: float = 0.4e12
+    n_pixels: int = 200
+    pitch_um: float = 400.0
+    spacing_mm: float = 30.0
+    n_layers: int = 5
+    input_fraction: float = 0.35
+    detector_fraction: float = 0.08
+    pad: int = 2
+    modulation: str = "phase"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-2
+    device: str = "auto"
+    photons_per_inference: float = 1e6
+    shot_noise: bool = True
+    dac_bits: int | None = 8
+    adc_bits: int | None = 8
+    phase_bits: int | None = None
+    phase_noise_rad: float = 0.0
+    layer_loss_db: float = 0.0
+    chip_seed: int = 0
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        check_positive("frequency_hz", self.frequency_hz, "0.4e12")
+        check_positive("pitch_um", self.pitch_um, "400.0")
+        check_positive("spacing_mm", self.spacing_mm, "30.0")
+        for name, ex in (("n_pixels", "200"), ("n_layers", "5"), ("pad", "2"), ("epochs", "10"),
+                         ("batch_size", "64"), ("eval_batch_size", "256")):
+            check_positive(name, getattr(self, name), ex, integer=True)
+        check_positive("lr", self.lr, "1e-2")
+        check_choice("modulation", self.modulation, ("phase", "complex"))
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_positive("photons_per_inference", self.photons_per_inference, "1e6")
+        if not isinstance(self.shot_noise, bool):
+            raise ConfigError(f"shot_noise={self.shot_noise!r} must be True or False", "e.g. shot_noise=True")
+        for name in ("dac_bits", "adc_bits", "phase_bits"):
+            check_bits(name, getattr(self, name))
+        check_nonneg("phase_noise_rad", self.phase_noise_rad, "0.05")
+        check_nonneg("layer_loss_db", self.layer_loss_db, "0.5", " (a loss in dB; a passive layer adds no light)")
+        if isinstance(self.chip_seed, bool) or not isinstance(self.chip_seed, int) or self.chip_seed < 0:
+            raise ConfigError(f"chip_seed={self.chip_seed!r} must be an integer >= 0", "e.g. chip_seed=0")
+        self.geometry  # noqa: B018  (validates the geometry: pitch vs aperture, fractions)
+
+    @property
+    def geometry(self) -> DiffractiveGeometry:
+        return DiffractiveGeometry.from_pixels(
+            frequency_hz=self.frequency_hz, n_pixels=self.n_pixels, pitch_m=self.pitch_um * 1e-6,
+            spacing_m=self.spacing_mm * 1e-3, n_layers=self.n_layers, input_fraction=self.input_fraction,
+            detector_fraction=self.detector_fraction, pad=self.pad)
+
+
+class DiffractiveOnn(Simulator):
+    """Diffractive deep neural network: passive phase layers and a detector per class (``onn-diffractive``)."""
+
+    paradigm = "optical"
+    Config = DiffractiveConfig
+    op_kinds: ClassVar[frozenset[str]] = frozenset({
+        "laser_optical_zj", "dac_sample", "modulator_symbol", "photodetector_read", "adc_sample",
+        "optical_pass", "cmp_int32", "sram_byte"})
+    # A small stack for smoke runs and compare --quick (NOT the Lin et al. geometry).
+    quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0, "spacing_mm": 5.0, "n_layers": 2,
+                             "input_fraction": 0.5, "detector_fraction": 0.125, "epochs": 4,
+                             "batch_size": 32, "lr": 5e-2, "device": "cpu"}
+
+    def __init__(self, config: DiffractiveConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.net: DiffractiveNetwork | None = None
+        self.adc_fs = 1.0
+        self.last_stats: dict[str, float] = {}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(input_kinds=("image",))
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters()) if self.net is not None else 0
+
+    @property
+    def device(self) -> torch.device:
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto' or 'cpu'")
+        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
+
+    def _threads(self) -> int:
+        return 1 if self.config.n_pixels * self.config.pad <= 128 else torch.get_num_threads()
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        if task.n_classes > 64:
+            raise ConfigError(f"{task.n_classes} classes is more detectors than the plane holds here",
+                              "use fewer classes")
+        torch.manual_seed(seed)
+        self.net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation)
+        with torch_threads(self._threads()):
+            train_classifier(self.net, task.x_train, task.y_train, epochs=c.epochs, batch_size=c.batch_size,
+                             lr=c.lr, seed=seed, device=self.device, progress=progress,
+                             label=f"{self.name} train")
+            self.net.cpu()
+            with torch.no_grad():  # ADC full scale: the largest detector share on training data
+                p = self._powers(task.x_train[:1024], self.net.phase.detach(), 1.0)
+                self.adc_fs = float(np.percentile(p.numpy(), 99.9)) or 1.0
+
+    def _powers(self, x: np.ndarray, phase: torch.Tensor, loss_amp: float) -> torch.Tensor:
+        """Detector power fractions (of the input power) for images ``x``, on the current device."""
+        net = self.net
+        dev = next(net.parameters()).device
+        out = []
+        for i in range(0, len(x), self.config.eval_batch_size):
+            xb = torch.from_numpy(np.ascontiguousarray(x[i:i + self.config.eval_batch_size])).to(dev)
+            out.append(net.detector_power(net.fields(xb, phase.to(dev), loss_amp)).cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def _predict(self, x: np.ndarray) -> Prediction:
+        c = self.config
+        with torch_threads(self._threads()):
+            return self._predict_impl(x, c)
+
+    def _predict_impl(self, x: np.ndarray, c: DiffractiveConfig) -> Prediction:
+        gen = torch.Generator().manual_seed(c.chip_seed)
+        phase = quantize_phase(self.net.phase.detach().double(), c.phase_bits)
+        if c.phase_noise_rad:
+            phase = phase + c.phase_noise_rad * torch.randn(phase.shape, generator=gen, dtype=phase.dtype)
+        phase = phase.float()
+        # the input modulator: amplitude sqrt(pixel) at dac_bits (intensity images in [0, 1])
+        xq = x
+        if c.dac_bits is not None:
+            amp = quantize_signed(torch.from_numpy(np.sqrt(np.clip(x, 0, 1))), c.dac_bits, 1.0)
+            xq = (amp ** 2).numpy().astype(np.float32)
+        self.net.to(self.device)
+        powers = self._powers(xq, phase, db_to_amplitude(c.layer_loss_db)).double()
+        self.net.cpu()
+        counts_mean = powers * c.photons_per_inference
+        counts = intensity_detect(counts_mean, generator=gen, shot_noise=c.shot_noise)
+        fs = self.adc_fs * c.photons_per_inference
+        if c.adc_bits is not None:  # unipolar ADC over [0, fs]
+            levels = 2 ** c.adc_bits - 1
+            counts = torch.round(counts.clamp(0, fs) / fs * levels) / levels * fs
+        labels = counts.argmax(1).numpy()
+        n, k = len(x), powers.shape[1]
+        input_px = self.net.input_px ** 2
+        e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
+        ledger = {
+            "sram_byte": n * int(np.prod(x.shape[1:])),
+            "dac_sample": n * input_px,
+            "modulator_symbol": n * input_px,
+            "laser_optical_zj": int(round(n * c.photons_per_inference * e_photon / ZJ)),
+            "optical_pass": n,
+            "photodetector_read": n * k,
+            "adc_sample": n * k,
+            "cmp_int32": n * (k - 1),
+        }
+        self.last_stats = {"detected_photons_per_inference": float(counts_mean.sum(1).mean()),
+                           "detected_fraction": float(powers.sum(1).mean()),
+                           "photon_energy_j": e_photon}
+        return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n))
+
+    def with_config(self, **changes) -> DiffractiveOnn:
+        """The same trained layers under other device settings (no retraining)."""
+        geometry_keys = {"frequency_hz", "n_pixels", "pitch_um", "spacing_mm", "n_layers", "input_fraction",
+                         "detector_fraction", "pad", "modulation", "epochs", "batch_size", "lr"}
+        bad = sorted(set(changes) & geometry_keys)
+        if bad:
+            raise ConfigError(f"{bad} define the trained network and cannot change after fit",
+                              "fit a new simulator with those options")
+        other = type(self)(self.config, **changes)
+        for k in ("net", "adc_fs", "_fitted_on", "_seed", "fit_wall_s"):
+            setattr(other, k, getattr(self, k))
+        return other
+
+
+def lin2018_note() -> str:
+    """One line describing the Lin et al. 2018 geometry (for reports)."""
+    g = DiffractiveConfig().geometry
+    return (f"{g.frequency_hz / 1e12:.1f} THz (lambda {g.wavelength_m * 1e3:.3f} mm), {g.n_pixels} x "
+            f"{g.n_pixels} px of {g.pitch_m * 1e6:.0f} um, {g.spacing_m * 1e3:.0f} mm spacing, {g.n_layers} layers")
+
+
+__all__ += ["lin2018_note"]

@@ -1,0 +1,472 @@
+"""Variational quantum classifiers on a QPU, and their classical twins.
+
+:class:`VQC` trains a qiskit-defined classifier (:mod:`nonvon.models.vqc_circuits`) on
+the compiled JAX statevector simulator with exact gradients, then evaluates it as a
+device would: the circuit is transpiled to the device's native gates and
+connectivity, run with a finite number of shots (sampled from the exact outcome
+probabilities, or on qiskit-aer with a noise model from published device figures), and
+every executed gate, measurement and shot is counted.
+
+What one inference costs, in plain words: **shots x (time per shot) x system power,
+plus the classical pre- and post-processing**. The ledger counts per inference
+
+* ``qpu_gate_1q`` / ``qpu_gate_2q``: physical gates (virtual RZ frame changes excluded),
+  shots x gates per shot;
+* ``qpu_layer_1q`` / ``qpu_layer_2q``: critical-path layers, shots x layers per shot
+  (the time of a device that runs gates in parallel);
+* ``qpu_measure``: readout qubits x shots; ``qpu_readout`` and ``qpu_shot``: one each
+  per shot (readout window; reset and repetition delay);
+* ``mac_fp32`` / ``add_fp32`` / ``mul_fp32`` / ``cmp_fp32``: the host's classical work
+  (PCA projection or downsampling, scaling to angles, averaging the shots into
+  expectations, the readout affine map and the argmax).
+
+A QPU preset gives each kind its time (``time_s``) and the system power as static
+power, so pricing charges the system's wall power over the modelled time of all shots:
+at 1,000 shots and IBM's default 250 µs repetition delay that is about a quarter of a
+second of a ~25 kW system, i.e. kilojoules per inference.
+
+:class:`VQCClassicalTwin` is the classical model with the same inputs (the same
+pre-processing) and the same number of trainable parameters, trained the same way
+(same loss, optimizer, schedule, batches and epochs): registered as
+``vqc-classical-twin`` so ``nonvon compare --sim vqc,vqc-classical-twin`` puts the two
+side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections import Counter
+from typing import ClassVar
+
+import numpy as np
+
+from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.quantum.statevector import MAX_QUBITS, check_qubits
+from nonvon.tasks import Task
+
+__all__ = ["VQCConfig", "VQC", "VQCClassicalTwin", "QPU_KINDS", "HOST_KINDS", "twin_hidden"]
+
+QPU_KINDS = frozenset({"qpu_gate_1q", "qpu_gate_2q", "qpu_layer_1q", "qpu_layer_2q",
+                       "qpu_measure", "qpu_readout", "qpu_shot"})
+HOST_KINDS = frozenset({"mac_fp32", "add_fp32", "mul_fp32", "cmp_fp32"})
+_EVAL_AMPLITUDES = 2 ** 24  # amplitudes held at once in evaluation (128 MiB complex64)
+
+
+def _int(name: str, v, lo: int = 1) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ConfigError(f"{name}={v!r} must be an integer >= {lo}", f"e.g. {name}={max(lo, 1)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VQCConfig:
+    """Circuit, pre-processing, training budget and device settings of a VQC.
+
+    Args:
+        n_qubits: register size (at most ``MAX_QUBITS``; the device may hold fewer).
+        encoding: ``"angle"``, ``"reupload"`` or ``"amplitude"`` (see
+            :mod:`nonvon.models.vqc_circuits`).
+        layers: hardware-efficient blocks (re-uploading: encode + block, repeated).
+        entanglement: ``"linear"`` or ``"ring"`` CZ pattern.
+        preprocess: ``"pca"``, ``"downsample"`` or ``"none"`` (features as given).
+        n_features: features after pre-processing (``None`` with ``"none"``).
+        epochs, batch_size, lr: minibatch Adam with cosine decay to ``lr / 10``.
+        angle_std: initial spread of the ansatz angles.
+        max_train: train on a random subset of at most this many samples (``None``: all).
+        shots: shots per inference in evaluation (> 0).
+        noise: run evaluation on qiskit-aer with the device's noise model.
+        device: ``"superconducting"`` (IBM Heron-class basis rz/sx/x/cz on a line) or
+            ``"trapped-ion"`` (IonQ Aria-class rz/rx/ry/rxx, all-to-all).
+        optimization_level: qiskit transpiler level for the device circuit.
+        eval_batch_size: samples per evaluation batch (capped by memory).
+    """
+
+    n_qubits: int = 10
+    encoding: str = "reupload"
+    layers: int = 3
+    entanglement: str = "linear"
+    preprocess: str = "pca"
+    n_features: int | None = 20
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.03
+    angle_std: float = 0.1
+    max_train: int | None = None
+    shots: int = 1000
+    noise: bool = False
+    device: str = "superconducting"
+    optimization_level: int = 1
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, features_capacity
+        from nonvon.simulators.quantum.device import DEVICES
+
+        _int("n_qubits", self.n_qubits)
+        check_qubits(self.n_qubits, MAX_QUBITS, self.batch_size if isinstance(self.batch_size, int) else 1)
+        for name in ("layers", "epochs", "batch_size", "eval_batch_size"):
+            _int(name, getattr(self, name))
+        _int("optimization_level", self.optimization_level, 0)
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"unknown encoding {self.encoding!r}", f"use one of {ENCODINGS}")
+        if self.entanglement not in ENTANGLEMENTS:
+            raise ConfigError(f"unknown entanglement {self.entanglement!r}", f"use one of {ENTANGLEMENTS}")
+        if self.preprocess not in ("pca", "downsample", "none"):
+            raise ConfigError(f"unknown preprocess {self.preprocess!r}", "use 'pca', 'downsample' or 'none'")
+        if self.device not in DEVICES:
+            raise ConfigError(f"unknown device {self.device!r}", f"use one of {sorted(DEVICES)}")
+        if isinstance(self.shots, bool) or not isinstance(self.shots, (int, np.integer)) or self.shots <= 0:
+            raise ConfigError(f"shots={self.shots!r} must be a positive integer",
+                              "a device returns expectations estimated from shots; e.g. shots=1000")
+        if self.preprocess == "none":
+            if self.n_features is not None:
+                raise ConfigError("n_features is set but preprocess='none' takes the features as given",
+                                  "set n_features=None, or preprocess='pca' / 'downsample'")
+        else:
+            _int("n_features", self.n_features)
+            cap = features_capacity(self.encoding, self.n_qubits)
+            if self.n_features > cap:
+                raise ConfigError(f"{self.n_features} features do not fit the {self.encoding!r} encoding "
+                                  f"on {self.n_qubits} qubits (it holds {cap})",
+                                  "raise n_qubits or lower n_features")
+        if self.max_train is not None:
+            _int("max_train", self.max_train)
+        for name in ("lr", "angle_std"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
+                raise ConfigError(f"{name}={v!r} must be a positive number", f"e.g. {name}=0.05")
+        if not isinstance(self.noise, bool):
+            raise ConfigError(f"noise={self.noise!r} must be True or False")
+
+
+class _QuantumBase(Simulator):
+    """Shared: config, capabilities, pre-processing and the task checks."""
+
+    Config = VQCConfig
+    quick: ClassVar[dict] = {"preprocess": "none", "n_features": None, "n_qubits": 4, "encoding": "angle",
+                             "layers": 2, "epochs": 15, "batch_size": 32, "lr": 0.1, "shots": 256}
+
+    @property
+    def capabilities(self) -> Capabilities:
+        from nonvon.models.vqc_circuits import features_capacity
+
+        c = self.config
+        max_features = features_capacity(c.encoding, c.n_qubits) if c.preprocess == "none" else None
+        kinds = ("image",) if c.preprocess == "downsample" else ("image", "vector")
+        return Capabilities(input_kinds=kinds, max_features=max_features,
+                            max_classes=max(2, c.n_qubits))
+
+    def _n_classes_out(self, n_classes: int) -> int:
+        return 1 if n_classes == 2 else n_classes
+
+    def _prepare(self, task: Task, seed: int):
+        from nonvon.simulators.quantum.training import Preprocessor
+
+        c = self.config
+        x, y = task.x_train, task.y_train
+        if c.max_train is not None and c.max_train < len(y):
+            idx = np.sort(np.random.default_rng(seed).permutation(len(y))[:c.max_train])
+            x, y = x[idx], y[idx]
+        scale = "none" if c.encoding == "amplitude" else "angle"
+        self.pre = Preprocessor(c.preprocess, c.n_features, scale).fit(x)
+        return self.pre.transform(x), y
+
+    def _model(self, n_features: int, n_classes: int):
+        from nonvon.models.vqc_circuits import build_vqc
+
+        c = self.config
+        return build_vqc(c.n_qubits, n_features, n_classes, layers=c.layers, encoding=c.encoding,
+                         entanglement=c.entanglement)
+
+
+class VQC(_QuantumBase):
+    """A variational quantum classifier trained on the JAX statevector simulator."""
+
+    paradigm = "quantum"
+    op_kinds: ClassVar[frozenset[str]] = QPU_KINDS | HOST_KINDS
+
+    def __init__(self, config: VQCConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.params: dict | None = None
+        self.model = None
+
+    @property
+    def n_params(self) -> int:
+        return self.model.n_params if self.model is not None else 0
+
+    # -- inputs to the circuit ----------------------------------------------------------
+    def _circuit_inputs(self, feats: np.ndarray, counts: Counter) -> np.ndarray:
+        """Input parameter values per sample (angles, or amplitude-tree angles)."""
+        if self.model.encoding != "amplitude":
+            return feats
+        from nonvon.models.vqc_circuits import amplitude_angles
+
+        n, f = feats.shape
+        k = 2 ** self.model.n_qubits
+        counts["mul_fp32"] += n * f                      # squares for the norms
+        counts["add_fp32"] += n * (2 * k)                # partial sums over the tree
+        counts["mul_fp32"] += n * 2 * (k - 1)            # a sqrt and an atan2 per angle, counted
+        return amplitude_angles(feats, self.model.n_qubits)  # as one op each (a lower bound)
+
+    def _values(self, inputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.concatenate([inputs, np.broadcast_to(weights, (len(inputs), len(weights)))],
+                              axis=1).astype(np.float32)
+
+    # -- training -----------------------------------------------------------------------
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        from nonvon.simulators.quantum.statevector import translate
+        from nonvon.simulators.quantum.training import train_adam
+
+        feats, y = self._prepare(task, seed)
+        self.model = m = self._model(feats.shape[1], task.n_classes)
+        inputs = self._circuit_inputs(feats, Counter())
+        self.symbols = tuple(m.inputs) + tuple(m.weights)
+        self.program = prog = translate(m.circuit, self.symbols)
+        n_in, readout = len(m.inputs), m.readout
+        segment = 64 if m.n_qubits >= 14 else None  # rematerialize: memory bounds big registers
+        logits_fn = vqc_logits_fn(prog, readout, task.n_classes == 2, segment)
+
+        rng = np.random.default_rng(seed)
+        params = {"w": m.init_weights(rng, self.config.angle_std), "s": np.array([3.0]),
+                  "b": np.zeros(len(readout))}
+        assert n_in == inputs.shape[1]
+        self.history: list[float] = []
+        c = self.config
+        self.params = train_adam(logits_fn, params, inputs, y, epochs=c.epochs, batch_size=c.batch_size,
+                                 lr=c.lr, seed=seed, progress=progress, label=f"{self.name} train",
+                                 history=self.history)
+        self._seed_eval = seed
+        self._build_device_program()
+
+    def _build_device_program(self) -> None:
+        from nonvon.simulators.quantum.device import (device_model, gate_counts, readout_physical,
+                                                      transpile_for)
+        from nonvon.simulators.quantum.statevector import compile_program, translate
+
+        dev = device_model(self.config.device)
+        self.transpiled = transpile_for(self.model.circuit, dev,
+                                        optimization_level=self.config.optimization_level)
+        self.readout_phys = readout_physical(self.transpiled, self.model.readout)
+        self.gate_counts = gate_counts(self.transpiled, dev)
+        self.device_program = compile_program(translate(self.transpiled, self.symbols))
+        self.logical_program = compile_program(self.program)
+
+    # -- inference ----------------------------------------------------------------------
+    def _batches(self, n: int):
+        cap = max(1, _EVAL_AMPLITUDES // 2 ** self.model.n_qubits)
+        bs = min(self.config.eval_batch_size, cap)
+        return range(0, n, bs), bs
+
+    def expectations(self, x: np.ndarray, *, exact: bool = False,
+                     counts: Counter | None = None) -> np.ndarray:
+        """``<Z>`` of the readout qubits per sample.
+
+        Args:
+            x: raw task inputs.
+            exact: the noise-free statevector limit (infinitely many shots) instead of
+                the configured shots / noise; runs the logical circuit.
+            counts: a Counter to add the classical ops to (``None``: not counted).
+        """
+        if self.params is None:
+            raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
+        counts = Counter() if counts is None else counts
+        feats = self.pre.transform(x, counts)
+        inputs = self._circuit_inputs(feats, counts)
+        values = self._values(inputs, self.params["w"])
+        c = self.config
+        m = self.model
+        if exact:
+            starts, bs = self._batches(len(values))
+            return np.concatenate([np.asarray(self.logical_program.expect_z(values[i:i + bs], m.readout))
+                                   for i in starts])
+        if c.noise:
+            from nonvon.simulators.quantum.device import device_model, run_noisy
+
+            return run_noisy(self.transpiled, self.readout_phys, self.symbols, values, c.shots,
+                             device_model(c.device), seed=self._seed_eval)
+        from nonvon.simulators.quantum.device import sample_z
+
+        rng = np.random.default_rng(self._seed_eval + 1)
+        starts, bs = self._batches(len(values))
+        out = [sample_z(np.asarray(self.device_program.probabilities(values[i:i + bs])),
+                        self.readout_phys, self.transpiled.num_qubits, c.shots, rng) for i in starts]
+        return np.concatenate(out)
+
+    def logits(self, z: np.ndarray, counts: Counter | None = None) -> np.ndarray:
+        counts = Counter() if counts is None else counts
+        n, k = z.shape
+        counts["mul_fp32"] += n * k
+        counts["add_fp32"] += n * k
+        lg = self.params["s"] * z + self.params["b"]
+        if k == 1:
+            counts["cmp_fp32"] += n
+            return np.concatenate([np.zeros_like(lg), lg], axis=1)
+        counts["cmp_fp32"] += n * (k - 1)
+        return lg
+
+    def predict_exact(self, x: np.ndarray) -> np.ndarray:
+        """Labels in the noise-free, infinite-shot limit (for reporting beside the shots)."""
+        return self.logits(self.expectations(x, exact=True)).argmax(axis=1)
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        counts: Counter = Counter()
+        z = self.expectations(x, counts=counts)
+        labels = self.logits(z, counts).argmax(axis=1)
+        n, shots = len(x), self.config.shots
+        k = len(self.model.readout)
+        g = self.gate_counts
+        counts["add_fp32"] += n * shots * k  # accumulate +-1 per shot into each expectation
+        counts["qpu_gate_1q"] += n * shots * g.gates_1q
+        counts["qpu_gate_2q"] += n * shots * g.gates_2q
+        counts["qpu_layer_1q"] += n * shots * g.layers_1q
+        counts["qpu_layer_2q"] += n * shots * g.layers_2q
+        counts["qpu_measure"] += n * shots * k
+        counts["qpu_readout"] += n * shots
+        counts["qpu_shot"] += n * shots
+        return Prediction(labels.astype(np.int64), OpLedger({k_: v for k_, v in counts.items() if v},
+                                                            n_inferences=n))
+
+    def qasm3(self) -> str:
+        """The trained circuit as OpenQASM 3 (weights bound, input angles as ``input``)."""
+        from nonvon.simulators.quantum.device import export_qasm3
+
+        if self.params is None:
+            raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
+        return export_qasm3(self.model.circuit, self.model.weights, self.params["w"], self.model.readout)
+
+
+@functools.lru_cache(maxsize=32)
+def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int | None):
+    """Logits of a VQC: ``s <Z_readout> + b`` from the exact statevector (cached per circuit).
+
+    ``p["w"]`` are the circuit weights (broadcast to every sample after its inputs),
+    ``p["s"]`` the readout scale and ``p["b"]`` the biases; two classes give the logits
+    ``[0, s <Z_0> + b]``.
+    """
+    import jax.numpy as jnp
+
+    from nonvon.simulators.quantum.statevector import _run, z_from_probabilities
+
+    n = program.n_qubits
+
+    def logits_fn(p, xb):
+        vals = jnp.concatenate([xb, jnp.broadcast_to(p["w"], (xb.shape[0], p["w"].shape[0]))], axis=1)
+        psi = _run(program, vals, segment)
+        z = z_from_probabilities(jnp.real(psi) ** 2 + jnp.imag(psi) ** 2, readout, n)
+        lg = p["s"] * z + p["b"]
+        return jnp.concatenate([jnp.zeros_like(lg), lg], axis=1) if binary else lg
+
+    return logits_fn
+
+
+@functools.lru_cache(maxsize=8)
+def mlp_logits_fn(binary: bool, hidden: bool):
+    """Logits of the twin: ReLU MLP (or logistic when ``hidden`` is false)."""
+    import jax
+    import jax.numpy as jnp
+
+    def logits_fn(p, xb):
+        hid = jax.nn.relu(xb @ p["w1"] + p["b1"]) if hidden else xb
+        lg = hid @ p["w2"] + p["b2"]
+        return jnp.concatenate([jnp.zeros_like(lg), lg], axis=1) if binary else lg
+
+    return logits_fn
+
+
+def twin_hidden(n_params: int, n_features: int, n_out: int) -> int:
+    """Hidden width of the MLP twin whose parameter count is closest to ``n_params``.
+
+    ``0`` means no hidden layer (logistic regression, ``(n_features + 1) * n_out``
+    parameters); ``h > 0`` gives ``(n_features + 1) h + (h + 1) n_out``. Ties go to the
+    smaller model.
+    """
+    best = (abs((n_features + 1) * n_out - n_params), 0)
+    h = 1
+    while (n_features + 1) * h + (h + 1) * n_out <= 2 * n_params + n_features + n_out:
+        best = min(best, (abs((n_features + 1) * h + (h + 1) * n_out - n_params), h))
+        h += 1
+    return best[1]
+
+
+def twin_param_count(h: int, n_features: int, n_out: int) -> int:
+    return (n_features + 1) * n_out if h == 0 else (n_features + 1) * h + (h + 1) * n_out
+
+
+class VQCClassicalTwin(_QuantumBase):
+    """The classical model beside a VQC: same inputs, same parameter count, same training.
+
+    Built from the same :class:`VQCConfig` (so ``--set`` options mirror the VQC's): the
+    VQC circuit is built (not trained) to count its trainable parameters ``P``
+    (circuit weights plus the readout scale and biases), and a ReLU MLP
+    ``F -> h -> C`` (or a logistic model) with the parameter count closest to ``P`` is
+    trained on the same pre-processed angles with the same loss, Adam schedule,
+    batches, epochs and seed. Runs on conventional digital hardware (paradigm
+    ``"gpu"``); counts its MACs, adds, multiplies and compares.
+    """
+
+    paradigm = "gpu"
+    op_kinds: ClassVar[frozenset[str]] = HOST_KINDS
+
+    def __init__(self, config: VQCConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.params: dict | None = None
+        self.vqc_n_params = 0
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(np.size(v)) for v in self.params.values()) if self.params else 0
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        from nonvon.simulators.quantum.training import train_adam
+
+        feats, y = self._prepare(task, seed)
+        if self.config.encoding == "amplitude":  # the VQC sees normalized amplitudes
+            feats = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+            self._normalize = True
+        else:
+            self._normalize = False
+        f = feats.shape[1]
+        self.vqc_n_params = self._model(f, task.n_classes).n_params
+        self.n_out = n_out = self._n_classes_out(task.n_classes)
+        self.hidden = h = twin_hidden(self.vqc_n_params, f, n_out)
+        rng = np.random.default_rng(seed)
+        if h == 0:
+            params = {"w2": rng.normal(0, 1 / math.sqrt(f), (f, n_out)), "b2": np.zeros(n_out)}
+        else:
+            params = {"w1": rng.normal(0, math.sqrt(2 / f), (f, h)), "b1": np.zeros(h),
+                      "w2": rng.normal(0, 1 / math.sqrt(h), (h, n_out)), "b2": np.zeros(n_out)}
+        logits_fn = mlp_logits_fn(task.n_classes == 2, h > 0)
+
+        c = self.config
+        self.history: list[float] = []
+        self.params = train_adam(logits_fn, params, feats, y, epochs=c.epochs, batch_size=c.batch_size,
+                                 lr=c.lr, seed=seed, progress=progress, label=f"{self.name} train",
+                                 history=self.history)
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        if self.params is None:
+            raise IncompatibleError(f"{self.name} has not been fitted", "call fit(task) first")
+        counts: Counter = Counter()
+        f = self.pre.transform(x, counts)
+        n, d = f.shape
+        if self._normalize:
+            counts["mac_fp32"] += n * d
+            counts["mul_fp32"] += n * (d + 1)
+            f = f / np.linalg.norm(f, axis=1, keepdims=True)
+        p = self.params
+        if "w1" in p:
+            h = p["w1"].shape[1]
+            counts["mac_fp32"] += n * d * h
+            counts["add_fp32"] += n * h
+            counts["cmp_fp32"] += n * h  # ReLU
+            f = np.maximum(f @ p["w1"] + p["b1"], 0)
+            d = h
+        counts["mac_fp32"] += n * d * self.n_out
+        counts["add_fp32"] += n * self.n_out
+        lg = f @ p["w2"] + p["b2"]
+        counts["cmp_fp32"] += n * max(1, self.n_out - 1)  # sign or argmax
+        labels = (lg[:, 0] > 0).astype(np.int64) if self.n_out == 1 else lg.argmax(axis=1)
+        return Prediction(labels.astype(np.int64), OpLedger(dict(counts), n_inferences=n))
