@@ -87,6 +87,12 @@ _BUILTIN: list[OpKind] = [
     OpKind("optical_pass", "event", "one input vector through one optical layer: one modulation symbol "
            "period of the optical core (carries the latency; its energy is in the other kinds)"),
     # -- hyperdimensional ------------------------------------------------------------
+    OpKind("xor_bit", "bit", "one 1-bit XOR of binary hypervectors (binding, or comparing a query "
+           "with a stored vector)", 1),
+    OpKind("popcount_bit", "bit", "one bit into a population count (the adder tree that counts ones: "
+           "Hamming distance or majority bundling)", 1),
+    OpKind("hv_read_bit", "bit", "one bit of a stored hypervector read from the item or associative "
+           "memory", 0),
     # -- variational quantum ---------------------------------------------------------
     # Counted per shot. A QPU preset gives each its duration (time_s) and the system's wall
     # power as static power: the energy of a shot is its time at system power. Gates are

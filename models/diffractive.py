@@ -80,7 +80,8 @@ class DiffractiveGeometry:
         _positive("n_layers", self.n_layers, "5", integer=True)
         _positive("pad", self.pad, "2", integer=True)
         if self.pitch_m > self.aperture_m:
-            raise ConfigError(f"pitch_m={self.pitch_m} is larger than the layer (aperture_m={self.aperture_m})",
+            raise ConfigError(f"pitch_m={self.pitch_m} is larger than the layer "
+                              f"(aperture_m={self.aperture_m})",
                               "a layer needs at least one pixel: make pitch_m <= aperture_m")
         n = self.aperture_m / self.pitch_m
         if abs(n - round(n)) > 1e-6 * n:
@@ -101,7 +102,8 @@ class DiffractiveGeometry:
 
     @classmethod
     def from_pixels(cls, *, frequency_hz: float | None = None, wavelength_m: float | None = None,
-                    n_pixels: int, pitch_m: float, spacing_m: float, n_layers: int, **kw) -> DiffractiveGeometry:
+                    n_pixels: int, pitch_m: float, spacing_m: float, n_layers: int,
+                    **kw) -> DiffractiveGeometry:
         """Build from a pixel count (and a frequency or a wavelength)."""
         if (frequency_hz is None) == (wavelength_m is None):
             raise ConfigError("give exactly one of frequency_hz and wavelength_m", "e.g. frequency_hz=0.4e12")
@@ -205,7 +207,8 @@ class DiffractiveNetwork(nn.Module):
         self.modulation = modulation
         n = g.n_pixels
         self.phase = nn.Parameter(torch.zeros(g.n_layers, n, n))
-        self.amp_logit = nn.Parameter(torch.full((g.n_layers, n, n), 3.0)) if modulation == "complex" else None
+        self.amp_logit = (nn.Parameter(torch.full((g.n_layers, n, n), 3.0)) if modulation == "complex"
+                          else None)
         self.register_buffer("transfer", angular_spectrum_transfer(n * g.pad, g.pitch_m, g.wavelength_m,
                                                                    g.spacing_m), persistent=False)
         size = max(1, int(round(g.detector_fraction * n)))

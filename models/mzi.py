@@ -478,7 +478,7 @@ class SVDLayer(nn.Module):
         s = self.sigma() if sigma is None else sigma
         return (u[:, :self.rank] * s.to(u.dtype)) @ v[:self.rank, :]
 
-    def set_matrix(self, w, *, arrangement_tol: float = 1e-6) -> torch.Tensor:
+    def set_matrix(self, w, *, tol: float = 1e-6) -> torch.Tensor:
         """Program the layer to realise ``w / scale`` (SVD then decomposition); returns ``scale``.
 
         ``scale`` is the largest singular value, so that every attenuator is passive.
@@ -490,11 +490,9 @@ class SVDLayer(nn.Module):
                               "transpose it or build the layer with matching sizes")
         uu, s, vh = torch.linalg.svd(w)
         scale = s.max().clamp_min(1e-30)
-        full_u = uu if uu.shape[1] == self.out_features else torch.linalg.qr(
-            torch.cat([uu, torch.randn(self.out_features, self.out_features, dtype=w.dtype)], 1))[0]
-        full_v = vh
-        self.u.set_unitary(full_u.numpy())
-        self.v.set_unitary(full_v.numpy())
+        # full_matrices=True (the default): uu is out x out and vh in x in, both unitary
+        self.u.set_unitary(uu.numpy(), tol=tol)
+        self.v.set_unitary(vh.numpy(), tol=tol)
         with torch.no_grad():
             self.theta_s.copy_(2 * torch.asin((s[:self.rank] / scale).clamp(0, 1)))
         return scale

@@ -157,9 +157,11 @@ def cmd_energy(args) -> None:
         cells = {}
         for r in rows:
             if r["kind"] == "modelled":
-                cells.setdefault((r["task"], r["simulator"], r["seed"]), r["ledger_totals"])
+                cfg = f"[{r['config_label']}]" if r.get("config_label") else ""
+                cells.setdefault((r["task"], r["simulator"] + cfg, r["seed"], r.get("cell")),
+                                 r["ledger_totals"])
         items = [(f"{t} / {s} / seed {seed}", OpLedger.from_dict(led))
-                 for (t, s, seed), led in cells.items()]
+                 for (t, s, seed, _), led in cells.items()]
     else:
         result = Result.load(path)
         items = [(f"{result.task} / {result.simulator} / seed {result.seed}", result.ledger)]
@@ -192,8 +194,9 @@ def cmd_sweep(args) -> None:
         print_plan(outcome, _console())
         return
     print_summary(outcome, _console())
-    print(f"wrote {outcome.out_dir}/results.json, results.csv, report.md, sweep.json "
-          "(cell results in cache/, failures in failed/)", file=sys.stderr)
+    written = "results.json, results.csv, report.md" if outcome.rows else "results.json"
+    print(f"wrote {outcome.out_dir}/{written}, sweep.json (cell results in cache/, failures "
+          "in failed/)", file=sys.stderr)
     if outcome.failed:
         print(f"{len(outcome.failed)} cell(s) failed; each traceback is in "
               f"{outcome.out_dir}/failed/; rerun with --retry-failed once fixed", file=sys.stderr)

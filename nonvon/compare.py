@@ -86,7 +86,8 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
     """Fit and evaluate every simulator on every task and seed; price on presets.
 
     Args:
-        tasks, simulators: registered names (``["all"]`` for every simulator).
+        tasks, simulators: registered names; ``["all"]`` for every simulator, skipping (with a
+            message) those that cannot run a task or have no fitting preset.
         presets: preset names or TOML paths; ``None`` prices each simulator on every
             registered preset declared for its paradigm that prices all its op kinds.
         seeds: one cell per seed.
@@ -100,7 +101,8 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
     """
     reg = reg or registry()
     overrides = overrides or {}
-    if list(simulators) == ["all"]:
+    every = list(simulators) == ["all"]
+    if every:
         simulators = sorted(reg.simulators)
     if not simulators or not tasks or not seeds:
         raise ConfigError("nothing to compare: give at least one task, simulator and seed")
@@ -118,8 +120,16 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
     plan = []
     for task in loaded:
         for sim in sims:
-            sim.check_task(task)
-            plan.append((task, sim, _presets_for(sim, presets, reg)))
+            try:
+                sim.check_task(task)
+                plan.append((task, sim, _presets_for(sim, presets, reg)))
+            except IncompatibleError as e:
+                if not every:  # a simulator named explicitly must run
+                    raise
+                log(f"skipping {sim.name} on {task.name}: {e}")
+    if not plan:
+        raise IncompatibleError("no simulator can run the tasks with the presets chosen",
+                                "see the messages above; transform the task or pick presets")
 
     cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
     results, rows, cached, computed = [], [], 0, 0
@@ -183,7 +193,7 @@ def load_rows(results_dir: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text())
         rows = data["rows"]
         assert isinstance(rows, list)
-    except (json.JSONDecodeError, KeyError, TypeError, AssertionError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
         raise ConfigError(f"{path} is not a nonvon results file",
                           "rerun `nonvon compare` to regenerate it") from None
     return rows

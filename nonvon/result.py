@@ -129,5 +129,5 @@ class Result:
     def load(cls, path: str | Path) -> Result:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataError(f"{path} is not valid JSON: {e}", "delete it and rerun") from None

@@ -360,8 +360,11 @@ def _short(v: Any) -> str:
 
 @dataclasses.dataclass
 class Plan:
+    """The cells of a grid, and the presets and loaded tasks they refer to."""
+
     cells: list[Cell]
     presets: dict[str, Any]  # name -> Preset
+    tasks: dict[TaskSpec, Any] = dataclasses.field(default_factory=dict)  # spec -> Task
 
 
 def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
@@ -420,7 +423,7 @@ def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
                                       "remove the duplicate task or simulator entry")
                 seen[cell.key] = cell.label
                 cells.append(cell)
-    return Plan(cells, all_presets)
+    return Plan(cells, all_presets, dict(zip(grid.tasks, tasks, strict=True)))
 
 
 # -- computing one cell -----------------------------------------------------------------
@@ -440,7 +443,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)  # jobs come task by task; a full data set is large
 def _worker_task(spec_json: str, quick: bool, data_dir: str | None):
     from nonvon.registry import registry
 
@@ -453,12 +456,19 @@ def evaluate_cell(task, sim, seed: int, threads: int | None = 1) -> Result:
         return sim.fit(task, seed=seed, progress=False).evaluate(task)
 
 
-def run_cell(job: Mapping[str, Any], *, threads: int | None = 1, reg=None) -> dict[str, Any]:
+def run_cell(job: Mapping[str, Any], *, threads: int | None = 1, reg=None,
+             task=None) -> dict[str, Any]:
     """Compute one cell from its :meth:`Cell.job`; never raises for a failing cell.
 
     The cell key is recomputed from the task this worker loaded and the config it
     built; a mismatch (other data, another nonvon version on a cluster node) is a
     failure rather than a result filed under the wrong key.
+
+    Args:
+        job: :meth:`Cell.job`.
+        threads: torch threads while the cell runs (``None``: leave as is).
+        reg: registry to build from (default: this process's).
+        task: the task already loaded by the caller (otherwise loaded from ``job``).
 
     Returns:
         ``{"key", "status": "done", "result": Result.to_dict()}`` or
@@ -466,15 +476,16 @@ def run_cell(job: Mapping[str, Any], *, threads: int | None = 1, reg=None) -> di
     """
     key = job.get("key", "?")
     try:
-        if reg is None:
+        if task is None and reg is None:  # a worker process: keep its last tasks loaded
             task = _worker_task(json.dumps(job["task"], sort_keys=True), bool(job["quick"]),
                                 job["data_dir"])
+        elif task is None:
+            task = TaskSpec.from_json(job["task"]).build(reg, quick=bool(job["quick"]),
+                                                         data_dir=job["data_dir"])
+        if reg is None:
             from nonvon.registry import registry
 
             reg = registry()
-        else:
-            task = TaskSpec.from_json(job["task"]).build(reg, quick=bool(job["quick"]),
-                                                         data_dir=job["data_dir"])
         sim = reg.simulator(job["simulator"], **{k: _tuples(v) for k, v in job["overrides"].items()})
         seed = int(job["seed"])
         actual = cell_key(task, sim, seed)
@@ -483,8 +494,9 @@ def run_cell(job: Mapping[str, Any], *, threads: int | None = 1, reg=None) -> di
                             f"the driver planned {key}: its data, config defaults or nonvon "
                             "version differ from the driver's",
                             "install the same nonvon version and data files on every worker")
-        result = evaluate_cell(task, sim, seed, threads)
-        return {"key": key, "status": DONE, "result": result.to_dict()}
+        record = evaluate_cell(task, sim, seed, threads).to_dict()
+        json.dumps(record, allow_nan=False)  # a NaN or odd type fails here, with a traceback
+        return {"key": key, "status": DONE, "result": record}
     except Exception as e:  # recorded with its traceback, never dropped
         return _failure(key, type(e).__name__, getattr(e, "message", str(e)),
                         getattr(e, "hint", None), traceback.format_exc())
@@ -497,9 +509,9 @@ def _failure(key: str, error: str, message: str, hint: str | None, tb: str) -> d
 
 
 # -- executors: each yields outcomes (run_cell's dicts) as cells finish ------------------
-def _run_inline(jobs: list[dict], threads, reg) -> Iterator[dict]:
+def _run_inline(jobs: list[dict], threads, reg, tasks: Mapping[str, Any]) -> Iterator[dict]:
     for job in jobs:
-        yield run_cell(job, threads=threads, reg=reg)
+        yield run_cell(job, threads=threads, reg=reg, task=tasks[job["key"]])
 
 
 def _worker_loop(conn, threads: int | None) -> None:
@@ -806,7 +818,8 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
         by_key = {c.key: c for c in todo}
         n = jobs or os.cpu_count() or 1
         if executor == "inline":
-            stream = _run_inline(jobs_json, threads, reg)
+            stream = _run_inline(jobs_json, threads, reg,
+                                 {c.key: plan.tasks[c.task] for c in todo})
         elif executor == "local":
             stream = _run_local(jobs_json, n, threads)
         else:

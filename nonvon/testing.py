@@ -22,8 +22,7 @@ all its presets, and its :class:`~nonvon.result.Result` is cached as JSON under
 
 Fixtures, for tests that want a registry or a cell on demand: ``nonvon_registry`` and
 ``nonvon_cells`` (a :class:`CellCache`). Make them available by importing them into a
-``conftest.py`` (``from nonvon.testing import nonvon_cells, nonvon_registry``), or
-with ``pytest_plugins = ["nonvon.testing"]`` in the rootdir's ``conftest.py``.
+``conftest.py``: ``from nonvon.testing import nonvon_cells, nonvon_registry``.
 """
 
 from __future__ import annotations
@@ -232,7 +231,7 @@ def sweep(tasks: str | Mapping | Sequence, simulators: str | Mapping | Sequence,
     return pytest.mark.parametrize(argname, cases, ids=ids)
 
 
-# -- fixtures (pytest_plugins = ["nonvon.testing"], or import them) ------------------------
+# -- fixtures (import them into a conftest.py) -------------------------------------------
 @pytest.fixture(scope="session")
 def nonvon_registry():
     """The process-wide registry of tasks, simulators and presets."""

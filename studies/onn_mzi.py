@@ -78,13 +78,15 @@ def run_task(name: str, args, reg, overrides: dict) -> dict:
            "ledger_per_inference": result.ledger.per_inference(), "energy": priced,
            "target": TARGETS.get(name)}
     chips = range(args.chips)
-    row["phase_noise"] = [{"sigma_rad": s, "accuracy": [evaluate(sim, task, phase_noise_rad=s, chip_seed=k, **IDEAL)
-                                                       for k in (chips if s else [0])]} for s in SIGMAS]
+    row["phase_noise"] = [
+        {"sigma_rad": s, "accuracy": [evaluate(sim, task, phase_noise_rad=s, chip_seed=k, **IDEAL)
+                                      for k in (chips if s else [0])]} for s in SIGMAS]
     row["phase_bits"] = [{"bits": b, "accuracy": evaluate(sim, task, phase_bits=b, **IDEAL)} for b in BITS]
     row["alone"] = {k: evaluate(sim, task, **{**IDEAL, **v}) for k, v in ALONE.items()}
     print(f"{name}: default device {100 * row['accuracy_default_device']:.2f}%, ideal "
           f"{100 * row['accuracy_ideal_device']:.2f}% (target {100 * TARGETS.get(name, 0):.1f}%), "
-          f"fit {fit_s:.0f} s; " + ", ".join(f"{k} {format_si(v['energy_j'], 'J')}" for k, v in priced.items()))
+          f"fit {fit_s:.0f} s; "
+          + ", ".join(f"{k} {format_si(v['energy_j'], 'J')}" for k, v in priced.items()))
     return row
 
 
@@ -135,7 +137,8 @@ def main() -> None:
     plot(rows, out / "robustness.png")
     summary = {"study": "onn_mzi", "machine": platform.processor() or platform.machine(), "rows": rows}
     (out / "results.json").write_text(json.dumps(summary, indent=1, default=str))
-    print(json.dumps({"study": "onn_mzi", "accuracy": {r["task"]: r["accuracy_default_device"] for r in rows}}))
+    print(json.dumps({"study": "onn_mzi",
+                      "accuracy": {r["task"]: r["accuracy_default_device"] for r in rows}}))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ def main(argv=None) -> None:
     ap.add_argument("--noise-limit", type=int, default=2000)
     ap.add_argument("--set", action="append", default=[], help="config override key=value")
     ap.add_argument("--subset", type=int, nargs=2, default=None, help="n_train n_test (smoke runs)")
+    ap.add_argument("--export", default="", help="write pre-processed inputs and the translated program "
+                    "to this .npz (for studies/vqc_train_jax.py on a machine without qiskit) and stop")
+    ap.add_argument("--weights", default="", help="use trained parameters from this .npz instead of training")
     args = ap.parse_args(argv)
 
     import nonvon
@@ -72,7 +75,12 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     sim = VQC(**cfg)
     sim.name = "vqc"
-    sim.fit(task, seed=args.seed, progress=False)
+    if args.export or args.weights:
+        _export_or_load(sim, task, args, rec)
+        if args.export:
+            return
+    else:
+        sim.fit(task, seed=args.seed, progress=False)
     rec["fit_wall_s"] = time.perf_counter() - t0
     rec["loss_per_epoch"] = sim.history
     rec["n_qubits"], rec["n_params"] = sim.model.n_qubits, sim.n_params
@@ -112,6 +120,41 @@ def main(argv=None) -> None:
     (out / f"{args.setting}.json").write_text(json.dumps(rec, indent=2, default=float))
     print(json.dumps({k: rec[k] for k in ("setting", "accuracy_noise_free_exact", "accuracy_shots",
                                           "accuracy_noisy", "twin")}, default=float))
+
+
+def _export_or_load(sim, task, args, rec) -> None:
+    """Export the training inputs, or install trained parameters (same pre-processing)."""
+    import dataclasses as dc
+    from collections import Counter
+
+    from nonvon.simulators.quantum.statevector import translate
+
+    feats, y = sim._prepare(task, args.seed)
+    sim.model = m = sim._model(feats.shape[1], task.n_classes)
+    inputs = sim._circuit_inputs(feats, Counter())
+    sim.symbols = tuple(m.inputs) + tuple(m.weights)
+    sim.program = translate(m.circuit, sim.symbols)
+    if args.export:
+        c = sim.config
+        x_test = sim._circuit_inputs(sim.pre.transform(task.x_test), Counter())
+        w0 = m.init_weights(np.random.default_rng(args.seed), c.angle_std)
+        meta = {"program": dc.asdict(sim.program), "readout": list(m.readout), "binary": task.n_classes == 2,
+                "epochs": c.epochs, "batch_size": c.batch_size, "lr": c.lr, "seed": args.seed,
+                "setting": args.setting}
+        np.savez(args.export, x_train=inputs.astype(np.float32), y_train=y, x_test=x_test.astype(np.float32),
+                 y_test=task.y_test, w0=w0, meta=np.array(json.dumps(meta)))
+        print(f"wrote {args.export}")
+        return
+    with np.load(args.weights, allow_pickle=False) as z:
+        sim.params = {k: z[k] for k in ("w", "s", "b")}
+        rec["trained_on"] = str(z["device"]) if "device" in z else "?"
+        rec["train_wall_s"] = float(z["train_wall_s"]) if "train_wall_s" in z else None
+        rec["accuracy_exact_on_training_machine"] = float(z["test_acc"]) if "test_acc" in z else None
+        sim.history = [float(v) for v in z["loss"]] if "loss" in z else []
+    sim._seed_eval = args.seed
+    sim._build_device_program()
+    sim._fitted_on = (task.input_shape, task.n_classes)
+    sim._seed = args.seed
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ def test_bad_geometry_names_the_parameter():
     with pytest.raises(ConfigError, match="distance_m"):
         angular_spectrum_transfer(8, 4e-4, 7.5e-4, -1.0)
     with pytest.raises(ConfigError, match="frequency_hz"):
-        DiffractiveGeometry.from_pixels(frequency_hz=-1.0, n_pixels=8, pitch_m=4e-4, spacing_m=0.01, n_layers=1)
+        DiffractiveGeometry.from_pixels(frequency_hz=-1.0, n_pixels=8, pitch_m=4e-4, spacing_m=0.01,
+                                        n_layers=1)
     with pytest.raises(ConfigError, match="does not fit"):
         propagate(torch.zeros(8, 8, dtype=torch.complex64), torch.ones(8, 8, dtype=torch.complex64), pad=2)

@@ -71,7 +71,8 @@ def test_imbalanced_couplers_stay_unitary_but_change_the_matrix(arrangement):
     n = 6
     lay = mesh_layout(n, arrangement)
     rng = np.random.default_rng(0)
-    th, ph, out = _t(rng.uniform(0, math.pi, lay.n_mzi)), _t(rng.uniform(-3, 3, lay.n_mzi)), _t(rng.uniform(-3, 3, n))
+    th, ph = _t(rng.uniform(0, math.pi, lay.n_mzi)), _t(rng.uniform(-3, 3, lay.n_mzi))
+    out = _t(rng.uniform(-3, 3, n))
     a1, a2 = _t(rng.normal(0, 0.05, lay.n_mzi)), _t(rng.normal(0, 0.05, lay.n_mzi))
     ideal = mesh_unitary(lay, th, ph, out)
     bad = mesh_unitary(lay, th, ph, out, alpha1=a1, alpha2=a2)

@@ -190,6 +190,7 @@ def test_a_second_sweep_into_a_busy_folder_is_refused(tmp_path):
 # -- Ray and the local executor: 24 cells, the same results ---------------------------------
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_example_grid_on_local_ray_matches_local_processes(tmp_path):
+    pytest.importorskip("ray", reason="the Ray executor needs the 'ray' extra")
     ray_out, local_out = tmp_path / "ray", tmp_path / "local"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     proc = subprocess.run([sys.executable, "-m", "nonvon.cli", "sweep", str(EXAMPLE / "grid.toml"),

@@ -124,10 +124,7 @@ def lif_step(x: torch.Tensor, mem: torch.Tensor, beta, threshold: float = 1.0,
     surrogate = surrogate or Surrogate()
     beta = torch.as_tensor(beta, dtype=x.dtype, device=x.device).clamp(0, 1)
     r = (mem - threshold > 0).to(x.dtype)
-    if reset == "subtract":
-        mem = beta * mem + x - r * threshold
-    else:
-        mem = beta * ((1 - r) * mem) + x
+    mem = beta * mem + x - r * threshold if reset == "subtract" else beta * ((1 - r) * mem) + x
     return _Spike.apply(mem - threshold, surrogate), mem
 
 

@@ -116,7 +116,8 @@ class DiffractiveConfig:
         for name in ("dac_bits", "adc_bits", "phase_bits"):
             check_bits(name, getattr(self, name))
         check_nonneg("phase_noise_rad", self.phase_noise_rad, "0.05")
-        check_nonneg("layer_loss_db", self.layer_loss_db, "0.5", " (a loss in dB; a passive layer adds no light)")
+        check_nonneg("layer_loss_db", self.layer_loss_db, "0.5",
+                     " (a loss in dB; a passive layer adds no light)")
         if isinstance(self.chip_seed, bool) or not isinstance(self.chip_seed, int) or self.chip_seed < 0:
             raise ConfigError(f"chip_seed={self.chip_seed!r} must be an integer >= 0", "e.g. chip_seed=0")
         self.geometry  # noqa: B018  (validates the geometry: pitch vs aperture, fractions)
@@ -130,7 +131,7 @@ class DiffractiveConfig:
 
 
 class DiffractiveOnn(Simulator):
-    """Diffractive deep neural network: passive phase layers and a detector per class (``onn-diffractive``)."""
+    """Diffractive deep neural network: passive phase layers, a detector per class (``onn-diffractive``)."""
 
     paradigm = "optical"
     Config = DiffractiveConfig
@@ -255,7 +256,8 @@ def lin2018_note() -> str:
     """One line describing the Lin et al. 2018 geometry (for reports)."""
     g = DiffractiveConfig().geometry
     return (f"{g.frequency_hz / 1e12:.1f} THz (lambda {g.wavelength_m * 1e3:.3f} mm), {g.n_pixels} x "
-            f"{g.n_pixels} px of {g.pitch_m * 1e6:.0f} um, {g.spacing_m * 1e3:.0f} mm spacing, {g.n_layers} layers")
+            f"{g.n_pixels} px of {g.pitch_m * 1e6:.0f} um, {g.spacing_m * 1e3:.0f} mm spacing, "
+            f"{g.n_layers} layers")
 
 
 __all__ += ["lin2018_note"]

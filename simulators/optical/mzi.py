@@ -142,7 +142,8 @@ class MziConfig:
             raise ConfigError(f"augment_shift={self.augment_shift!r} must be an integer in [0, 4] (pixels)",
                               "e.g. augment_shift=1, or 0 for no augmentation")
         if not isinstance(self.augment_flip, bool):
-            raise ConfigError(f"augment_flip={self.augment_flip!r} must be True or False", "e.g. augment_flip=False")
+            raise ConfigError(f"augment_flip={self.augment_flip!r} must be True or False",
+                              "e.g. augment_flip=False")
         check_positive("wavelength_nm", self.wavelength_nm, "1550.0")
         check_positive("photons_per_mac", self.photons_per_mac, "100.0")
         check_positive("lo_ratio", self.lo_ratio, "1.0")
@@ -152,7 +153,8 @@ class MziConfig:
             check_bits(name, getattr(self, name))
         check_nonneg("phase_noise_rad", self.phase_noise_rad, "0.01")
         check_nonneg("splitter_imbalance_rad", self.splitter_imbalance_rad, "0.01")
-        check_nonneg("mzi_loss_db", self.mzi_loss_db, "0.1", " (a loss in dB; a passive component adds no light)")
+        check_nonneg("mzi_loss_db", self.mzi_loss_db, "0.1",
+                     " (a loss in dB; a passive component adds no light)")
         check_nonneg("coupling_loss_db", self.coupling_loss_db, "1.0", " (a loss in dB)")
         check_nonneg("thermal_crosstalk", self.thermal_crosstalk, "0.01")
         if self.thermal_crosstalk >= 0.5:
@@ -466,8 +468,9 @@ class MziOnn(Simulator):
         net.float()
         for k, v in floats.items():
             counts[k] = int(round(v))
+        laser_photons = floats["laser_optical_zj"] * ZJ / e_photon
         self.last_stats = {"detected_signal_photons_per_mac": detected / max(macs, 1.0),
-                           "laser_photons_per_mac_incl_lo": floats["laser_optical_zj"] * ZJ / e_photon / max(macs, 1.0),
+                           "laser_photons_per_mac_incl_lo": laser_photons / max(macs, 1.0),
                            "macs_per_inference": macs / max(len(x), 1)}
         return Prediction(torch.cat(labels).numpy(), OpLedger({k: v for k, v in counts.items() if v},
                                                               n_inferences=len(x)))

@@ -146,8 +146,8 @@ class _QuantumBase(Simulator):
     """Shared: config, capabilities, pre-processing and the task checks."""
 
     Config = VQCConfig
-    quick: ClassVar[dict] = {"preprocess": "none", "n_features": None, "n_qubits": 4, "encoding": "angle",
-                             "layers": 2, "epochs": 15, "batch_size": 32, "lr": 0.1, "shots": 256}
+    quick: ClassVar[dict] = {"preprocess": "none", "n_features": None, "n_qubits": 5, "encoding": "angle",
+                             "layers": 3, "epochs": 15, "batch_size": 32, "lr": 0.1, "shots": 256}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -242,8 +242,12 @@ class VQC(_QuantumBase):
         self._build_device_program()
 
     def _build_device_program(self) -> None:
-        from nonvon.simulators.quantum.device import (device_model, gate_counts, readout_physical,
-                                                      transpile_for)
+        from nonvon.simulators.quantum.device import (
+            device_model,
+            gate_counts,
+            readout_physical,
+            transpile_for,
+        )
         from nonvon.simulators.quantum.statevector import compile_program, translate
 
         dev = device_model(self.config.device)
@@ -364,12 +368,15 @@ def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int 
 
 @functools.lru_cache(maxsize=8)
 def mlp_logits_fn(binary: bool, hidden: bool):
-    """Logits of the twin: ReLU MLP (or logistic when ``hidden`` is false)."""
-    import jax
+    """Logits of the twin: tanh MLP (or logistic when ``hidden`` is false).
+
+    tanh rather than ReLU: twins of small circuits have one or two hidden units, and a
+    ReLU unit that starts dead never recovers.
+    """
     import jax.numpy as jnp
 
     def logits_fn(p, xb):
-        hid = jax.nn.relu(xb @ p["w1"] + p["b1"]) if hidden else xb
+        hid = jnp.tanh(xb @ p["w1"] + p["b1"]) if hidden else xb
         lg = hid @ p["w2"] + p["b2"]
         return jnp.concatenate([jnp.zeros_like(lg), lg], axis=1) if binary else lg
 
@@ -400,7 +407,7 @@ class VQCClassicalTwin(_QuantumBase):
 
     Built from the same :class:`VQCConfig` (so ``--set`` options mirror the VQC's): the
     VQC circuit is built (not trained) to count its trainable parameters ``P``
-    (circuit weights plus the readout scale and biases), and a ReLU MLP
+    (circuit weights plus the readout scale and biases), and a tanh MLP
     ``F -> h -> C`` (or a logistic model) with the parameter count closest to ``P`` is
     trained on the same pre-processed angles with the same loss, Adam schedule,
     batches, epochs and seed. Runs on conventional digital hardware (paradigm
@@ -436,7 +443,7 @@ class VQCClassicalTwin(_QuantumBase):
         if h == 0:
             params = {"w2": rng.normal(0, 1 / math.sqrt(f), (f, n_out)), "b2": np.zeros(n_out)}
         else:
-            params = {"w1": rng.normal(0, math.sqrt(2 / f), (f, h)), "b1": np.zeros(h),
+            params = {"w1": rng.normal(0, math.sqrt(1 / f), (f, h)), "b1": np.zeros(h),
                       "w2": rng.normal(0, 1 / math.sqrt(h), (h, n_out)), "b2": np.zeros(n_out)}
         logits_fn = mlp_logits_fn(task.n_classes == 2, h > 0)
 
@@ -461,8 +468,8 @@ class VQCClassicalTwin(_QuantumBase):
             h = p["w1"].shape[1]
             counts["mac_fp32"] += n * d * h
             counts["add_fp32"] += n * h
-            counts["cmp_fp32"] += n * h  # ReLU
-            f = np.maximum(f @ p["w1"] + p["b1"], 0)
+            counts["mul_fp32"] += n * h  # tanh, counted as one op each (a lower bound)
+            f = np.tanh(f @ p["w1"] + p["b1"])
             d = h
         counts["mac_fp32"] += n * d * self.n_out
         counts["add_fp32"] += n * self.n_out

@@ -302,14 +302,17 @@ def _apply_matrix(psi, m: list, qubits: tuple[int, ...], n: int):
     d = len(m)
     axes = [1 + (n - 1 - q) for q in reversed(qubits)]  # qiskit: last qubit is the high bit
     if all(_is_const(m[i][j]) and m[i][j] == 0 for i in range(d) for j in range(d) if i != j):
+        k = len(qubits)
         diag = _as_array([[m[i][i] for i in range(d)]], batch)  # (1, d) or (B, 1, d)
-        diag = diag.reshape((-1,) + (2,) * len(qubits)) if diag.ndim == 3 else diag.reshape((2,) * len(qubits))
+        per_sample = diag.ndim == 3
+        diag = diag.reshape(((batch,) if per_sample else ()) + (2,) * k)  # dims follow `axes`
+        order = [int(i) for i in np.argsort(axes)]  # to increasing state axes, then broadcast
+        diag = diag.transpose(([0] + [1 + i for i in order]) if per_sample else order)
         shape = [1] * psi.ndim
         for a in axes:
             shape[a] = 2
-        if diag.ndim == len(qubits) + 1:  # per sample
+        if per_sample:
             shape[0] = batch
-            return psi * diag.reshape(shape)
         return psi * jnp.asarray(diag).reshape(shape)
     u = _as_array(m, batch)
     k = len(qubits)

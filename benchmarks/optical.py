@@ -1,0 +1,176 @@
+"""Optical layers, forward + backward: nonvon vs plain-torch references, with the cost-vs-size curve.
+
+* **MZI mesh** (N modes, Clements, a batch of input vectors, gradients to every phase):
+  nonvon's ``mesh_unitary`` (columns built in band storage, blocks multiplied in a tree, then
+  one matrix product with the batch) against the direct plain-torch simulation that applies the
+  mesh column by column to the batch (gather the two modes of every MZI of a column, 2 x 2
+  update, scatter). Outputs are asserted equal. The time of a dense ``x @ W^T`` with an N x N
+  complex weight is reported beside them as the floor (what the layer would cost if it were
+  not a mesh). torchonn was the intended peer; its 0.0.8 sdist does not install (its setup
+  imports the package, which needs mmengine), so the reference is written here.
+* **Diffractive propagation** (P x P pixels, padded 2x, 5 phase layers, angular spectrum):
+  ``DiffractiveNetwork.fields`` against the same computation written inline with ``torch.fft``;
+  outputs asserted equal. The ratio shows the model's overhead over bare FFTs (about 1).
+
+Prints, as its last line, one JSON object (``ratio``: reference / nonvon time of the MZI layer
+at the largest N run).
+
+    python benchmarks/optical.py --quick
+    python benchmarks/optical.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+
+from nonvon.models.diffractive import DiffractiveGeometry, DiffractiveNetwork, angular_spectrum_transfer
+from nonvon.models.mzi import MZIMesh, mzi_transfer
+
+
+def _time(fn, device: str, reps: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def reference_mesh(x: torch.Tensor, mesh: MZIMesh) -> torch.Tensor:
+    """The mesh applied to a batch column by column (the direct simulation), ``(B, N)``."""
+    lay = mesh.layout
+    col, top = (t.to(x.device) for t in lay.index)
+    t00, t01, t10, t11 = mzi_transfer(mesh.theta, mesh.phi)
+    for c in range(lay.n_columns):
+        k = torch.nonzero(col == c).flatten()
+        i, j = top[k], top[k] + 1
+        a, b = x[:, i], x[:, j]
+        x = x.index_copy(1, i, t00[k] * a + t01[k] * b).index_copy(1, j, t10[k] * a + t11[k] * b)
+    return x * torch.polar(torch.ones_like(mesh.out_phase), mesh.out_phase)
+
+
+def bench_mzi(n: int, batch: int, device: str, reps: int) -> dict:
+    torch.manual_seed(n)
+    mesh = MZIMesh(n).to(device)
+    x = torch.randn(batch, n, dtype=torch.complex64, device=device)
+    target = torch.randn(batch, n, dtype=torch.complex64, device=device)
+
+    def loss(y):
+        return (y - target).abs().pow(2).mean()
+
+    def ours():
+        mesh.zero_grad(set_to_none=True)
+        loss(mesh(x)).backward()
+
+    def ref():
+        mesh.zero_grad(set_to_none=True)
+        loss(reference_mesh(x, mesh)).backward()
+
+    w = torch.randn(n, n, dtype=torch.complex64, device=device, requires_grad=True)
+
+    def dense():
+        w.grad = None
+        loss(x @ w.T).backward()
+
+    with torch.no_grad():
+        err = (mesh(x) - reference_mesh(x, mesh)).abs().max().item()
+    assert err < 1e-4 * math.sqrt(n), f"N={n}: nonvon and the reference differ by {err}"
+    mesh.zero_grad(set_to_none=True)
+    loss(mesh(x)).backward()
+    g1 = mesh.theta.grad.clone()
+    mesh.zero_grad(set_to_none=True)
+    loss(reference_mesh(x, mesh)).backward()
+    assert torch.allclose(g1, mesh.theta.grad, atol=1e-4, rtol=1e-3), f"N={n}: gradients differ"
+    t_ours, t_ref, t_dense = _time(ours, device, reps), _time(ref, device, reps), _time(dense, device, reps)
+    return {"n": n, "batch": batch, "nonvon_s": t_ours, "reference_s": t_ref, "dense_matmul_s": t_dense,
+            "ratio": t_ref / t_ours, "max_abs_diff": err}
+
+
+def reference_fields(net: DiffractiveNetwork, images: torch.Tensor) -> torch.Tensor:
+    """The same stack with bare torch.fft calls."""
+    g = net.geometry
+    n, m = g.n_pixels, g.n_pixels * g.pad
+    lo = (m - n) // 2
+    h = angular_spectrum_transfer(m, g.pitch_m, g.wavelength_m, g.spacing_m).to(images.device)
+
+    def prop(u):
+        big = torch.zeros(u.shape[0], m, m, dtype=u.dtype, device=u.device)
+        big[:, lo:lo + n, lo:lo + n] = u
+        return torch.fft.ifft2(torch.fft.fft2(big) * h)[:, lo:lo + n, lo:lo + n]
+
+    u = prop(net.encode(images))
+    for k in range(g.n_layers):
+        u = prop(u * torch.exp(1j * net.phase[k]))
+    return u
+
+
+def bench_diffractive(p: int, batch: int, device: str, reps: int) -> dict:
+    geo = DiffractiveGeometry.from_pixels(frequency_hz=0.4e12, n_pixels=p, pitch_m=400e-6, spacing_m=0.03,
+                                          n_layers=5)
+    torch.manual_seed(p)
+    net = DiffractiveNetwork(geo, 10).to(device)
+    with torch.no_grad():
+        net.phase.uniform_(0, 2 * math.pi)
+    x = torch.rand(batch, 28, 28, device=device)
+
+    def ours():
+        net.zero_grad(set_to_none=True)
+        net.fields(x).abs().pow(2).sum().backward()
+
+    def ref():
+        net.zero_grad(set_to_none=True)
+        reference_fields(net, x).abs().pow(2).sum().backward()
+
+    with torch.no_grad():
+        a, b = net.fields(x), reference_fields(net, x)
+        err = ((a - b).abs().max() / a.abs().max()).item()
+    assert err < 1e-4, f"P={p}: diffractive outputs differ by {err}"
+    t_ours, t_ref = _time(ours, device, reps), _time(ref, device, reps)
+    return {"pixels": p, "batch": batch, "nonvon_s": t_ours, "reference_s": t_ref, "ratio": t_ref / t_ours,
+            "rel_diff": err}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, CPU-friendly (well under a minute)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: steadier timings on a shared machine; "
+                         "0 = torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        mzi_sizes, d_sizes, batch, d_batch, reps = (16, 32, 64), (50, 100), 64, 4, 5
+    else:
+        mzi_sizes, d_sizes, batch, d_batch, reps = (16, 32, 64, 128, 256), (50, 100, 200), 256, 16, 3
+    mzi = []
+    for n in mzi_sizes:
+        mzi.append(bench_mzi(n, batch, args.device, reps))
+        r = mzi[-1]
+        print(f"MZI N={n:4d}: nonvon {1e3 * r['nonvon_s']:8.2f} ms  column-by-column "
+              f"{1e3 * r['reference_s']:8.2f} ms  ratio {r['ratio']:6.2f}   dense matmul "
+              f"{1e3 * r['dense_matmul_s']:7.2f} ms", flush=True)
+    diff = []
+    for p in d_sizes:
+        diff.append(bench_diffractive(p, d_batch, args.device, reps))
+        r = diff[-1]
+        print(f"diffractive {p}x{p}, 5 layers: nonvon {1e3 * r['nonvon_s']:8.2f} ms  bare torch.fft "
+              f"{1e3 * r['reference_s']:8.2f} ms  ratio {r['ratio']:5.2f}", flush=True)
+    print(json.dumps({"bench": "optical", "peer": "plain torch (column-by-column mesh; bare torch.fft)",
+                      "device": args.device, "threads": torch.get_num_threads(),
+                      "ratio": mzi[-1]["ratio"], "mzi": mzi, "diffractive": diff}))
+
+
+if __name__ == "__main__":
+    main()

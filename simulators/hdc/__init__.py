@@ -1,0 +1,47 @@
+"""Hyperdimensional computing: torchhd encoders and learners, bit-packed binary inference.
+
+Registered simulators: ``hdc-projection`` (:class:`HDCProjection`) and ``hdc-idlevel``
+(:class:`HDCIDLevel`); both are :class:`HDCSimulator` with an :class:`HDCConfig`.
+"""
+
+from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
+from nonvon.simulators.hdc.learners import LEARNERS, MODELS, train_class_vectors
+from nonvon.simulators.hdc.packing import (
+    WORD_BITS,
+    hamming_packed,
+    memory_bytes,
+    n_words,
+    pack_bits,
+    popcount64,
+    unpack_bits,
+)
+from nonvon.simulators.hdc.simulator import (
+    ACTIVATIONS,
+    ENCODERS,
+    HDCConfig,
+    HDCIDLevel,
+    HDCProjection,
+    HDCSimulator,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "ENCODERS",
+    "LEARNERS",
+    "MODELS",
+    "WORD_BITS",
+    "HDCConfig",
+    "HDCIDLevel",
+    "HDCProjection",
+    "HDCSimulator",
+    "IDLevelEncoder",
+    "ProjectionEncoder",
+    "hamming_packed",
+    "memory_bytes",
+    "n_words",
+    "pack_bits",
+    "popcount64",
+    "quantize",
+    "train_class_vectors",
+    "unpack_bits",
+]

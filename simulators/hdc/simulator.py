@@ -1,0 +1,308 @@
+"""Hyperdimensional classifiers: torchhd encoders and learners, bit-packed binary inference.
+
+A sample is quantized (the sensor's ADC, not counted), encoded into a ``D``-bit
+hypervector by a random-projection or ID-level encoder (:mod:`.encoders`), and compared
+with one hypervector per class (:mod:`.learners`):
+
+* ``model="bsc"``: binary class vectors packed into uint64 words; similarity is
+  ``popcount(query XOR class)`` per word (:mod:`.packing`), the label the nearest class.
+  Counted per inference: ``C * 64 * ceil(D / 64)`` XOR bits, as many bits into
+  popcounts and read from the associative memory (the padded bits are processed by the
+  word-wide datapath too), and ``C - 1`` integer compares for the arg-min.
+* ``model="map"``: float32 class vectors (normalized), similarity is the dot product with
+  the bipolar query: one float add or subtract per dimension and class (a +-1 multiply
+  is a sign flip), ``4 C D`` bytes read, ``C - 1`` float compares.
+
+Predictions of the packed path equal those of torchhd's own unpacked
+``hamming_similarity`` on the same vectors (:meth:`HDCSimulator.predict_unpacked`, and
+the tests assert it over whole test splits).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections import Counter
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torchhd
+
+from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
+from nonvon.simulators.hdc.learners import (
+    LEARNERS,
+    MODELS,
+    binarize,
+    bipolar,
+    normalize,
+    train_class_vectors,
+)
+from nonvon.simulators.hdc.packing import (
+    WORD_BITS,
+    check_packable,
+    hamming_packed,
+    memory_bytes,
+    n_words,
+    pack_bits,
+)
+from nonvon.tasks import Task
+
+__all__ = ["HDCConfig", "HDCSimulator", "HDCProjection", "HDCIDLevel", "ENCODERS", "ACTIVATIONS"]
+
+ENCODERS = ("projection", "idlevel")
+ACTIVATIONS = ("periodic", "sign")
+
+
+def _choice(name: str, value, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + f"choose one of: {', '.join(choices)}"
+        raise ConfigError(f"unknown {name} {value!r}", hint)
+
+
+def _int(name: str, value, lo: int, hi: int | None = None, example: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(f"{name}={value!r} must be an integer {rng}",
+                          f"e.g. {name}={example if example is not None else lo}")
+
+
+def _float(name: str, value, lo: float, hi: float, example: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise ConfigError(f"{name}={value!r} must be a number in [{lo}, {hi}]", f"e.g. {name}={example}")
+
+
+@dataclasses.dataclass(frozen=True)
+class HDCConfig:
+    """Encoder, model, learner and hardware choices of an HDC classifier.
+
+    Args:
+        encoder: ``"projection"`` (random bipolar projection) or ``"idlevel"``
+            (record-based ID-level encoding).
+        model: ``"bsc"`` (binary class vectors, packed XOR + popcount inference) or
+            ``"map"`` (bipolar queries, float32 class vectors, cosine similarity).
+        learner: ``"centroid"``, ``"adapthd"`` or ``"onlinehd"`` (see :mod:`.learners`).
+        dimensions: hypervector length ``D`` (>= 1).
+        pad: for ``model="bsc"``, zero-pad the last 64-bit word when ``D`` is not a
+            multiple of 64 (exact: padded bits are 0 in every vector). With
+            ``pad=False`` such a ``D`` is an error.
+        epochs, lr, margin, batch_size: retraining budget (ignored by ``"centroid"``;
+            ``margin`` only by ``"adapthd"``).
+        levels: ID-level encoder: number of level hypervectors (input levels), >= 2.
+        input_bits: projection encoder: bits of the quantized inputs (1..8).
+        receptive_field: projection encoder: side of each dimension's square input
+            patch (images only); 0 = every input feeds every dimension.
+        activation: projection encoder: ``"periodic"`` (binary random-Fourier code) or
+            ``"sign"`` (threshold at the training mean).
+        period_bits: periodic activation: the accumulator bit that is output; ``None``
+            chooses it from the training data.
+    """
+
+    encoder: str = "projection"
+    model: str = "bsc"
+    learner: str = "adapthd"
+    dimensions: int = 10_000
+    pad: bool = True
+    epochs: int = 20
+    lr: float = 0.05
+    margin: float = 0.02
+    batch_size: int = 256
+    levels: int = 16
+    input_bits: int = 8
+    receptive_field: int = 10
+    activation: str = "periodic"
+    period_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        _choice("encoder", self.encoder, ENCODERS)
+        _choice("model", self.model, MODELS)
+        _choice("learner", self.learner, LEARNERS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
+            raise ConfigError(f"dimensions={self.dimensions!r} must be a positive integer "
+                              "(the hypervector length D)", "e.g. dimensions=10_000")
+        if not isinstance(self.pad, bool):
+            raise ConfigError(f"pad={self.pad!r} must be True or False", "e.g. pad=True")
+        if self.model == "bsc":
+            check_packable(self.dimensions, self.pad)
+        _int("epochs", self.epochs, 1, example=20)
+        _int("batch_size", self.batch_size, 1, example=256)
+        _float("lr", self.lr, 1e-9, 1e3, 0.05)
+        _float("margin", self.margin, 0.0, 2.0, 0.02)
+        if isinstance(self.levels, int) and not isinstance(self.levels, bool) and self.levels < 2:
+            raise ConfigError(f"levels={self.levels} must be >= 2: one level hypervector cannot "
+                              "tell two input values apart", "e.g. levels=16")
+        _int("levels", self.levels, 2, 1024, 16)
+        _int("input_bits", self.input_bits, 1, 8, 8)
+        _int("receptive_field", self.receptive_field, 0, example=10)
+        if self.period_bits is not None:
+            _int("period_bits", self.period_bits, 0, 24, 11)
+        if self.encoder == "idlevel" and self.receptive_field:
+            raise ConfigError("receptive_field applies to the projection encoder only",
+                              "set receptive_field=0 with encoder='idlevel'")
+
+
+class HDCSimulator(Simulator):
+    """An HDC classifier on a binary or bipolar hypervector datapath."""
+
+    paradigm = "hdc"
+    Config = HDCConfig
+    quick: ClassVar[dict] = {"dimensions": 1024, "epochs": 3, "receptive_field": 0}
+
+    def __init__(self, config: HDCConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.encoder: ProjectionEncoder | IDLevelEncoder | None = None
+        self.weights: torch.Tensor | None = None  # (C, D) float32 accumulators
+        self.class_bits: torch.Tensor | None = None  # (C, D) bool, BSC
+        self.class_words: np.ndarray | None = None  # (C, W) uint64, BSC
+        self.class_unit: torch.Tensor | None = None  # (C, D) float32, MAP
+        # Optional, set by the caller: a dict shared by simulators that differ only in
+        # learner or model, so a sweep encodes each training set once (no global state).
+        self.encoding_cache: dict | None = None
+
+    # -- declarations ------------------------------------------------------------------
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        c = self.config
+        kinds = {"sram_byte", "hv_read_bit"}
+        if c.encoder == "projection":
+            kinds |= {"add_int32"} | ({"cmp_int32"} if c.activation == "sign" else set())
+        else:
+            kinds |= {"xor_bit", "popcount_bit", "cmp_int32"}
+        if c.model == "bsc":
+            kinds |= {"xor_bit", "popcount_bit", "cmp_int32"}
+        else:
+            kinds |= {"add_fp32", "cmp_fp32"}
+        return frozenset(kinds)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        c = self.config
+        kinds = ("image",) if c.encoder == "projection" and c.receptive_field else ("image", "vector")
+        # the projection's integer sums must stay exact in float32: F * (2**bits - 1) < 2**24
+        max_f = (2 ** 24 - 1) // (2 ** c.input_bits - 1) if c.encoder == "projection" else None
+        return Capabilities(input_kinds=kinds, max_features=max_f)
+
+    @property
+    def n_params(self) -> int:
+        return int(self.weights.numel()) if self.weights is not None else 0
+
+    def check_task(self, task: Task) -> None:
+        super().check_task(task)
+        rf = self.config.receptive_field
+        if self.config.encoder == "projection" and rf and rf > min(task.input_shape):
+            raise IncompatibleError(f"receptive_field={rf} exceeds the {task.input_shape} inputs "
+                                    f"of task {task.name!r}",
+                                    f"set receptive_field <= {min(task.input_shape)}, or 0")
+
+    @property
+    def memory_per_class_bytes(self) -> dict[str, int]:
+        """Bytes per class vector: packed, as bool (torchhd BSC) and as float32."""
+        return memory_bytes(self.config.dimensions)
+
+    # -- training ----------------------------------------------------------------------
+    def _quantize(self, x: np.ndarray) -> torch.Tensor:
+        c = self.config
+        return quantize(x, c.levels if c.encoder == "idlevel" else 2 ** c.input_bits)
+
+    def _encoding_key(self, task: Task, seed: int) -> tuple:
+        c = self.config
+        fields = ("encoder", "dimensions", "levels", "input_bits", "receptive_field",
+                  "activation", "period_bits")
+        return (task.fingerprint, seed) + tuple(getattr(c, f) for f in fields)
+
+    def _fit_encoder(self, task: Task, seed: int) -> torch.Tensor:
+        """Build and fit the encoder; return the encoded training set ``(N, D)`` bool."""
+        key = self._encoding_key(task, seed)
+        if self.encoding_cache is not None and key in self.encoding_cache:
+            self.encoder, bits = self.encoding_cache[key]
+            return bits
+        c = self.config
+        if c.encoder == "projection":
+            self.encoder = ProjectionEncoder(
+                task.n_features, c.dimensions, image_shape=task.input_shape[:2] if task.is_image else None,
+                receptive_field=c.receptive_field, activation=c.activation,
+                period_bits=c.period_bits, input_levels=2 ** c.input_bits, seed=seed)
+        else:
+            self.encoder = IDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
+        xq = self._quantize(task.x_train)
+        self.encoder.fit(xq)
+        bits = self.encoder.encode(xq)
+        if self.encoding_cache is not None:
+            self.encoding_cache[key] = (self.encoder, bits)
+        return bits
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        bits = self._fit_encoder(task, seed)
+        y = torch.as_tensor(task.y_train, dtype=torch.int64)
+        self.tiebreak = torch.rand(c.dimensions, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+        self.weights = train_class_vectors(
+            bits, y, task.n_classes, model=c.model, learner=c.learner, epochs=c.epochs, lr=c.lr,
+            margin=c.margin, batch_size=c.batch_size, tiebreak=self.tiebreak, seed=seed,
+            progress=progress, label=f"{self.name} {c.learner}")
+        if c.model == "bsc":
+            self.class_bits = binarize(self.weights, self.tiebreak)
+            self.class_words = pack_bits(self.class_bits, pad=c.pad)
+        else:
+            self.class_unit = normalize(self.weights)
+
+    # -- inference ---------------------------------------------------------------------
+    def encode(self, x: np.ndarray) -> torch.Tensor:
+        """``(N, ...)`` inputs in [0, 1] -> ``(N, D)`` bool query hypervectors."""
+        return self.encoder.encode(self._quantize(x))
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        c = self.config
+        xq = self._quantize(x)
+        counts: Counter[str] = Counter()
+        self.encoder.count(xq, counts)
+        bits = self.encoder.encode(xq)
+        n, n_classes = len(xq), len(self.weights)
+        if c.model == "bsc":
+            dist = hamming_packed(pack_bits(bits, pad=c.pad), self.class_words)
+            labels = dist.argmin(1)
+            word_bits = n_words(c.dimensions) * WORD_BITS
+            counts["xor_bit"] += n * n_classes * word_bits
+            counts["popcount_bit"] += n * n_classes * word_bits
+            counts["hv_read_bit"] += n * n_classes * word_bits
+            counts["cmp_int32"] += n * (n_classes - 1)
+        else:
+            labels = (bipolar(bits) @ self.class_unit.T).argmax(1).numpy()
+            counts["add_fp32"] += n * n_classes * c.dimensions
+            counts["sram_byte"] += n * n_classes * c.dimensions * 4
+            counts["cmp_fp32"] += n * (n_classes - 1)
+        return Prediction(np.asarray(labels, dtype=np.int64), OpLedger(counts, n_inferences=n))
+
+    def predict_unpacked(self, x: np.ndarray) -> np.ndarray:
+        """Labels from torchhd's own unpacked path on the same hypervectors.
+
+        BSC: ``torchhd.hamming_similarity`` between ``BSCTensor`` queries and class
+        vectors (one bool per bit), arg-max. MAP: ``torchhd.cos`` with the class
+        accumulators, arg-max.
+        """
+        bits = self.encode(x)
+        if self.config.model == "bsc":
+            q = bits.as_subclass(torchhd.BSCTensor)
+            cls = self.class_bits.as_subclass(torchhd.BSCTensor)
+            return torchhd.hamming_similarity(q, cls).argmax(-1).numpy()
+        q = bipolar(bits).as_subclass(torchhd.MAPTensor)
+        return torchhd.cos(q, self.weights.as_subclass(torchhd.MAPTensor)).argmax(-1).numpy()
+
+
+class HDCProjection(HDCSimulator):
+    """HDC with the random-projection encoder (periodic code, 10x10 receptive fields)."""
+
+    def __init__(self, config: HDCConfig | None = None, /, **overrides):
+        super().__init__(config or HDCConfig(encoder="projection"), **overrides)
+
+
+class HDCIDLevel(HDCSimulator):
+    """HDC with the ID-level (record-based) encoder, 16 levels."""
+
+    def __init__(self, config: HDCConfig | None = None, /, **overrides):
+        super().__init__(config or HDCConfig(encoder="idlevel", receptive_field=0), **overrides)

@@ -1,0 +1,101 @@
+"""``snn-converted``: the GPU-baseline MLP, trained as a ReLU network and converted to IF neurons.
+
+Training is the GPU baseline's (``nonvon.models.mlp`` and ``train_classifier``); the trained
+network is converted by :func:`nonvon.models.spiking.conversion.convert_mlp` (IF neurons,
+reset by subtraction, constant analog input, max or 99.9th-percentile normalization on
+training activations) and run for ``timesteps`` steps as an event-driven spiking network,
+counted like ``snn-mlp`` (the analog first layer in ``mac_fp32``, the rest in synaptic
+events). ``sim.ann_accuracy(task)`` gives the source network's accuracy for comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from nonvon.errors import ConfigError
+from nonvon.models import mlp, train_classifier
+from nonvon.models.spiking.coding import check_timesteps
+from nonvon.models.spiking.conversion import NORMALIZATIONS, convert_mlp
+from nonvon.simulators.spiking.simulator import SpikingSimulator, _positive
+from nonvon.tasks import Task
+
+__all__ = ["ConvertConfig", "ConvertedSNN"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertConfig:
+    """Source network, its training, and the conversion.
+
+    Args:
+        hidden, dropout, epochs, batch_size, lr: the ReLU MLP and its training (as ``gpu-mlp``).
+        timesteps: ``T`` of the converted network.
+        normalization: ``"max"`` or ``"percentile"``; ``percentile`` for the latter.
+        norm_samples: training samples used to measure activations.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``; eval_batch_size: counted batch size.
+    """
+
+    hidden: tuple[int, ...] = (512, 512)
+    dropout: float = 0.2
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    timesteps: int = 64
+    normalization: str = "percentile"
+    percentile: float = 99.9
+    norm_samples: int = 10000
+    device: str = "auto"
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        for v in self.hidden:
+            _positive("hidden entry", v)
+        for name in ("epochs", "batch_size", "norm_samples", "eval_batch_size"):
+            _positive(name, getattr(self, name))
+        _positive("lr", self.lr, float)
+        check_timesteps(self.timesteps)
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"unknown normalization {self.normalization!r}",
+                              f"use one of {NORMALIZATIONS}")
+        if not 0 < self.percentile <= 100:
+            raise ConfigError(f"percentile={self.percentile} must lie in (0, 100]", "e.g. 99.9")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)", "e.g. 0.2")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
+
+    # what the shared spiking machinery reads
+    model: ClassVar[str] = "mlp"
+    coding: ClassVar[str] = "direct"
+
+
+class ConvertedSNN(SpikingSimulator):
+    """A trained ReLU MLP converted to integrate-and-fire neurons (Rueckauer et al. 2017)."""
+
+    Config = ConvertConfig
+    quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "batch_size": 32, "timesteps": 32,
+                             "norm_samples": 500}
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        torch.manual_seed(seed)
+        self.ann = mlp(task.n_features, c.hidden, task.n_classes, c.dropout)
+        train_classifier(self.ann, task.x_train, task.y_train, epochs=c.epochs,
+                         batch_size=c.batch_size, lr=c.lr, seed=seed, device=self.device,
+                         progress=progress, label=f"{self.name} train ANN")
+        self.ann.cpu().eval()
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(task.x_train), min(c.norm_samples, len(task.x_train)), replace=False)
+        self.network = convert_mlp(self.ann, task.x_train[np.sort(idx)], c.timesteps,
+                                   task.input_shape, c.normalization, c.percentile)
+        self._counter = None
+
+    def ann_accuracy(self, task: Task, split: str = "test") -> float:
+        """Accuracy of the source ReLU network on ``split``."""
+        x, y = task.split(split)
+        with torch.no_grad():
+            return float((self.ann(torch.from_numpy(x)).argmax(1).numpy() == y).mean())

@@ -1,0 +1,244 @@
+"""Counting what a spiking network executed, from the spikes it actually emitted.
+
+For every synaptic layer the counts come from the recorded input spikes (one forward pass
+of :class:`~nonvon.models.spiking.SpikingClassifier` with ``record=True``):
+
+- **synaptic events**: each input spike reaches every *non-zero* synapse of its fan-out
+  (a pruned or quantized-to-zero synapse is not stored on a chip and costs nothing);
+  ``sum_j spikes_j * fanout_j`` over presynaptic neurons ``j``;
+- **effective MACs**: an analog (direct-coded) first layer multiplies each non-zero input
+  by each non-zero weight, once per inference (its input does not change over time);
+- **neuron updates**: every LIF and readout neuron at every step, split into *active*
+  (input arrived or the membrane is non-zero, so the state changes) and *idle*;
+- **spike routing** (with a core mapping): each spike is sent once to every core that
+  holds at least one of its targets; a packet costs one local delivery plus one router
+  hop per mesh step (Manhattan distance between source and destination core).
+
+The NeuroBench-style figures (Yik et al., "NeuroBench: a framework for benchmarking
+neuromorphic computing algorithms and systems", Nature Communications 16, 2025) follow
+from the same counts: effective ACs = synaptic events, effective MACs as above, dense ops =
+the multiply-accumulates of the same network run densely (every synapse at every step, the
+direct layer once), activation sparsity = 1 - spikes / (spiking neurons x steps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nonvon.models.spiking import Recording, SpikingClassifier
+
+__all__ = ["Counts", "CoreMap", "Counter", "fanout_per_core", "population_sizes", "NeuroBench"]
+
+
+@dataclasses.dataclass
+class NeuroBench:
+    """NeuroBench-style workload figures per inference (see the module docstring)."""
+
+    effective_acs: float
+    effective_macs: float
+    dense_ops: float
+    activation_sparsity: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Counts:
+    """Totals over the samples of one or more batches (whole numbers)."""
+
+    synops: int = 0
+    effective_macs: int = 0
+    dense_ops: int = 0
+    neuron_updates_active: int = 0
+    neuron_updates_idle: int = 0
+    readout_updates: int = 0
+    readout_active: int = 0
+    spikes: int = 0            # spikes emitted by hidden (LIF) neurons
+    input_spikes: int = 0      # spikes of a spike-coded input
+    spiking_neuron_steps: int = 0
+    packets: int = 0           # (spike, destination core) pairs
+    hops: int = 0
+    biased_updates: int = 0    # neuron-steps that add a bias current
+    samples: int = 0
+
+    def __iadd__(self, other: Counts) -> Counts:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+    def neurobench(self) -> NeuroBench:
+        n = max(self.samples, 1)
+        sparsity = 1.0 - self.spikes / self.spiking_neuron_steps if self.spiking_neuron_steps else 0.0
+        return NeuroBench(self.synops / n, self.effective_macs / n, self.dense_ops / n, sparsity)
+
+
+def _layer_in_shape(net: SpikingClassifier, i: int) -> tuple[int, ...]:
+    """Shape of one sample's input to synaptic layer ``i`` (as the layer sees it)."""
+    x = torch.zeros(1, *net.input_shape)
+    with torch.no_grad():
+        for j, layer in enumerate(net.layers):
+            xi = net._shape_in(j, x)
+            if j == i:
+                return tuple(xi.shape[1:])
+            x = layer(xi)
+    raise IndexError(i)
+
+
+def population_sizes(net: SpikingClassifier) -> list[int]:
+    """Neurons per population: the input, then the targets of each synaptic layer."""
+    sizes = [math.prod(net.input_shape)]
+    x = torch.zeros(1, *net.input_shape)
+    with torch.no_grad():
+        for j, layer in enumerate(net.layers):
+            x = layer(net._shape_in(j, x))
+            sizes.append(x[0].numel())
+    return sizes
+
+
+def _apply_mask(layer: nn.Module, mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, mask)
+    return F.conv2d(x, mask, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
+def fanout_per_core(layer: nn.Module, in_shape: tuple[int, ...], core_of_target: torch.Tensor,
+                    mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per presynaptic neuron: its non-zero fan-out, and its synapse count into each core.
+
+    Args:
+        layer: a ``Linear`` or ``Conv2d``.
+        in_shape: one sample's input shape for the layer.
+        core_of_target: core index of each (flattened) target neuron.
+        mask: which synapses exist (default: the non-zero weights).
+
+    Returns:
+        ``(fanout, per_core)``: ``fanout`` flattened over the inputs; ``per_core`` of shape
+        ``(n_cores_of_layer, n_inputs)``, cores numbered from ``core_of_target.min()``.
+    """
+    if mask is None:
+        mask = layer.weight.detach().cpu() != 0  # 1 per stored (non-zero) synapse
+    mask = mask.float()
+    n_in = math.prod(in_shape)
+    first = int(core_of_target.min())
+    n_cores = int(core_of_target.max()) - first + 1
+    if isinstance(layer, nn.Linear):
+        per_core = torch.zeros(n_cores, n_in)
+        per_core.index_add_(0, core_of_target - first, mask)
+        return mask.sum(0), per_core
+    x = torch.ones(1, *in_shape, requires_grad=True)
+    out = _apply_mask(layer, mask, x)
+    flat_core = (core_of_target - first).view(out.shape[1:])
+    rows = []
+    for k in range(n_cores):
+        (g,) = torch.autograd.grad((out[0] * (flat_core == k)).sum(), x, retain_graph=True)
+        rows.append(g.flatten())
+    per_core = torch.stack(rows)
+    return per_core.sum(0), per_core
+
+
+@dataclasses.dataclass
+class CoreMap:
+    """Neurons placed on cores in order, population by population, cores on a 2-D mesh.
+
+    Args:
+        sizes: neurons per population (input first).
+        neurons_per_core: capacity of one core.
+        mesh_width: cores per mesh row (hop distance is Manhattan on this grid).
+    """
+
+    sizes: list[int]
+    neurons_per_core: int
+    mesh_width: int
+
+    def __post_init__(self) -> None:
+        self.first_core = []
+        c = 0
+        for n in self.sizes:
+            self.first_core.append(c)
+            c += -(-n // self.neurons_per_core)
+        self.n_cores = c
+
+    def cores_of(self, pop: int) -> torch.Tensor:
+        n = self.sizes[pop]
+        return self.first_core[pop] + torch.arange(n) // self.neurons_per_core
+
+    def distance(self, a: torch.Tensor, b: int) -> torch.Tensor:
+        ax, ay = a % self.mesh_width, a // self.mesh_width
+        bx, by = b % self.mesh_width, b // self.mesh_width
+        return (ax - bx).abs() + (ay - by).abs()
+
+
+class Counter:
+    """Counts recordings of one network; routing tables are built once per network."""
+
+    def __init__(self, net: SpikingClassifier, core_map: CoreMap | None = None):
+        self.net = net
+        self.core_map = core_map
+        self.in_shapes = [_layer_in_shape(net, i) for i in range(len(net.layers))]
+        self.sizes = population_sizes(net)
+        self.fanout: list[torch.Tensor] = []
+        self.routes: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+        self.dense_per_step: list[int] = []
+        for i, layer in enumerate(net.layers):
+            targets = (core_map.cores_of(i + 1) if core_map is not None
+                       else torch.zeros(self.sizes[i + 1], dtype=torch.long))
+            fan, per_core = fanout_per_core(layer, self.in_shapes[i], targets)
+            self.fanout.append(fan.round().long())
+            if core_map is not None:
+                first = int(targets.min())
+                src = core_map.cores_of(i)
+                has = per_core > 0                                     # (cores, inputs)
+                dist = torch.stack([core_map.distance(src, first + k) for k in range(len(per_core))])
+                self.routes.append((has.sum(0).long(), (has * dist).sum(0).long()))
+            else:
+                self.routes.append(None)
+            w = layer.weight
+            per_out = w[0].numel()  # in_features, or C_in/groups * kh * kw
+            self.dense_per_step.append(self.sizes[i + 1] * per_out)
+
+    def count(self, rec: Recording) -> Counts:
+        net, c = self.net, Counts()
+        T = net.lif.timesteps
+        B = rec.logits.shape[0]
+        c.samples = B
+        direct = net.lif.coding == "direct"
+        for i, layer in enumerate(net.layers):
+            inp = rec.inputs[i]
+            if i == 0 and direct:
+                nonzero = (inp[0] != 0).reshape(B, -1).sum(0)             # once per inference
+                c.effective_macs += int((nonzero * self.fanout[0]).sum())
+                c.dense_ops += B * self.dense_per_step[0]
+            else:
+                spikes = inp.reshape(T * B, -1).sum(0).round().long()      # per presynaptic neuron
+                c.synops += int((spikes * self.fanout[i]).sum())
+                c.dense_ops += T * B * self.dense_per_step[i]
+                if i == 0:
+                    c.input_spikes += int(spikes.sum())
+                else:
+                    c.spikes += int(spikes.sum())
+                if self.routes[i] is not None:
+                    n_dest, hops = self.routes[i]
+                    c.packets += int((spikes * n_dest).sum())
+                    c.hops += int((spikes * hops).sum())
+            # the neurons this layer drives: active when input arrives or state is non-zero
+            cur = rec.currents[i].reshape(T, B, -1)
+            mem = rec.mems[i].reshape(T, B, -1)
+            prev = torch.cat([torch.zeros_like(mem[:1]), mem[:-1]])
+            active = int(((cur != 0) | (prev != 0)).sum())
+            total = T * B * cur.shape[-1]
+            if layer.bias is not None:
+                c.biased_updates += total
+            if i == len(net.layers) - 1:
+                c.readout_updates += total
+                c.readout_active += active
+            else:
+                c.spiking_neuron_steps += total
+            c.neuron_updates_active += active
+            c.neuron_updates_idle += total - active
+        return c

@@ -1,0 +1,272 @@
+"""Surrogate-gradient spiking networks, counted spike by spike.
+
+``snn-mlp`` and ``snn-cnn`` train a LIF network (:mod:`nonvon.models.spiking`) with surrogate
+gradients and run it as an event-driven digital accelerator would: work happens only where
+a spike arrives or a membrane is non-zero. The ledger is written in the shared arithmetic
+and memory kinds, so the CMOS presets price it:
+
+==========================  ===========================================================
+event                        counted as
+==========================  ===========================================================
+synaptic event               ``add_fp32`` (accumulate) + 4 ``sram_byte`` (fp32 weight read)
+effective MAC (direct input) ``mac_fp32`` + 4 ``sram_byte``
+active LIF neuron-step       ``mul_fp32`` (decay) + ``add_fp32`` (integrate) + ``cmp_fp32``
+                             (threshold) + 8 ``sram_byte`` (membrane read and write)
+active readout neuron-step   ``add_fp32`` + 8 ``sram_byte``
+spike                        ``add_fp32`` (reset by subtraction or to zero)
+bias                         ``add_fp32`` per neuron-step
+prediction                   ``n_classes - 1`` ``cmp_fp32`` (argmax)
+==========================  ===========================================================
+
+Idle neurons (zero state, no input) are skipped. The input coding (rate or latency
+spikes, or the analog pixels of direct coding) is treated as the sensor's output and not
+counted. The chip simulators (:mod:`.chips`) reuse the training and the counts, and write
+them as chip operations instead.
+
+After :meth:`~nonvon.Simulator.evaluate`, ``sim.neurobench`` holds the NeuroBench-style
+figures of that run (effective ACs and MACs, dense ops, activation sparsity).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter as _Counter
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError, DataError
+from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
+from nonvon.models.spiking.coding import check_unit_interval
+from nonvon.models.training import train_classifier
+from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
+from nonvon.tasks import Task
+
+__all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN"]
+
+
+def _positive(name: str, value, kind=int) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
+                          f"set {name} to a value > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class SNNConfig:
+    """Network, neuron, coding and training settings of a spiking simulator.
+
+    Args:
+        model: ``"mlp"`` or ``"cnn"``.
+        hidden: MLP spiking hidden widths.
+        channels, dense, kernel: CNN conv channels (first stride 1, then stride 2), the
+            spiking dense width and the conv kernel size.
+        timesteps: ``T`` per inference (> 0).
+        beta, threshold, reset: LIF decay per step, firing threshold, ``"subtract"``/``"zero"``.
+        surrogate, surrogate_param: snnTorch surrogate name and its alpha/slope.
+        coding: ``"rate"``, ``"latency"`` or ``"direct"``.
+        epochs, batch_size, lr, weight_decay: Adam with cosine decay, cross-entropy on the
+            readout.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        eval_batch_size: samples per counted evaluation batch.
+    """
+
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (512, 512)
+    channels: tuple[int, ...] = (32, 64, 64)
+    dense: int = 256
+    kernel: int = 5
+    timesteps: int = 25
+    beta: float = 0.9
+    threshold: float = 1.0
+    reset: str = "subtract"
+    surrogate: str = "atan"
+    surrogate_param: float | None = None
+    coding: str = "rate"
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    device: str = "auto"
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.model not in ("mlp", "cnn"):
+            raise ConfigError(f"unknown model {self.model!r}", "use 'mlp' or 'cnn'")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
+        for name in ("hidden", "channels"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+            if not getattr(self, name):
+                raise ConfigError(f"{name} is empty", f"give at least one width, e.g. {name}=(128,)")
+            for v in getattr(self, name):
+                _positive(f"{name} entry", v)
+        for name in ("dense", "kernel", "epochs", "batch_size", "eval_batch_size"):
+            _positive(name, getattr(self, name))
+        _positive("lr", self.lr, float)
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0", "e.g. 0.0")
+        _ = self.lif  # validates timesteps, beta, threshold, reset, surrogate, coding
+
+    @property
+    def lif(self) -> LIFConfig:
+        return LIFConfig(timesteps=self.timesteps, beta=self.beta, threshold=self.threshold,
+                         reset=self.reset, surrogate=self.surrogate,
+                         surrogate_param=self.surrogate_param, coding=self.coding)
+
+
+class SpikingSimulator(Simulator):
+    """A surrogate-gradient LIF network on an event-driven digital accelerator (fp32)."""
+
+    paradigm = "spiking"
+    Config = SNNConfig
+
+    def __init__(self, config: SNNConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.network: SpikingClassifier | None = None
+        self.neurobench: NeuroBench | None = None
+        self._counter: Counter | None = None
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        kinds = {"add_fp32", "mul_fp32", "cmp_fp32", "sram_byte"}
+        if self.config.coding == "direct":
+            kinds.add("mac_fp32")
+        return frozenset(kinds)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        kinds = ("image",) if self.config.model == "cnn" else ("image", "vector")
+        return Capabilities(input_kinds=kinds)
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.network.parameters()) if self.network else 0
+
+    @property
+    def device(self) -> torch.device:
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto'")
+        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
+
+    def check_task(self, task: Task) -> None:
+        super().check_task(task)
+        if self.config.model == "cnn" and (len(task.input_shape) != 2
+                                           or task.input_shape[0] != task.input_shape[1]):
+            raise ConfigError(f"the spiking CNN takes square images; task {task.name!r} has "
+                              f"{task.input_shape}", "use model='mlp' or resize the images")
+        lo, hi = float(task.x_train.min()), float(task.x_train.max())
+        if lo < 0 or hi > 1:
+            raise ConfigError(f"spike coding needs inputs in [0, 1]; task {task.name!r} has values "
+                              f"in [{lo:g}, {hi:g}]", "rescale the task's features to [0, 1]")
+
+    def _build(self, task: Task) -> SpikingClassifier:
+        c = self.config
+        if c.model == "mlp":
+            return spiking_mlp(task.n_features, c.hidden, task.n_classes, c.lif, task.input_shape)
+        return spiking_cnn(task.input_shape[0], c.channels, c.dense, task.n_classes, c.lif, c.kernel)
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        torch.manual_seed(seed)
+        self.network = self._build(task)
+        self._check_network(self.network)
+        c = self.config
+        train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
+                         batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay, seed=seed,
+                         device=self.device, progress=progress, label=f"{self.name} train")
+        self._after_training(task, seed=seed, progress=progress)
+
+    def _check_network(self, net: SpikingClassifier) -> None:
+        """Structural limits, before any training (chips override)."""
+
+    def _after_training(self, task: Task, *, seed: int, progress: bool) -> None:
+        """Deployment step after training (chips quantize and check their limits)."""
+        self._counter = None
+
+    def load_weights(self, path: str | Path, task: Task, *, seed: int = 0) -> SpikingSimulator:
+        """Load trained weights (``.safetensors``, e.g. from ``studies/spiking_targets.py``)
+        instead of training, then deploy them as :meth:`fit` would."""
+        from safetensors.torch import load_file
+
+        self.check_task(task)
+        self.network = self._build(task)
+        self._check_network(self.network)
+        try:
+            state = load_file(str(path))
+            self.network.load_state_dict(state)
+        except (OSError, RuntimeError) as e:
+            raise DataError(f"cannot load weights from {path}: {e}",
+                            "give weights saved for this network configuration and task") from None
+        self._after_training(task, seed=seed, progress=False)
+        self._fitted_on = (task.input_shape, task.n_classes)
+        self._seed = seed
+        return self
+
+    def _core_map(self):
+        return None
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        net = self.network.to(self.device).eval()
+        if self._counter is None:
+            self._counter = Counter(net.cpu(), self._core_map())
+            net.to(self.device)
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        check_unit_interval(xt)
+        # a fixed generator: the same samples get the same input spikes on every evaluation
+        net.generator = torch.Generator(device=self.device).manual_seed(self._seed)
+        counts, labels = Counts(), []
+        try:
+            with torch.no_grad():
+                for i in range(0, len(xt), self.config.eval_batch_size):
+                    logits, rec = net.run(xt[i:i + self.config.eval_batch_size].to(self.device),
+                                          record=True)
+                    rec = _to_cpu(rec)
+                    counts += self._counter.count(rec)
+                    labels.append(logits.argmax(1).cpu())
+        finally:
+            net.generator = None
+        self.neurobench = counts.neurobench()
+        ledger = OpLedger(self._ledger(counts), n_inferences=len(xt))
+        return Prediction(torch.cat(labels).numpy(), ledger)
+
+    def _ledger(self, c: Counts) -> dict[str, float]:
+        lif_active = c.neuron_updates_active - c.readout_active
+        t: _Counter[str] = _Counter()
+        t["add_fp32"] += (c.synops + c.spikes + c.biased_updates + lif_active + c.readout_active)
+        t["sram_byte"] += 4 * (c.synops + c.effective_macs) + 8 * c.neuron_updates_active
+        t["mac_fp32"] += c.effective_macs
+        t["mul_fp32"] += lif_active
+        t["cmp_fp32"] += lif_active + c.samples * (self.network.n_classes - 1)
+        return {k: v for k, v in t.items() if v}
+
+
+def _to_cpu(rec):
+    rec.inputs = [t.cpu() for t in rec.inputs]
+    rec.currents = [t.cpu() for t in rec.currents]
+    rec.mems = [t.cpu() for t in rec.mems]
+    rec.logits = rec.logits.cpu()
+    return rec
+
+
+class SnnMLP(SpikingSimulator):
+    """Surrogate-gradient spiking MLP (784-512-512-10 LIF, rate coding, T = 25 on MNIST)."""
+
+    quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32, "lr": 5e-3}
+
+    def __init__(self, config: SNNConfig | None = None, /, **overrides):
+        super().__init__(config or SNNConfig(model="mlp"), **overrides)
+
+
+class SnnCNN(SpikingSimulator):
+    """Surrogate-gradient spiking CNN (conv32-conv64/2-conv64/2-256 LIF, direct coding, T = 6)."""
+
+    quick: ClassVar[dict] = {"channels": (8,), "dense": 32, "kernel": 3, "epochs": 4, "timesteps": 4,
+                             "batch_size": 32, "lr": 5e-3}
+
+    def __init__(self, config: SNNConfig | None = None, /, **overrides):
+        super().__init__(config or SNNConfig(model="cnn", timesteps=6, coding="direct", epochs=20),
+                         **overrides)
