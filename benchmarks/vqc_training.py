@@ -110,7 +110,7 @@ def compare(n_qubits: int, layers: int, n: int, batch_size: int, lr: float = 0.0
     z_ours = qnn.forward(x, ours["w"])[:, 0]
     z_theirs = qnn.forward(x, theirs["w"])[:, 0]
     diff = float(np.max(np.abs(ours["s"] * z_ours + ours["b"] - theirs["s"] * z_theirs - theirs["b"])))
-    assert diff < 1e-3, f"nonvon and qiskit-machine-learning trained different models (logits differ by {diff})"
+    assert diff < 1e-3, f"nonvon and the peer trained different models (logits differ by {diff})"
     assert np.array_equal(ours["w"], ours_first["w"])
     return {"n_qubits": n_qubits, "layers": layers, "n_samples": n, "batch_size": batch_size,
             "n_weights": len(model.weights), "peer_epoch_s": peer_s, "nonvon_epoch_s": nonvon_s,
@@ -208,7 +208,8 @@ def main(argv=None) -> None:
            "cpu_count": __import__("os").cpu_count(), "jax": jax.__version__}
     qubits = [int(q) for q in args.curve.split(",") if q]
     if args.programs:
-        programs = json.loads(open(args.programs).read())
+        with open(args.programs) as f:
+            programs = json.load(f)
     elif qubits:
         programs = make_programs(qubits, args.layers)
     else:

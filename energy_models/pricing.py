@@ -83,13 +83,15 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
             f"add [ops.<kind>] entries to {preset.path or 'the preset'} or choose a preset that "
             "prices them (`nonvon list`)")
     per_inf = ledger.per_inference()
-    breakdown, low, high = {}, 0.0, 0.0
+    # Low and high are summed like the nominal total (fsum), so low <= nominal <= high holds
+    # exactly when the bounds equal the nominal value.
+    breakdown, low, high = {}, [], []
     for kind_name, count in per_inf.items():
         p = preset.ops[kind_name]
         scale = 1.0 if get_op_kind(kind_name).unit == TIME_UNIT else PJ  # W*s or pJ
         breakdown[kind_name] = count * p.value * scale
-        low += count * p.low * scale
-        high += count * p.high * scale
+        low.append(count * p.low * scale)
+        high.append(count * p.high * scale)
     latency = modelled_latency_s(per_inf, preset)
     if (preset.static_power_w or preset.static_high_w) and latency is None:
         raise IncompatibleError(
@@ -97,14 +99,15 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
             "give time_s for the op kinds, so static energy can be charged over the latency")
     if preset.static_power_w or preset.static_high_w:
         breakdown[STATIC] = preset.static_power_w * latency
-        low += preset.static_low_w * latency
-        high += preset.static_high_w * latency
+        low.append(preset.static_low_w * latency)
+        high.append(preset.static_high_w * latency)
     total = math.fsum(breakdown.values())
     assumptions = tuple(f"{k}: {preset.ops[k].source}" for k in sorted(per_inf))
     if STATIC in breakdown:
         assumptions += (f"static {preset.static_power_w} W over the modelled latency: "
                         f"{preset.static_source}",)
-    return EnergyReport(preset.name, total, low, high, breakdown, latency, assumptions)
+    return EnergyReport(preset.name, total, math.fsum(low), math.fsum(high), breakdown, latency,
+                        assumptions)
 
 
 def landauer_j(ledger: OpLedger | Mapping[str, float], temperature_k: float = 300.0) -> float:

@@ -30,12 +30,12 @@ import numpy as np
 SETTINGS = {
     "tfq-4x4": dict(classes=(3, 6), cfg=dict(preprocess="downsample", n_features=16, n_qubits=8,
                                              encoding="reupload", layers=3, epochs=3, batch_size=32,
-                                             lr=0.03)),
+                                             lr=0.03, max_train=None)),
     "pca": dict(classes=(3, 6), cfg=dict(preprocess="pca", n_features=16, n_qubits=8, encoding="reupload",
-                                         layers=3, epochs=3, batch_size=32, lr=0.03)),
+                                         layers=3, epochs=3, batch_size=32, lr=0.03, max_train=None)),
     "10class": dict(classes=None, cfg=dict(preprocess="pca", n_features=20, n_qubits=10,
                                            encoding="reupload", layers=3, epochs=3, batch_size=64,
-                                           lr=0.03)),
+                                           lr=0.03, max_train=None)),
 }
 
 

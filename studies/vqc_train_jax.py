@@ -35,9 +35,11 @@ def main(argv=None) -> None:
     z = np.load(args.inputs, allow_pickle=False)
     meta = json.loads(str(z["meta"]))
     d = meta["program"]
-    prog = Program(int(d["n_qubits"]), tuple(
-        Op(o["name"], tuple(o["qubits"]), tuple(tuple((float(c), tuple(int(i) for i in idx)) for c, idx in a)
-                                                for a in o["angles"])) for o in d["ops"]), tuple(d["symbols"]))
+    def poly(a):
+        return tuple((float(c), tuple(int(i) for i in idx)) for c, idx in a)
+
+    ops = tuple(Op(o["name"], tuple(o["qubits"]), tuple(poly(a) for a in o["angles"])) for o in d["ops"])
+    prog = Program(int(d["n_qubits"]), ops, tuple(d["symbols"]))
     segment = 64 if prog.n_qubits >= 14 else None
     fn = vqc_logits_fn(prog, tuple(meta["readout"]), bool(meta["binary"]), segment)
     params = {"w": z["w0"], "s": np.array([3.0]), "b": np.zeros(len(meta["readout"]))}
@@ -50,13 +52,14 @@ def main(argv=None) -> None:
     wall = time.perf_counter() - t
     logits = jax.jit(fn)
     pj = {k: jnp.asarray(v) for k, v in p.items()}
-    pred = np.concatenate([np.asarray(logits(pj, jnp.asarray(z["x_test"][i:i + 2048]))).argmax(1)
-                           for i in range(0, len(z["x_test"]), 2048)])
+    xt = z["x_test"]
+    pred = np.concatenate([np.asarray(logits(pj, jnp.asarray(xt[i:i + 2048]))).argmax(1)
+                           for i in range(0, len(xt), 2048)])
     acc = float(np.mean(pred == z["y_test"]))
     np.savez(args.out, **p, test_acc=acc, train_wall_s=wall, epochs=epochs, lr=lr, loss=np.array(hist),
              device=str(jax.devices()[0]))
-    print(json.dumps({"setting": meta["setting"], "test_acc_exact": acc, "train_wall_s": wall, "epochs": epochs,
-                      "loss": hist, "device": str(jax.devices()[0])}), flush=True)
+    print(json.dumps({"setting": meta["setting"], "test_acc_exact": acc, "train_wall_s": wall,
+                      "epochs": epochs, "loss": hist, "device": str(jax.devices()[0])}), flush=True)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ from collections import Counter
 
 import numpy as np
 import torch
-import torchhd
 
 from nonvon.errors import ConfigError
 
@@ -88,6 +87,8 @@ class ProjectionEncoder:
     def __init__(self, n_features: int, dimensions: int, *, image_shape=None,
                  receptive_field: int = 0, activation: str = "periodic",
                  period_bits: int | None = None, input_levels: int = 256, seed: int = 0):
+        import torchhd  # imported where used: the packed kernels need only torch and NumPy
+
         g = _generator(seed)
         self.n_features, self.dimensions = n_features, dimensions
         self.activation, self.input_levels = activation, input_levels
@@ -174,6 +175,8 @@ class IDLevelEncoder:
     """
 
     def __init__(self, n_features: int, dimensions: int, *, levels: int = 16, seed: int = 0):
+        import torchhd
+
         g = _generator(seed)
         self.n_features, self.dimensions, self.levels = n_features, dimensions, levels
         self.keys = torchhd.embeddings.Random(n_features, dimensions, "BSC", generator=g)

@@ -27,7 +27,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-import torchhd
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
@@ -107,7 +106,7 @@ class HDCConfig:
     learner: str = "adapthd"
     dimensions: int = 10_000
     pad: bool = True
-    epochs: int = 20
+    epochs: int = 10
     lr: float = 0.05
     margin: float = 0.02
     batch_size: int = 256
@@ -285,6 +284,8 @@ class HDCSimulator(Simulator):
         vectors (one bool per bit), arg-max. MAP: ``torchhd.cos`` with the class
         accumulators, arg-max.
         """
+        import torchhd
+
         bits = self.encode(x)
         if self.config.model == "bsc":
             q = bits.as_subclass(torchhd.BSCTensor)
@@ -305,4 +306,8 @@ class HDCIDLevel(HDCSimulator):
     """HDC with the ID-level (record-based) encoder, 16 levels."""
 
     def __init__(self, config: HDCConfig | None = None, /, **overrides):
-        super().__init__(config or HDCConfig(encoder="idlevel", receptive_field=0), **overrides)
+        # ID-level codes share a large common part (every background pixel binds the same
+        # level-0 vector), so class similarities differ by little: a smaller step and
+        # margin than the projection's (tuned on mnist-5k: BSC 78% vs 72% at D = 1,024)
+        super().__init__(config or HDCConfig(encoder="idlevel", receptive_field=0, lr=0.01,
+                                             margin=0.005), **overrides)

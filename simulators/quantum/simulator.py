@@ -94,7 +94,7 @@ class VQCConfig:
     batch_size: int = 64
     lr: float = 0.03
     angle_std: float = 0.1
-    max_train: int | None = None
+    max_train: int | None = 6000  # keeps `nonvon compare --sim all` on full MNIST to minutes on a CPU
     shots: int = 1000
     noise: bool = False
     device: str = "superconducting"

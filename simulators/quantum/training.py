@@ -180,8 +180,8 @@ def _adam_step(logits_fn):
         t1 = t + 1.0
         m = jax.tree.map(lambda a, b: b1 * a + (1 - b1) * b, m, g)
         v = jax.tree.map(lambda a, b: b2 * a + (1 - b2) * b * b, v, g)
-        p = jax.tree.map(lambda w, a, b: w - rate * (a / (1 - b1 ** t1)) / (jnp.sqrt(b / (1 - b2 ** t1)) + eps),
-                         p, m, v)
+        p = jax.tree.map(
+            lambda w, a, b: w - rate * (a / (1 - b1 ** t1)) / (jnp.sqrt(b / (1 - b2 ** t1)) + eps), p, m, v)
         return p, m, v, val
 
     return step
