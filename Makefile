@@ -34,7 +34,7 @@ demo: $(STAMP)
 	$(BIN)/nonvon compare --task mnist --sim all --set gpu-mlp.epochs=10 --set gpu-cnn.epochs=2 --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do [ -e "$$b" ] && $(BIN)/python $$b --quick; done; true

@@ -141,7 +141,8 @@ def main() -> None:
         "bench": "hdc_inference", "peer": "torchhd.hamming_similarity" if torchhd is not None
         else "plain-torch copy of torchhd 5.8.4 hamming_similarity (torchhd not installed)",
         "device": dev, "nonvon_kernel": "torch.compile" if args.compile else
-        ("plain torch (eager)" if dev == "cuda" else "numpy bitwise_count"), "dimensions": d, "classes": args.classes, "queries": n,
+        ("plain torch (eager)" if dev == "cuda" else "numpy bitwise_count"),
+        "dimensions": d, "classes": args.classes, "queries": n,
         "peer_s": t_peer, "nonvon_s": t_ours, "nonvon_incl_packing_s": t_pack,
         "peer_queries_per_s": n / t_peer, "nonvon_queries_per_s": n / t_ours,
         "ratio": t_peer / t_ours, "ratio_incl_packing": t_peer / t_pack,

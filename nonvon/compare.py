@@ -64,6 +64,8 @@ def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Prese
     """Presets to price ``sim`` on: all that fit, or the chosen ones that fit (checked up front)."""
     if chosen is None:
         found = reg.presets_for(sim.paradigm, sim.op_kinds)
+        if sim.native_presets:
+            found = [p for p in found if p.name in sim.native_presets]
         if not found:
             raise IncompatibleError(f"no registered preset prices every op kind {sim.name} counts",
                                     "add a preset (see docs/adding-a-device.md)")

@@ -60,6 +60,7 @@ class Result:
     config: dict[str, Any]
     data_source: str = ""
     measurements: tuple[Measurement, ...] = ()
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. NeuroBench counts
     versions: dict[str, str] = dataclasses.field(default_factory=library_versions)
     energy: EnergyReport | None = None
 
@@ -75,7 +76,8 @@ class Result:
         return {"task": self.task, "simulator": self.simulator, "paradigm": self.paradigm,
                 "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
                 "fit_wall_s": self.fit_wall_s, "n_params": self.n_params, "seed": self.seed,
-                "n_evaluated": self.n_evaluated, "data_source": self.data_source}
+                "n_evaluated": self.n_evaluated, "data_source": self.data_source,
+                "metrics": dict(self.metrics)}
 
     def modelled_row(self) -> dict[str, Any]:
         """The row of this result as priced on its preset (see :meth:`priced`)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +41,7 @@ class Prediction:
     labels: np.ndarray
     ledger: OpLedger
     measurements: tuple[Measurement, ...] = ()
+    metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 class Simulator(abc.ABC):
@@ -56,6 +58,9 @@ class Simulator(abc.ABC):
     Config: ClassVar[type]
     op_kinds: ClassVar[frozenset[str]]
     quick: ClassVar[dict[str, Any]] = {}
+    # Presets this simulator models (a chip's own price list); when non-empty, compare
+    # prices it on these alone by default rather than on every preset that could.
+    native_presets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None, /, **overrides: Any):
         base = config if config is not None else self.Config()
@@ -143,7 +148,7 @@ class Simulator(abc.ABC):
                       n_evaluated=len(y), ledger=pred.ledger, sim_wall_s=wall,
                       fit_wall_s=self.fit_wall_s, n_params=self.n_params,
                       config=dataclasses.asdict(self.config), data_source=task.source,
-                      measurements=pred.measurements)
+                      measurements=pred.measurements, metrics=dict(pred.metrics))
 
     @abc.abstractmethod
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None: ...

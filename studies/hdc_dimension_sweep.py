@@ -153,8 +153,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--receptive-field", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (1 is much faster on a busy, shared CPU)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = run(args)
     plot(rows, Path(args.out) / "accuracy_energy_vs_dimension.png",
          f"HDC on {args.task} ({rows[0]['n_test'] if rows else 0} test samples), seed {args.seed}, "

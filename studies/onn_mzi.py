@@ -43,15 +43,21 @@ BITS = (3, 4, 5, 6, 7, 8, 10, 12)
 ALONE = {
     "splitter_imbalance_rad=0.02": {"splitter_imbalance_rad": 0.02},
     "mzi_loss_db=0.1": {"mzi_loss_db": 0.1},
-    "coupling_loss_db=3": {"coupling_loss_db": 3.0},
+    "coupling_loss_db=3 (no shot noise: a calibrated gain undoes it)": {"coupling_loss_db": 3.0},
+    "coupling_loss_db=10 with shot noise at photons_per_mac=1": {"coupling_loss_db": 10.0, "shot_noise": True,
+                                                                   "photons_per_mac": 1.0},
     "thermal_crosstalk=0.01": {"thermal_crosstalk": 0.01},
     "phase_bits=8": {"phase_bits": 8},
     "phase_noise_rad=0.01": {"phase_noise_rad": 0.01},
-    "photons_per_mac=1": {"photons_per_mac": 1.0},
+    "shot noise at photons_per_mac=1": {"shot_noise": True, "photons_per_mac": 1.0},
+    "shot noise at photons_per_mac=0.1": {"shot_noise": True, "photons_per_mac": 0.1},
     "adc_bits=4": {"adc_bits": 4},
     "dac_bits=4": {"dac_bits": 4},
 }
 IDEAL = {"shot_noise": False, "dac_bits": None, "adc_bits": None}
+DEVICE_OPTIONS = {"wavelength_nm", "photons_per_mac", "lo_ratio", "shot_noise", "dac_bits", "adc_bits",
+                  "phase_bits", "phase_noise_rad", "splitter_imbalance_rad", "mzi_loss_db",
+                  "coupling_loss_db", "thermal_crosstalk", "chip_seed", "eval_batch_size"}
 
 
 def evaluate(sim: MziOnn, task, limit=None, **changes) -> float:
@@ -63,12 +69,18 @@ def run_task(name: str, args, reg, overrides: dict) -> dict:
     if args.quick:
         task = task.subset(1000, 300, seed=0)
     cfg = {**TASK_OVERRIDES.get(name, {}), **(MziOnn.quick if args.quick else {}), **overrides}
-    sim = MziOnn(**cfg)
-    t0 = time.perf_counter()
-    sim.fit(task, seed=args.seed, progress=not args.no_progress)
-    fit_s = time.perf_counter() - t0
     out = Path(args.out)
-    sim.save(out / f"model-{name}.safetensors")
+    saved = Path(args.models) / f"model-{name}.safetensors" if args.models else None
+    t0 = time.perf_counter()
+    if saved is not None:  # evaluate a network trained earlier (device options may differ)
+        sim = MziOnn.load(saved)
+        device_cfg = {k: v for k, v in overrides.items() if k in DEVICE_OPTIONS}
+        sim = sim.with_config(**device_cfg) if device_cfg else sim
+    else:
+        sim = MziOnn(**cfg)
+        sim.fit(task, seed=args.seed, progress=not args.no_progress)
+        sim.save(out / f"model-{name}.safetensors")
+    fit_s = time.perf_counter() - t0 if saved is None else sim.fit_wall_s
     result = sim.evaluate(task)
     priced = {p.name: result.priced(p).energy.to_dict()
               for p in reg.presets_for("optical", sim.op_kinds)}
@@ -126,6 +138,8 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=3, help="chips (static error draws) per noise level")
     ap.add_argument("--set", action="append", default=[], metavar="onn-mzi.OPTION=VALUE")
     ap.add_argument("--quick", action="store_true", help="digits, small network: a smoke run")
+    ap.add_argument("--models", default=None,
+                    help="folder with model-<task>.safetensors from an earlier run: evaluate, do not train")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)

@@ -155,8 +155,7 @@ def hamming_packed(queries: np.ndarray | torch.Tensor, classes: np.ndarray | tor
 
 def nearest_packed(queries, classes, *, chunk: int = 1024):
     """Index of the class vector at the smallest Hamming distance (first on ties)."""
-    d = hamming_packed(queries, classes, chunk=chunk)
-    return d.argmin(1) if isinstance(d, torch.Tensor) else d.argmin(1)
+    return hamming_packed(queries, classes, chunk=chunk).argmin(1)
 
 
 def memory_bytes(dimensions: int) -> dict[str, int]:

@@ -178,10 +178,10 @@ class DiffractiveOnn(Simulator):
             train_classifier(self.net, task.x_train, task.y_train, epochs=c.epochs, batch_size=c.batch_size,
                              lr=c.lr, seed=seed, device=self.device, progress=progress,
                              label=f"{self.name} train")
-            self.net.cpu()
             with torch.no_grad():  # ADC full scale: the largest detector share on training data
                 p = self._powers(task.x_train[:1024], self.net.phase.detach(), 1.0)
                 self.adc_fs = float(np.percentile(p.numpy(), 99.9)) or 1.0
+            self.net.cpu()
 
     def _powers(self, x: np.ndarray, phase: torch.Tensor, loss_amp: float) -> torch.Tensor:
         """Detector power fractions (of the input power) for images ``x``, on the current device."""

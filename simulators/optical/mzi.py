@@ -105,9 +105,9 @@ class MziConfig:
     n_inputs: int = 64
     input_reduction: str = "pca"
     arrangement: str = "clements"
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 5e-3
+    epochs: int = 15
+    batch_size: int = 1024
+    lr: float = 1e-2
     weight_decay: float = 0.0
     augment_shift: int = 1
     augment_flip: bool = False
@@ -130,12 +130,12 @@ class MziConfig:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         for h in self.hidden:
             check_positive("hidden entry", h, "128", integer=True)
-        for name, ex in (("n_inputs", "64"), ("epochs", "20"), ("batch_size", "256"),
+        for name, ex in (("n_inputs", "64"), ("epochs", "15"), ("batch_size", "1024"),
                          ("eval_batch_size", "2048")):
             check_positive(name, getattr(self, name), ex, integer=True)
         check_choice("input_reduction", self.input_reduction, ("pca", "none"))
         check_choice("arrangement", self.arrangement, ARRANGEMENTS)
-        check_positive("lr", self.lr, "5e-3")
+        check_positive("lr", self.lr, "1e-2")
         check_nonneg("weight_decay", self.weight_decay, "0.0")
         if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
                 or not 0 <= self.augment_shift <= 4:
@@ -383,7 +383,7 @@ class MziOnn(Simulator):
         meta = {"config": json.dumps(dataclasses.asdict(self.config)), "sizes": json.dumps(self.net.sizes),
                 "in_scale": repr(self.in_scale), "dac_fs": json.dumps(self.dac_fs),
                 "adc_fs": json.dumps(self.adc_fs), "fitted_on": json.dumps(self._fitted_on),
-                "seed": str(self._seed)}
+                "seed": str(self._seed), "fit_wall_s": repr(self.fit_wall_s)}
         save_file(tensors, str(path), metadata=meta)
 
     @classmethod
@@ -407,6 +407,7 @@ class MziOnn(Simulator):
         sim.dac_fs, sim.adc_fs = json.loads(meta["dac_fs"]), json.loads(meta["adc_fs"])
         shape, classes = json.loads(meta["fitted_on"])
         sim._fitted_on, sim._seed = (tuple(shape), classes), int(meta["seed"])
+        sim.fit_wall_s = float(meta.get("fit_wall_s", 0.0))
         return sim.with_config(**changes) if changes else sim
 
     # -- inference ---------------------------------------------------------------------------

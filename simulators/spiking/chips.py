@@ -159,6 +159,10 @@ class ChipSimulator(SpikingSimulator):
         return frozenset({"synop", "neuron_update", "neuron_update_idle", "spike_local", "spike_hop"})
 
     @property
+    def native_presets(self) -> tuple[str, ...]:
+        return (self.chip.name,)  # this chip's constraints, priced on this chip's own figures
+
+    @property
     def capabilities(self) -> Capabilities:
         base = super().capabilities
         limit = self.chip.axons_per_core

@@ -231,7 +231,10 @@ class SpikingSimulator(Simulator):
             net.generator = None
         self.neurobench = counts.neurobench()
         ledger = OpLedger(self._ledger(counts), n_inferences=len(xt))
-        return Prediction(torch.cat(labels).numpy(), ledger)
+        extra = {}
+        if "metrics" in {f.name for f in dataclasses.fields(Prediction)}:
+            extra["metrics"] = self.neurobench.to_dict()  # carried into the Result when supported
+        return Prediction(torch.cat(labels).numpy(), ledger, **extra)
 
     def _ledger(self, c: Counts) -> dict[str, float]:
         lif_active = c.neuron_updates_active - c.readout_active
