@@ -1,5 +1,5 @@
 # nonvon: two set-up commands, each works on a fresh machine from a clean clone.
-#   make demo   train, evaluate and price every simulator on MNIST (nonvon compare)
+#   make demo   every simulator on MNIST with a small budget (nonvon compare --quick)
 #   make test   run the test suite
 # Both create .venv and install everything they need on first use.
 
@@ -31,7 +31,7 @@ data:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/nonvon compare --task mnist --sim all --set gpu-mlp.epochs=10 --set gpu-cnn.epochs=2 --out $(DEMO_OUT)
+	$(BIN)/nonvon compare --task mnist --sim all --quick --out $(DEMO_OUT)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q

@@ -89,7 +89,9 @@ def run(args) -> list[dict]:
               f"cmos-45nm {format_si(cmos, 'J') if cmos else '-':>9}  fit {row['fit_wall_s']:.0f} s",
               flush=True)
         atomic_write_text(path, json.dumps({"study": "hdc_dimension_sweep", "rows": rows}, indent=1))
-    return [r for r in rows if r["task"] == task.name and r["epochs"] == args.epochs]
+    wanted = {_key(c) for c in _cells(args)}
+    return [r for r in rows if r["task"] == task.name and r["epochs"] == args.epochs
+            and _key(r) in wanted]
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:

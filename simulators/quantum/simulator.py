@@ -146,8 +146,8 @@ class _QuantumBase(Simulator):
     """Shared: config, capabilities, pre-processing and the task checks."""
 
     Config = VQCConfig
-    quick: ClassVar[dict] = {"preprocess": "none", "n_features": None, "n_qubits": 5, "encoding": "angle",
-                             "layers": 3, "epochs": 15, "batch_size": 32, "lr": 0.1, "shots": 256}
+    quick: ClassVar[dict] = {"preprocess": "pca", "n_features": 10, "n_qubits": 10, "encoding": "angle",
+                             "layers": 2, "epochs": 10, "batch_size": 32, "lr": 0.1, "shots": 256}
 
     @property
     def capabilities(self) -> Capabilities:
