@@ -20,6 +20,7 @@ from nonvon.models import cnn, mlp, train_classifier
 from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.gpu.counting import OpCounter
+from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline"]
@@ -84,7 +85,7 @@ class GpuConfig:
             raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0", "e.g. weight_decay=0.0")
 
 
-class GpuBaseline(Simulator):
+class GpuBaseline(TorchBacked, Simulator):
     """A PyTorch classifier on a GPU (or the CPU standing in for one)."""
 
     paradigm = "gpu"
@@ -103,17 +104,6 @@ class GpuBaseline(Simulator):
     def capabilities(self) -> Capabilities:
         kinds = ("image",) if self.config.model == "cnn" else ("image", "vector")
         return Capabilities(input_kinds=kinds)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.network.parameters()) if self.network else 0
-
-    @property
-    def device(self) -> torch.device:
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto'")
-        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
 
     def check_task(self, task: Task) -> None:
         super().check_task(task)

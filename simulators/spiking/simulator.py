@@ -44,6 +44,7 @@ from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
+from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN"]
@@ -118,7 +119,7 @@ class SNNConfig:
                          surrogate_param=self.surrogate_param, coding=self.coding)
 
 
-class SpikingSimulator(Simulator):
+class SpikingSimulator(TorchBacked, Simulator):
     """A surrogate-gradient LIF network on an event-driven digital accelerator (fp32)."""
 
     paradigm = "spiking"
@@ -141,17 +142,6 @@ class SpikingSimulator(Simulator):
     def capabilities(self) -> Capabilities:
         kinds = ("image",) if self.config.model == "cnn" else ("image", "vector")
         return Capabilities(input_kinds=kinds)
-
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.network.parameters()) if self.network else 0
-
-    @property
-    def device(self) -> torch.device:
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto'")
-        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
 
     def check_task(self, task: Task) -> None:
         super().check_task(task)

@@ -1,0 +1,27 @@
+"""What every simulator that runs a PyTorch network shares: its device and parameter count."""
+
+from __future__ import annotations
+
+import torch
+
+from nonvon.errors import ConfigError
+
+__all__ = ["TorchBacked"]
+
+
+class TorchBacked:
+    """Mixin for simulators holding ``self.network`` and a ``config.device`` option."""
+
+    network: torch.nn.Module | None = None
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.network.parameters()) if self.network else 0
+
+    @property
+    def device(self) -> torch.device:
+        """``config.device``: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``."""
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto'")
+        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
