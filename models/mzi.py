@@ -539,6 +539,23 @@ class HybridMZINetwork(nn.Module):
     def gains(self) -> torch.Tensor:
         return self.log_gain.exp()
 
+    @torch.no_grad()
+    def program(self, weights: Sequence, biases: Sequence) -> HybridMZINetwork:
+        """Realise the MLP ``relu(W_1 x + b_1) ... W_L h + b_L`` exactly on the meshes.
+
+        Each ``W_i`` goes through :meth:`SVDLayer.set_matrix` (SVD, then decomposition) and
+        its largest singular value becomes the layer's electronic gain.
+        """
+        if len(weights) != len(self.layers) or len(biases) != len(self.layers):
+            raise ConfigError(f"{len(weights)} weights and {len(biases)} biases for "
+                              f"{len(self.layers)} layers",
+                              "give one weight matrix and one bias per layer")
+        for i, (layer, w, b) in enumerate(zip(self.layers, weights, biases, strict=True)):
+            scale = layer.set_matrix(torch.as_tensor(w).double())
+            self.log_gain[i] = math.log(float(scale))
+            self.bias[i].copy_(torch.as_tensor(b))
+        return self
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.reshape(len(x), -1)
         g = self.gains()

@@ -178,6 +178,24 @@ def test_hybrid_network_trains_its_phases():
     assert net.layers[0].v.theta.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("arrangement", ARRANGEMENTS)
+def test_programmed_network_equals_the_electronic_mlp(arrangement):
+    """program(): an MLP's weights through SVD + decomposition give the same function."""
+    torch.manual_seed(2)
+    sizes = (7, 9, 5, 3)
+    ws = [torch.randn(b, a, dtype=T64) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    bs = [torch.randn(b, dtype=T64) for b in sizes[1:]]
+    net = HybridMZINetwork(sizes, arrangement, dtype=T64).program(ws, bs)
+    x = torch.randn(11, 7, dtype=T64)
+    h = x
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
+        h = h @ w.T + b
+        h = torch.relu(h) if i < len(ws) - 1 else h
+    torch.testing.assert_close(net(x).detach(), h, atol=1e-9, rtol=0)
+    with pytest.raises(ConfigError, match="weights"):
+        net.program(ws[:1], bs)
+
+
 def test_bad_input_names_the_problem():
     with pytest.raises(ConfigError, match="not unitary"):
         decompose(np.ones((3, 3)))

@@ -205,7 +205,8 @@ def test_photonic_limit_is_the_optical_energy(fitted_mzi, digits_task):
     ({"phase_bits": 0}, "phase_bits"), ({"dac_bits": 0}, "dac_bits"), ({"adc_bits": 1.5}, "adc_bits"),
     ({"arrangement": "triangle"}, "arrangement"), ({"thermal_crosstalk": 0.7}, "thermal_crosstalk"),
     ({"hidden": (0,)}, "hidden"), ({"phase_noise_rad": float("nan")}, "phase_noise_rad"),
-    ({"n_inputs": 0}, "n_inputs")])
+    ({"n_inputs": 0}, "n_inputs"), ({"init": "random"}, "init"), ({"finetune_epochs": -1}, "finetune_epochs"),
+    ({"dropout": 1.0}, "dropout")])
 def test_mzi_config_rejects_bad_values(option, match):
     with pytest.raises(ConfigError, match=match):
         MziOnn(**option)

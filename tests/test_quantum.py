@@ -40,6 +40,11 @@ from nonvon.simulators.quantum.statevector import (  # noqa: E402
 ATOL = 1e-6  # complex64 amplitudes after ~100 gates stay within a few 1e-7
 
 
+
+# A small config taking features as given (independent of VQC.quick, the demo budget).
+SMALL = {"preprocess": "none", "n_features": None, "n_qubits": 5, "encoding": "angle", "layers": 3,
+         "epochs": 15, "batch_size": 32, "lr": 0.1, "shots": 256}
+
 def _random_circuit(rng, n: int, reps: int):
     """Every supported gate ``reps`` times, in random order on random qubits, angles = a*t + b."""
     qc = QuantumCircuit(n)
@@ -193,7 +198,7 @@ def test_features_that_do_not_fit_the_encoding(digits_task):
         VQC(n_qubits=4, encoding="angle", n_features=9)
     with pytest.raises(ConfigError, match="do not fit"):
         build_vqc(2, 5, 2, encoding="amplitude")
-    sim = VQC(**VQC.quick)  # preprocess='none': the task must fit as given
+    sim = VQC(**SMALL)  # preprocess='none': the task must fit as given
     with pytest.raises(IncompatibleError, match="at most 10 input features"):
         sim.fit(digits_task.select_classes(0, 1), seed=0)
     with pytest.raises(ConfigError, match="readout qubits"):
@@ -252,7 +257,7 @@ def test_noise_model_matches_closed_form():
 def test_device_program_equals_logical_and_counts(digits_task):
     """The transpiled device circuit gives the logical circuit's <Z>; the ledger counts it."""
     task = digits_task.select_classes(0, 1, 2, 3).downsample(2)
-    sim = VQC(**VQC.quick).fit(task, seed=0)
+    sim = VQC(**SMALL).fit(task, seed=0)
     x = task.x_test[:16]
     feats = sim.pre.transform(x)
     vals = sim._values(feats, sim.params["w"])
@@ -279,7 +284,7 @@ def test_device_program_equals_logical_and_counts(digits_task):
 def test_energy_is_shots_times_shot_time_times_power(digits_task, reg):
     """Energy per inference = shots x (time per shot) x system power + host ops."""
     task = digits_task.select_classes(0, 1, 2, 3).downsample(2)
-    sim = VQC(**VQC.quick).fit(task, seed=0)
+    sim = VQC(**SMALL).fit(task, seed=0)
     res = sim.evaluate(task)
     per = res.ledger.per_inference()
     sc = reg.preset("qpu-superconducting")
@@ -304,8 +309,8 @@ def test_twin_matches_parameter_count(digits_task):
         best = min(abs(twin_param_count(k, f, c) - p) for k in range(0, 200))
         assert abs(twin_param_count(h, f, c) - p) == best
     task = digits_task.select_classes(0, 1, 2, 3).downsample(2)
-    twin = VQCClassicalTwin(**VQC.quick).fit(task, seed=0)
-    vqc = VQC(**VQC.quick).fit(task, seed=0)
+    twin = VQCClassicalTwin(**SMALL).fit(task, seed=0)
+    vqc = VQC(**SMALL).fit(task, seed=0)
     assert twin.vqc_n_params == vqc.n_params
     assert abs(twin.n_params - vqc.n_params) <= 4 + 1 + 4  # within one hidden unit (F + 1 + C)
     np.testing.assert_array_equal(twin.pre.transform(task.x_test), vqc.pre.transform(task.x_test))

@@ -85,6 +85,12 @@ class MziConfig:
             right, up and down (0: none; 1 px takes MNIST from 97.9% to 98.75% with an
             electronic MLP of the same size on the same PCA inputs, measured).
         augment_flip: image tasks: also train on left-right mirrored copies (Fashion-MNIST).
+        init: ``"phase"`` trains the phases directly (gradient descent through the meshes);
+            ``"svd"`` trains an electronic MLP of the same sizes, then programs each weight
+            onto the meshes by SVD and decomposition (exact up to rounding; how Shen et al. 2017
+            programmed their chip), followed by ``finetune_epochs`` of phase-domain training.
+        finetune_epochs: phase-domain epochs after ``init="svd"`` (at lr / 10).
+        dropout: dropout of the electronic MLP trained by ``init="svd"``.
         wavelength_nm: laser wavelength (sets the photon energy).
         photons_per_mac: laser photons per multiply-accumulate at full-scale inputs (> 0).
         lo_ratio: local-oscillator photons per detector relative to the mean full-scale signal.
@@ -111,6 +117,9 @@ class MziConfig:
     weight_decay: float = 0.0
     augment_shift: int = 1
     augment_flip: bool = False
+    init: str = "phase"
+    finetune_epochs: int = 0
+    dropout: float = 0.0
     wavelength_nm: float = 1550.0
     photons_per_mac: float = 100.0
     lo_ratio: float = 1.0
@@ -135,6 +144,14 @@ class MziConfig:
             check_positive(name, getattr(self, name), ex, integer=True)
         check_choice("input_reduction", self.input_reduction, ("pca", "none"))
         check_choice("arrangement", self.arrangement, ARRANGEMENTS)
+        check_choice("init", self.init, ("phase", "svd"))
+        if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) \
+                or self.finetune_epochs < 0:
+            raise ConfigError(f"finetune_epochs={self.finetune_epochs!r} must be an integer >= 0",
+                              "e.g. finetune_epochs=0")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) \
+                or not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout={self.dropout!r} must be in [0, 1)", "e.g. dropout=0.2")
         check_positive("lr", self.lr, "1e-2")
         check_nonneg("weight_decay", self.weight_decay, "0.0")
         if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
@@ -324,11 +341,28 @@ class MziOnn(Simulator):
         xa = np.concatenate([xr] + [self._reduce(np.ascontiguousarray(p)) for p, _ in parts[1:]])
         ya = np.concatenate([p for _, p in parts])
         torch.manual_seed(seed)
-        self.net = HybridMZINetwork((xr.shape[1], *c.hidden, task.n_classes), c.arrangement)
-        train_classifier(self.net, xa, ya, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
-                         weight_decay=c.weight_decay, seed=seed, progress=progress,
-                         label=f"{self.name} train")
+        sizes = (xr.shape[1], *c.hidden, task.n_classes)
+        self.net = HybridMZINetwork(sizes, c.arrangement)
+        if c.init == "svd":
+            self._program_from_mlp(sizes, xa, ya, seed=seed, progress=progress)
+        epochs, lr = (c.epochs, c.lr) if c.init == "phase" else (c.finetune_epochs, c.lr / 10)
+        if epochs:
+            train_classifier(self.net, xa, ya, epochs=epochs, batch_size=c.batch_size, lr=lr,
+                             weight_decay=c.weight_decay, seed=seed, progress=progress,
+                             label=f"{self.name} train")
         self._calibrate(xr[:CALIBRATION_SAMPLES])
+
+    def _program_from_mlp(self, sizes, xa, ya, *, seed: int, progress: bool) -> None:
+        """Train an electronic MLP of the same sizes and program its weights onto the meshes."""
+        from nonvon.models import mlp
+
+        c = self.config
+        net = mlp(sizes[0], sizes[1:-1], sizes[-1], c.dropout)
+        train_classifier(net, xa, ya, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
+                         weight_decay=c.weight_decay, seed=seed, progress=progress,
+                         label=f"{self.name} electronic pre-training")
+        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+        self.net.program([m.weight.detach() for m in linears], [m.bias.detach() for m in linears])
 
     @torch.no_grad()
     def _calibrate(self, xr: np.ndarray) -> None:
@@ -355,7 +389,7 @@ class MziOnn(Simulator):
         converters, ``chip_seed``); options that define the trained network may not.
         """
         fixed = {"hidden", "n_inputs", "input_reduction", "arrangement", "epochs", "batch_size", "lr",
-                 "weight_decay", "augment_shift", "augment_flip"}
+                 "weight_decay", "augment_shift", "augment_flip", "init", "finetune_epochs", "dropout"}
         bad = sorted(set(changes) & fixed)
         if bad:
             raise ConfigError(f"{bad} define the trained network and cannot change after fit",
