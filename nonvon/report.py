@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,9 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     presets = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "modelled"))
     measured = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "measured"))
     colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sims)}
-    markers = dict(zip(presets, "osD^vP<>hX", strict=False))
-    markers |= dict(zip(measured, ["*", "p", "H", "8"] * 3, strict=False))
+    # cycle: there may be more presets than distinct marker shapes
+    markers = dict(zip(presets, itertools.cycle("osD^vP<>hXd"), strict=False))
+    markers |= dict(zip(measured, itertools.cycle("*pH8"), strict=False))
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
     bound = _landauer(rows)
     for ax, task in zip(axes[0], tasks, strict=True):

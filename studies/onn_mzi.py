@@ -36,7 +36,8 @@ from nonvon.simulators.optical import MziOnn
 TARGETS = {"mnist": 0.980, "fashion-mnist": 0.89}
 TASK_OVERRIDES = {  # input size and augmentation per task (measured choices, see the report)
     "mnist": {},
-    "fashion-mnist": {"n_inputs": 128, "augment_flip": True},
+    "fashion-mnist": {"n_inputs": 128, "augment_flip": True, "init": "svd", "dropout": 0.2, "epochs": 20,
+                      "finetune_epochs": 2},
 }
 SIGMAS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1)
 BITS = (3, 4, 5, 6, 7, 8, 10, 12)

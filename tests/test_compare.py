@@ -165,3 +165,15 @@ def test_list_json_schema(capsys):
                for p in presets.values())
 
 
+
+
+def test_figures_cope_with_more_presets_than_marker_shapes(tmp_path):
+    from nonvon.report import write_report
+
+    row = {"task": "t", "simulator": "s", "paradigm": "gpu", "kind": "modelled", "accuracy": 0.9,
+           "energy_per_inference_j": 1e-6, "energy_low_j": 5e-7, "energy_high_j": 2e-6,
+           "energy_breakdown_j": {"mac_fp32": 1e-6}, "latency_per_inference_s": None,
+           "fit_wall_s": 0.0, "sim_wall_s": 0.0, "ledger": {"mac_fp32": 10.0}, "assumptions": []}
+    rows = [{**row, "preset": f"p{i}"} for i in range(25)]
+    write_report(rows, tmp_path)
+    assert (tmp_path / "accuracy_vs_energy.png").stat().st_size > 0
