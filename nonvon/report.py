@@ -71,7 +71,7 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     sims = list(dict.fromkeys(r["simulator"] for r in rows))
     presets = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "modelled"))
     measured = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "measured"))
-    colors = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(sims)}
+    colors = {s: plt.get_cmap("tab20")(i % 20) for i, s in enumerate(sims)}
     # cycle: there may be more presets than distinct marker shapes
     markers = dict(zip(presets, itertools.cycle("osD^vP<>hXd"), strict=False))
     markers |= dict(zip(measured, itertools.cycle("*pH8"), strict=False))
