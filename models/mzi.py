@@ -199,12 +199,13 @@ def _column_coefficients(layout: MeshLayout, t, n_cols: int, amp=None):
     t00, t01, t10, t11 = t
     dtype = t00.dtype
     n = layout.n_modes
-    col, top = layout.index
+    dev = t00.device
+    col, top = (i.to(dev) for i in layout.index)
     if amp is not None:
         t00, t01, t10, t11 = (amp * v for v in (t00, t01, t10, t11))
-    a = torch.ones(n_cols, n, dtype=dtype)
-    b = torch.zeros(n_cols, n, dtype=dtype)
-    c = torch.zeros(n_cols, n, dtype=dtype)
+    a = torch.ones(n_cols, n, dtype=dtype, device=dev)
+    b = torch.zeros(n_cols, n, dtype=dtype, device=dev)
+    c = torch.zeros(n_cols, n, dtype=dtype, device=dev)
     a = a.index_put((col, top), t00).index_put((col, top + 1), t11)
     b = b.index_put((col, top), t01)
     c = c.index_put((col, top + 1), t10)
@@ -253,17 +254,19 @@ def mesh_unitary(layout: MeshLayout, theta: torch.Tensor, phi: torch.Tensor,
     a = a.reshape(n_blocks, block, n, 1)
     b = b.reshape(n_blocks, block, n, 1)
     c = c.reshape(n_blocks, block, n, 1)
-    band = torch.zeros(n_blocks, n, 2 * w + 1, dtype=cdtype)
+    dev = theta.device
+    band = torch.zeros(n_blocks, n, 2 * w + 1, dtype=cdtype, device=dev)
     band[:, :, w] = 1
     for k in range(block):
         up = F.pad(band[:, 1:, :-1], (1, 0, 0, 1))    # M[i+1, j] in row i's band
         down = F.pad(band[:, :-1, 1:], (0, 1, 1, 0))  # M[i-1, j] in row i's band
         band = a[:, k] * band + b[:, k] * up + c[:, k] * down
-    idx = (torch.arange(n)[:, None] + torch.arange(2 * w + 1)[None, :]).expand(n_blocks, n, 2 * w + 1)
-    m = torch.zeros(n_blocks, n, n + 2 * w, dtype=cdtype).scatter(2, idx, band)[:, :, w:w + n]
+    idx = (torch.arange(n, device=dev)[:, None] + torch.arange(2 * w + 1, device=dev)[None, :]).expand(
+        n_blocks, n, 2 * w + 1)
+    m = torch.zeros(n_blocks, n, n + 2 * w, dtype=cdtype, device=dev).scatter(2, idx, band)[:, :, w:w + n]
     while m.shape[0] > 1:  # tree product; later blocks multiply from the left
         if m.shape[0] % 2:
-            m = torch.cat([m, torch.eye(n, dtype=cdtype).unsqueeze(0)], dim=0)
+            m = torch.cat([m, torch.eye(n, dtype=cdtype, device=dev).unsqueeze(0)], dim=0)
         m = m[1::2] @ m[0::2]
     return d[:, None] * m[0]
 
