@@ -12,27 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import torch
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 from torch.utils.flop_counter import FlopCounterMode
 
 from nonvon.models import cnn
 from nonvon.simulators.gpu import OpCounter
-
-
-def _time(fn, device: str, reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:
@@ -61,9 +47,9 @@ def main() -> None:
         with torch.inference_mode():
             net(x)
 
-    t_plain = _time(plain, args.device, reps)
-    t_peer = _time(with_peer, args.device, reps)
-    t_ours = _time(with_nonvon, args.device, reps)
+    t_plain = best_time(plain, args.device, reps)
+    t_peer = best_time(with_peer, args.device, reps)
+    t_ours = best_time(with_nonvon, args.device, reps)
     assert counts["peer"] == counts["nonvon"], counts
     print(json.dumps({"bench": "op_counting", "peer": "torch.utils.flop_counter.FlopCounterMode",
                       "device": args.device, "batch": batch, "macs": counts["nonvon"],

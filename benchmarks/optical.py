@@ -24,26 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 
 import torch
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 from nonvon.models.diffractive import DiffractiveGeometry, DiffractiveNetwork, angular_spectrum_transfer
 from nonvon.models.mzi import MZIMesh, mzi_transfer
-
-
-def _time(fn, device: str, reps: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def reference_mesh(x: torch.Tensor, mesh: MZIMesh) -> torch.Tensor:
@@ -91,7 +77,7 @@ def bench_mzi(n: int, batch: int, device: str, reps: int) -> dict:
     mesh.zero_grad(set_to_none=True)
     loss(reference_mesh(x, mesh)).backward()
     assert torch.allclose(g1, mesh.theta.grad, atol=1e-4, rtol=1e-3), f"N={n}: gradients differ"
-    t_ours, t_ref, t_dense = _time(ours, device, reps), _time(ref, device, reps), _time(dense, device, reps)
+    t_ours, t_ref, t_dense = (best_time(f, device, reps) for f in (ours, ref, dense))
     return {"n": n, "batch": batch, "nonvon_s": t_ours, "reference_s": t_ref, "dense_matmul_s": t_dense,
             "ratio": t_ref / t_ours, "max_abs_diff": err}
 
@@ -135,7 +121,7 @@ def bench_diffractive(p: int, batch: int, device: str, reps: int) -> dict:
         a, b = net.fields(x), reference_fields(net, x)
         err = ((a - b).abs().max() / a.abs().max()).item()
     assert err < 1e-4, f"P={p}: diffractive outputs differ by {err}"
-    t_ours, t_ref = _time(ours, device, reps), _time(ref, device, reps)
+    t_ours, t_ref = best_time(ours, device, reps), best_time(ref, device, reps)
     return {"pixels": p, "batch": batch, "nonvon_s": t_ours, "reference_s": t_ref, "ratio": t_ref / t_ours,
             "rel_diff": err}
 

@@ -49,3 +49,10 @@ def unknown(kind: str, name: str, known: list[str] | tuple[str, ...]) -> Unknown
         f"unknown {kind} {name!r}",
         f"{did_you_mean}choose one of: {', '.join(sorted(known)) or '(none registered)'}",
     )
+
+
+def require_positive(name: str, value, kind: type = int) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a positive ``kind`` (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
+                          f"set {name} to a value > 0, e.g. {name}={kind(1)!r}")

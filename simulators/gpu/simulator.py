@@ -16,6 +16,7 @@ import torch
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
+from nonvon.errors import require_positive as _positive
 from nonvon.models import cnn, mlp, train_classifier
 from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
@@ -24,12 +25,6 @@ from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline"]
-
-
-def _positive(name: str, value, kind=int) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
-                          f"set {name} to a value > 0, e.g. {name}={kind(1)!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -39,6 +39,7 @@ import torch
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
+from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
 from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
@@ -48,12 +49,6 @@ from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN"]
-
-
-def _positive(name: str, value, kind=int) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
-                          f"set {name} to a value > 0")
 
 
 @dataclasses.dataclass(frozen=True)
