@@ -92,7 +92,12 @@ def plot(record: dict, path: Path) -> None:
                     textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set(xlabel="timesteps T", ylabel="energy per inference (µJ)", yscale="log",
            title=f"{record['network']} on Loihi ({record['task']})")
-    ax.legend(fontsize=8)
+    from matplotlib.ticker import FormatStrFormatter
+
+    for axis in (ax.yaxis,):
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     atomic_savefig(fig, path, dpi=130)
     plt.close(fig)
@@ -108,9 +113,13 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=400)
     ap.add_argument("--limit", type=int, default=None, help="test subset (smoke runs)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--replot", action="store_true", help="redraw the figure from --out's JSON")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        plot(json.loads((out / "loihi_calibration.json").read_text()), out / "energy_vs_T.png")
+        return
     record = run(args.task, [int(t) for t in args.steps.split(",")], args.epochs, args.side,
                  args.hidden, args.limit, args.device)
     atomic_write_text(out / "loihi_calibration.json", json.dumps(record, indent=1))
