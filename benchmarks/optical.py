@@ -7,16 +7,19 @@
   update, scatter). Outputs are asserted equal. The time of a dense ``x @ W^T`` with an N x N
   complex weight is reported beside them as the floor (what the layer would cost if it were
   not a mesh). torchonn was the intended peer; its 0.0.8 sdist does not install (its setup
-  imports the package, which needs mmengine), so the reference is written here.
+  imports the package, which needs torch and mmengine at build time: ``pip download torchonn``
+  fails in "preparing metadata", checked again 2026-11-23), so the reference is written here.
 * **Diffractive propagation** (P x P pixels, padded 2x, 5 phase layers, angular spectrum):
   ``DiffractiveNetwork.fields`` against the same computation written inline with ``torch.fft``;
   outputs asserted equal. The ratio shows the model's overhead over bare FFTs (about 1).
 
-Prints, as its last line, one JSON object (``ratio``: reference / nonvon time of the MZI layer
-at the largest N run).
+Both are timed at several sizes (the MZI layer always at N = 64 and 256, the diffractive stack
+always at 200 x 200), and ``--out DIR`` writes the cost-vs-size curves (``optical_bench.png``)
+and the JSON there. Prints, as its last line, one JSON object: ``ratio`` (reference / nonvon
+time of the MZI layer at N = 256), ``ratio_mzi_64``, ``ratio_diffractive_200`` and every point.
 
-    python benchmarks/optical.py --quick
-    python benchmarks/optical.py --device cuda
+    python benchmarks/optical.py --quick                       # CPU, well under a minute
+    python benchmarks/optical.py --device cuda --out results/bench-optical
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import torch
 from _timing import best_time  # benchmarks/ is on sys.path when run as a script
@@ -126,20 +130,52 @@ def bench_diffractive(p: int, batch: int, device: str, reps: int) -> dict:
             "rel_diff": err}
 
 
+def plot(mzi: list[dict], diff: list[dict], device: str, path: Path) -> None:
+    """Cost vs size: the MZI layer (with the dense-matmul floor) and the diffractive stack."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    n = [r["n"] for r in mzi]
+    a.loglog(n, [1e3 * r["nonvon_s"] for r in mzi], "o-", label="nonvon mesh_unitary (banded blocks, tree)")
+    a.loglog(n, [1e3 * r["reference_s"] for r in mzi], "s--", label="column-by-column reference")
+    a.loglog(n, [1e3 * r["dense_matmul_s"] for r in mzi], "^:", label="dense x @ W^T (no mesh, floor)")
+    a.set(xlabel="mesh size N (modes)", ylabel="forward + backward (ms)",
+          title=f"MZI layer, batch {mzi[0]['batch']}, {device}")
+    p = [r["pixels"] for r in diff]
+    b.loglog(p, [1e3 * r["nonvon_s"] for r in diff], "o-", label="nonvon DiffractiveNetwork.fields")
+    b.loglog(p, [1e3 * r["reference_s"] for r in diff], "s--", label="bare torch.fft reference")
+    b.set(xlabel="layer side P (pixels; grid 2P x 2P)", ylabel="forward + backward (ms)",
+          title=f"diffractive stack, 5 layers, batch {diff[0]['batch']}, {device}")
+    for ax in (a, b):
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes, CPU-friendly (well under a minute)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer sizes and smaller batches (CPU, under a minute)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: steadier timings on a shared machine; "
                          "0 = torch's default)")
+    ap.add_argument("--out", default=None, help="folder for optical_bench.png and optical_bench.json")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda but no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        mzi_sizes, d_sizes, batch, d_batch, reps = (16, 32, 64), (50, 100), 64, 4, 5
+        mzi_sizes, d_sizes, batch, d_batch, reps = (16, 64, 256), (50, 100, 200), 64, 2, 2
     else:
-        mzi_sizes, d_sizes, batch, d_batch, reps = (16, 32, 64, 128, 256), (50, 100, 200), 256, 16, 3
+        mzi_sizes, d_sizes = (16, 32, 64, 128, 256, 512), (50, 100, 150, 200, 300)
+        batch, d_batch, reps = 256, 16, 5
     mzi = []
     for n in mzi_sizes:
         mzi.append(bench_mzi(n, batch, args.device, reps))
@@ -153,9 +189,21 @@ def main() -> None:
         r = diff[-1]
         print(f"diffractive {p}x{p}, 5 layers: nonvon {1e3 * r['nonvon_s']:8.2f} ms  bare torch.fft "
               f"{1e3 * r['reference_s']:8.2f} ms  ratio {r['ratio']:5.2f}", flush=True)
-    print(json.dumps({"bench": "optical", "peer": "plain torch (column-by-column mesh; bare torch.fft)",
-                      "device": args.device, "threads": torch.get_num_threads(),
-                      "ratio": mzi[-1]["ratio"], "mzi": mzi, "diffractive": diff}))
+    by_n = {r["n"]: r for r in mzi}
+    by_p = {r["pixels"]: r for r in diff}
+    line = {"bench": "optical",
+            "peer": "plain torch (column-by-column mesh; bare torch.fft); torchonn does not install",
+            "device": args.device,
+            "machine": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+            "threads": torch.get_num_threads(), "ratio": by_n[256]["ratio"],
+            "ratio_mzi_64": by_n[64]["ratio"],
+            "ratio_diffractive_200": by_p[200]["ratio"], "mzi": mzi, "diffractive": diff}
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        plot(mzi, diff, args.device, out / "optical_bench.png")
+        (out / "optical_bench.json").write_text(json.dumps(line, indent=1))
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":

@@ -76,12 +76,16 @@ _BUILTIN: list[OpKind] = [
     # -- forward optical -------------------------------------------------------------
     OpKind("laser_optical_zj", "op", "one zeptojoule (1e-21 J) of optical energy emitted by the laser; "
            "priced as 1e-9 pJ / wall-plug efficiency"),
-    OpKind("dac_sample", "op", "one digital-to-analog conversion driving an optical modulator or SLM pixel "
-           "(priced per sample at the preset's resolution)"),
+    # Converters are counted in conversion steps, 2^bits per sample, so their energy follows the
+    # Walden figure of merit (energy per sample = FoM x 2^bits; Walden, IEEE JSAC 17, 539 (1999))
+    # and a simulator's dac_bits / adc_bits change what a conversion costs.
+    OpKind("dac_conversion_step", "op", "one conversion step of a digital-to-analog converter driving an "
+           "optical modulator or SLM pixel (a b-bit sample is 2^b steps); priced at the Walden figure of "
+           "merit"),
     OpKind("modulator_symbol", "op", "one analog symbol written onto light by an electro-optic modulator"),
     OpKind("photodetector_read", "op", "one photodetector + transimpedance-amplifier readout"),
-    OpKind("adc_sample", "op", "one analog-to-digital conversion of a detector signal "
-           "(priced per sample at the preset's resolution)"),
+    OpKind("adc_conversion_step", "op", "one conversion step of an analog-to-digital converter reading a "
+           "detector (a b-bit sample is 2^b steps); priced at the Walden figure of merit"),
     OpKind("phase_shifter_hold", "op", "one phase shifter holding pi rad for one modulation symbol period "
            "(thermo-optic power grows with the phase held); priced as P_pi x symbol period"),
     OpKind("optical_pass", "event", "one input vector through one optical layer: one modulation symbol "

@@ -140,7 +140,7 @@ def propagate(field: torch.Tensor, transfer: torch.Tensor, pad: int = 2) -> torc
     """Propagate ``(..., n, n)`` complex fields with a transfer function of the padded grid.
 
     The field is zero-padded to ``transfer``'s size (``n * pad``), propagated and cropped back
-    to its central ``n x n`` window; ``pad=1`` propagates on the periodic grid (no crop).
+    to its own ``n x n`` window; ``pad=1`` propagates on the periodic grid (no crop).
     """
     n = field.shape[-1]
     m = transfer.shape[-1]
@@ -148,11 +148,13 @@ def propagate(field: torch.Tensor, transfer: torch.Tensor, pad: int = 2) -> torc
         raise ConfigError(f"field of shape {tuple(field.shape[-2:])} does not fit a transfer function of "
                           f"{tuple(transfer.shape)} with pad={pad}",
                           "build the transfer function on n * pad samples")
-    lo = (m - n) // 2
-    if pad > 1:
-        field = F.pad(field, (lo, m - n - lo, lo, m - n - lo))
-    out = torch.fft.ifft2(torch.fft.fft2(field) * transfer)
-    return out[..., lo:lo + n, lo:lo + n] if pad > 1 else out
+    if pad == 1:
+        return torch.fft.ifft2(torch.fft.fft2(field) * transfer)
+    # fft2 with s= zero-pads at the far edges rather than around the field; on the periodic FFT
+    # grid that is a circular shift of the centred layout, which a shift-invariant propagation
+    # undoes when the same window is cropped back, and it saves a padded copy per step.
+    out = torch.fft.ifft2(torch.fft.fft2(field, s=(m, m)) * transfer)
+    return out[..., :n, :n]
 
 
 def detector_masks(n: int, n_classes: int, size: int) -> torch.Tensor:
@@ -246,7 +248,8 @@ class DiffractiveNetwork(nn.Module):
         """The field on the detector plane, ``(B, n, n)``."""
         u = propagate(self.encode(images), self.transfer, self.geometry.pad)
         for t in self.modulations(phase):
-            u = propagate(u * t * layer_loss_amplitude, self.transfer, self.geometry.pad)
+            u = u * t if layer_loss_amplitude == 1.0 else u * (t * layer_loss_amplitude)
+            u = propagate(u, self.transfer, self.geometry.pad)
         return u
 
     def detector_power(self, field: torch.Tensor) -> torch.Tensor:

@@ -109,8 +109,10 @@ def test_counts_follow_what_ran(fitted_mzi, digits_task):
     sizes = sim.net.sizes
     macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     assert per["optical_pass"] == len(sizes) - 1
-    assert per["dac_sample"] == per["modulator_symbol"] == sum(sizes[:-1])
-    assert per["adc_sample"] == per["photodetector_read"] == sum(sizes[1:])
+    assert per["modulator_symbol"] == sum(sizes[:-1]) and per["photodetector_read"] == sum(sizes[1:])
+    # ideal converters are priced as 8-bit ones: 2^8 conversion steps per sample
+    assert per["dac_conversion_step"] == 256 * sum(sizes[:-1])
+    assert per["adc_conversion_step"] == 256 * sum(sizes[1:])
     assert per["mac_int8"] == 64 * sizes[0]  # the PCA front end (64 pixels -> 16)
     c = sim.config
     laser_j = c.photons_per_mac * (1 + c.lo_ratio) * macs * photon_energy_j(c.wavelength_nm * 1e-9)
@@ -172,8 +174,9 @@ def test_diffractive_counts_and_noise(fitted_d2nn, digits_task):
     r = sim.evaluate(digits_task)
     per = r.ledger.per_inference()
     assert "phase_shifter_hold" not in per  # passive layers
-    assert per["photodetector_read"] == per["adc_sample"] == 10 and per["optical_pass"] == 1
-    assert per["dac_sample"] == sim.net.input_px ** 2
+    assert per["photodetector_read"] == 10 and per["optical_pass"] == 1
+    assert per["adc_conversion_step"] == 10 * 256 and per["modulator_symbol"] == sim.net.input_px ** 2
+    assert per["dac_conversion_step"] == 256 * sim.net.input_px ** 2
     starved = fitted_d2nn.with_config(shot_noise=True, photons_per_inference=3.0).evaluate(digits_task)
     assert starved.accuracy < r.accuracy - 0.15
     coarse = fitted_d2nn.with_config(**IDEAL, phase_bits=1).evaluate(digits_task)
@@ -229,3 +232,149 @@ def test_sizes_that_do_not_fit_are_refused(digits_task):
         sim.fit(digits_task)
     assert dataclasses.asdict(DiffractiveConfig())["n_pixels"] == DiffractiveGeometry.from_pixels(
         frequency_hz=0.4e12, n_pixels=200, pitch_m=4e-4, spacing_m=0.03, n_layers=5).n_pixels
+
+
+# -- converter energy follows the bits (Walden scaling) --------------------------------------------------
+def test_conversion_steps_are_two_to_the_bits():
+    from nonvon.simulators.optical.common import conversion_steps
+
+    assert [conversion_steps(b) for b in (1, 4, 8)] == [2, 16, 256] and conversion_steps(None) == 256
+
+
+def test_converter_energy_scales_with_bits(fitted_mzi, digits_task):
+    preset = load_preset(PRESET_DIR / "photonic-mzi.toml")
+    sizes = fitted_mzi.net.sizes
+    e = {}
+    for bits in (8, 4):
+        sim = fitted_mzi.with_config(dac_bits=bits, adc_bits=bits, photon_curve=())
+        r = sim.evaluate(digits_task, limit=20)
+        e[bits] = price(r.ledger, preset).breakdown_j
+    # 8 bits: the issue's 3.6 pJ (DAC) and 1.5 pJ (ADC) per sample; 4 bits: 2^-4 of it
+    assert e[8]["dac_conversion_step"] == pytest.approx(3.6e-12 * sum(sizes[:-1]), rel=1e-12)
+    assert e[8]["adc_conversion_step"] == pytest.approx(1.5e-12 * sum(sizes[1:]), rel=1e-12)
+    for kind in ("dac_conversion_step", "adc_conversion_step"):
+        assert e[4][kind] == pytest.approx(e[8][kind] / 16, rel=1e-12)
+
+
+def test_breakdown_separates_every_photonic_component(fitted_mzi, digits_task):
+    r = fitted_mzi.with_config(photon_curve=()).evaluate(digits_task, limit=20)
+    b = price(r.ledger, load_preset(PRESET_DIR / "photonic-mzi.toml")).breakdown_j
+    for kind in ("laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
+                 "adc_conversion_step", "phase_shifter_hold"):
+        assert b[kind] > 0, kind
+
+
+# -- the photon-budget curve in the result -------------------------------------------------------------
+def test_mzi_photon_curve_in_metrics(fitted_mzi, digits_task):
+    from nonvon.simulators.optical.figures import photon_curves
+
+    r = fitted_mzi.evaluate(digits_task)
+    pts = photon_curves(r.metrics)
+    budgets = fitted_mzi.config.photon_curve
+    assert [p["photons_per_mac"] for p in pts] == list(budgets)
+    assert r.metrics["photon_curve.n_samples"] == len(digits_task.y_test)
+    assert pts[0]["accuracy"] < pts[-1]["accuracy"] - 0.2
+    for p in pts:  # the local oscillator reaches the diodes too; optical energy is linear in the budget
+        assert p["detected_photons_per_mac"] > p["photons_per_mac"] > p["detected_signal_photons_per_mac"]
+        assert p["optical_energy_j"] / p["photons_per_mac"] == pytest.approx(
+            pts[0]["optical_energy_j"] / pts[0]["photons_per_mac"], rel=1e-6)
+    assert not any(k.startswith("photon_curve") for k in
+                   fitted_mzi.with_config(photon_curve=()).evaluate(digits_task, limit=10).metrics)
+
+
+def test_diffractive_photon_curve_in_metrics(fitted_d2nn, digits_task):
+    from nonvon.simulators.optical.figures import photon_curves
+
+    sim = fitted_d2nn.with_config(photon_curve=(10.0, 1e5), photon_curve_samples=200)
+    pts = photon_curves(sim.evaluate(digits_task).metrics)
+    assert len(pts) == 2 and pts[0]["accuracy"] < pts[1]["accuracy"] - 0.2
+    assert pts[1]["detected_photons"] == pytest.approx(1e4 * pts[0]["detected_photons"], rel=1e-9)
+
+
+def test_photon_curve_lands_in_compare_results_and_report_section(tmp_path):
+    import json
+
+    from nonvon.compare import compare
+    from nonvon.simulators.optical.figures import PHOTON_BUDGET_SECTION, main, write_photon_budget
+
+    tiny = {"hidden": (8,), "n_inputs": 8, "epochs": 1, "batch_size": 64, "augment_shift": 0,
+            "photon_curve": (0.3, 3.0, 30.0), "photon_curve_samples": 100}
+    # the rows compare writes to results.json (in memory here: the report's figures are not under test)
+    rows = compare(["digits"], ["onn-mzi"], overrides={"onn-mzi": tiny}, progress=False,
+                   log=lambda *a: None).rows
+    rows = json.loads(json.dumps(rows))
+    assert all(r["metrics"]["photon_curve.2.photons_per_mac"] == 30.0 for r in rows)
+    (tmp_path / "results.json").write_text(json.dumps({"schema": 1, "rows": rows}))
+    assert write_photon_budget(rows, tmp_path).read_bytes().startswith(b"\x89PNG")
+    section = json.loads((tmp_path / PHOTON_BUDGET_SECTION).read_text())
+    table = next(b["table"] for b in section["blocks"] if "table" in b)
+    assert [row[2] for row in table["rows"]] == ["3.1", "0.66"]  # the two Wang et al. 2022 points
+    assert main([str(tmp_path)]) == 0
+    (tmp_path / "results.json").write_text(json.dumps({"rows": [{**rows[0], "metrics": {}}]}))
+    assert main([str(tmp_path)]) == 1
+    assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_accuracy_at_interpolates_in_log_photons():
+    from nonvon.simulators.optical.figures import accuracy_at
+
+    assert accuracy_at([1.0, 10.0, 100.0], [0.1, 0.5, 0.9], 10 ** 0.5) == pytest.approx(0.3)
+    assert accuracy_at([1.0, 10.0], [0.1, 0.5], 0.5) is None
+
+
+@pytest.mark.parametrize("cls", [MziOnn, DiffractiveOnn])
+@pytest.mark.parametrize("option, match", [
+    ({"photon_curve": (0.0,)}, "photon_curve"), ({"photon_curve": (-1.0, 2.0)}, "photon_curve"),
+    ({"photon_curve": ("many",)}, "photon_curve"), ({"photon_curve": 5}, "photon_curve"),
+    ({"photon_curve_samples": 0}, "photon_curve_samples"), ({"dac_bits": 0}, "dac_bits"),
+    ({"adc_bits": 0.5}, "adc_bits")])
+def test_photon_curve_and_converter_options_reject_bad_values(cls, option, match):
+    with pytest.raises(ConfigError, match=match):
+        cls(**option)
+
+
+# -- studies and benchmark helpers ---------------------------------------------------------------------
+def _load(relpath: str):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str((root / relpath).parent))  # benchmarks import their _timing sibling
+    try:
+        spec = importlib.util.spec_from_file_location(Path(relpath).stem + "_under_test", root / relpath)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.pop(0)
+    return mod
+
+
+def test_diffractive_study_budget_and_published_comparison():
+    study = _load("studies/onn_diffractive.py")
+    assert study.epochs_for_budget(100.0, 0.01, 60_000, 64, 30) == 9  # 9.38 s per epoch, 10% kept
+    assert study.epochs_for_budget(1.0, 0.01, 60_000, 64, 30) == 1
+    assert study.epochs_for_budget(1e6, 0.01, 60_000, 64, 30) == 30
+    rows = {r["reference"]: r for r in study.compare_published("mnist", 0.975, 10)}
+    assert rows["Lin et al. 2018"]["ratio"] == pytest.approx(0.975 / 0.9175)
+    assert "mean-squared-error" in rows["Lin et al. 2018"]["note"]
+    low = {r["reference"]: r for r in study.compare_published("fashion-mnist", 0.85, 3)}
+    assert "below the issue #4 target" in low["Mengu et al. 2019"]["note"]
+
+
+def test_photon_budget_study_against_wang():
+    study = _load("studies/photon_budget.py")
+    rows = [{"accuracy_mean": a, "detected_photons_per_mac_incl_lo": p,
+             "detected_signal_photons_per_mac": p / 10} for p, a in ((0.1, 0.2), (1.0, 0.6), (10.0, 0.99))]
+    vs = {v["photons_per_mac"]: v for v in study.versus_wang(rows)}
+    assert vs[3.1]["ratio_incl_lo"] == pytest.approx((0.6 + 0.39 * math.log10(3.1)) / 0.99)
+    assert vs[3.1]["ours_signal_only"] is None  # 3.1 signal photons: beyond the budgets run
+
+
+def test_optical_benchmark_runs_tiny_and_plots(tmp_path):
+    bench = _load("benchmarks/optical.py")
+    mzi = [bench.bench_mzi(n, 4, "cpu", 1) for n in (4, 8)]
+    diff = [bench.bench_diffractive(p, 1, "cpu", 1) for p in (16, 24)]
+    assert all(r["ratio"] > 0 for r in mzi + diff)
+    bench.plot(mzi, diff, "cpu", tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes().startswith(b"\x89PNG")

@@ -19,11 +19,13 @@ __all__ = [
     "PLANCK_J_S", "LIGHT_M_S", "photon_energy_j", "check_positive", "check_nonneg", "check_bits",
     "check_choice", "quantize_signed", "quantize_phase", "held_phase", "crosstalk",
     "homodyne_detect", "intensity_detect", "db_to_amplitude", "ZJ", "torch_threads",
+    "REFERENCE_BITS", "conversion_steps", "check_budgets",
 ]
 
 PLANCK_J_S = 6.62607015e-34  # exact, SI 2019
 LIGHT_M_S = 299_792_458.0    # exact
 ZJ = 1e-21
+REFERENCE_BITS = 8  # the resolution an ideal (bits=None) converter is priced at
 
 
 def photon_energy_j(wavelength_m: float) -> float:
@@ -69,7 +71,31 @@ def db_to_amplitude(loss_db: float) -> float:
     return 10.0 ** (-loss_db / 20.0)
 
 
+def check_budgets(name: str, value, example: str) -> tuple[float, ...]:
+    """A tuple of positive, finite photon budgets (may be empty: no curve)."""
+    try:
+        budgets = tuple(value)
+    except TypeError:
+        raise ConfigError(f"{name}={value!r} must be a list of photon budgets",
+                          f"e.g. {name}={example}, or {name}=() for none") from None
+    for b in budgets:
+        if not _is_number(b) or not math.isfinite(b) or b <= 0:
+            raise ConfigError(f"{name} entry {b!r} must be a positive number of photons",
+                              f"e.g. {name}={example}")
+    return tuple(float(b) for b in budgets)
+
+
 # -- converters -------------------------------------------------------------------------------
+def conversion_steps(bits: int | None) -> int:
+    """Conversion steps of one ``bits``-bit sample, ``2^bits`` (the Walden figure-of-merit scaling).
+
+    Converter energy per sample is priced as ``FoM x 2^bits`` (R. H. Walden, IEEE J. Sel. Areas
+    Commun. 17, 539 (1999)), so the simulators count ``2^bits`` steps per conversion. An ideal
+    converter (``bits=None``, simulated without rounding) is priced at ``REFERENCE_BITS``.
+    """
+    return 2 ** (REFERENCE_BITS if bits is None else bits)
+
+
 def quantize_signed(x: torch.Tensor, bits: int | None, full_scale: float | torch.Tensor) -> torch.Tensor:
     """Clip to ``[-full_scale, full_scale]`` and round to a signed ``bits``-bit code (mid-tread).
 

@@ -5,13 +5,14 @@ phase-only layers). Training uses ideal optics; evaluation runs the trained laye
 
 1. the input image is read from memory (``sram_byte``) and written, pixel by pixel, onto the
    field amplitude of the illumination by a spatial light modulator driven by DACs
-   (``dac_sample``, ``modulator_symbol``; ``dac_bits`` of amplitude resolution);
+   (``dac_conversion_step``, ``2^dac_bits`` per pixel; ``modulator_symbol``);
 2. the laser delivers ``photons_per_inference`` photons to the input plane
    (``laser_optical_zj``); the light crosses the stack once (``optical_pass``); each layer's
    phases are fabricated with ``phase_bits`` levels over [0, 2 pi) and a static random error
    ``phase_noise_rad``, and absorbs ``layer_loss_db``;
 3. one detector per class counts photons with Poisson shot noise (``photodetector_read``), an
-   ADC digitises each count (``adc_sample``) and the class is the argmax (``cmp_int32``).
+   ADC digitises each count (``adc_conversion_step``, ``2^adc_bits`` per detector) and the class
+   is the argmax (``cmp_int32``).
 
 The layers are passive (fabricated, as the 3D-printed layers of Lin et al. 2018), so they hold
 their phases at no power and no ``phase_shifter_hold`` is counted. Control electronics and the
@@ -24,6 +25,7 @@ The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -33,13 +35,16 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
 from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.models.training import train_classifier
+from nonvon.result import Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.optical.common import (
     ZJ,
     check_bits,
+    check_budgets,
     check_choice,
     check_nonneg,
     check_positive,
+    conversion_steps,
     db_to_amplitude,
     intensity_detect,
     photon_energy_j,
@@ -75,6 +80,10 @@ class DiffractiveConfig:
         layer_loss_db: absorption of each layer (dB).
         chip_seed: seed of the fabrication errors and the shot noise.
         eval_batch_size: samples per simulated batch.
+        photon_curve: budgets (photons per inference into the input plane) of the
+            accuracy-vs-photons curve that :meth:`DiffractiveOnn.evaluate` adds to the result's
+            metrics (``()``: none).
+        photon_curve_samples: test samples evaluated at each budget of the curve (the first ones).
     """
 
     frequency_hz: float = 0.4e12
@@ -99,13 +108,17 @@ class DiffractiveConfig:
     layer_loss_db: float = 0.0
     chip_seed: int = 0
     eval_batch_size: int = 256
+    photon_curve: tuple[float, ...] = (30.0, 100.0, 300.0, 1e3, 1e4, 1e5)
+    photon_curve_samples: int = 1000
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "photon_curve",
+                           check_budgets("photon_curve", self.photon_curve, "(100.0, 1e4)"))
         check_positive("frequency_hz", self.frequency_hz, "0.4e12")
         check_positive("pitch_um", self.pitch_um, "400.0")
         check_positive("spacing_mm", self.spacing_mm, "30.0")
         for name, ex in (("n_pixels", "200"), ("n_layers", "5"), ("pad", "2"), ("epochs", "10"),
-                         ("batch_size", "64"), ("eval_batch_size", "256")):
+                         ("batch_size", "64"), ("eval_batch_size", "256"), ("photon_curve_samples", "1000")):
             check_positive(name, getattr(self, name), ex, integer=True)
         check_positive("lr", self.lr, "1e-2")
         check_choice("modulation", self.modulation, ("phase", "complex"))
@@ -136,8 +149,8 @@ class DiffractiveOnn(Simulator):
     paradigm = "optical"
     Config = DiffractiveConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({
-        "laser_optical_zj", "dac_sample", "modulator_symbol", "photodetector_read", "adc_sample",
-        "optical_pass", "cmp_int32", "sram_byte"})
+        "laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
+        "adc_conversion_step", "optical_pass", "cmp_int32", "sram_byte"})
     # A small stack for smoke runs and compare --quick (NOT the Lin et al. geometry).
     quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0, "spacing_mm": 5.0, "n_layers": 2,
                              "input_fraction": 0.5, "detector_fraction": 0.125, "epochs": 4,
@@ -147,6 +160,7 @@ class DiffractiveOnn(Simulator):
         super().__init__(config, **overrides)
         self.net: DiffractiveNetwork | None = None
         self.adc_fs = 1.0
+        self.train_loss: list[float] = []  # mean training loss of each epoch
         self.last_stats: dict[str, float] = {}
 
     @property
@@ -175,9 +189,9 @@ class DiffractiveOnn(Simulator):
         torch.manual_seed(seed)
         self.net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation)
         with torch_threads(self._threads()):
-            train_classifier(self.net, task.x_train, task.y_train, epochs=c.epochs, batch_size=c.batch_size,
-                             lr=c.lr, seed=seed, device=self.device, progress=progress,
-                             label=f"{self.name} train")
+            self.train_loss = train_classifier(
+                self.net, task.x_train, task.y_train, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
+                seed=seed, device=self.device, progress=progress, label=f"{self.name} train")
             with torch.no_grad():  # ADC full scale: the largest detector share on training data
                 p = self._powers(task.x_train[:1024], self.net.phase.detach(), 1.0)
                 self.adc_fs = float(np.percentile(p.numpy(), 99.9)) or 1.0
@@ -196,47 +210,97 @@ class DiffractiveOnn(Simulator):
     @torch.no_grad()
     def _predict(self, x: np.ndarray) -> Prediction:
         c = self.config
-        with torch_threads(self._threads()):
-            return self._predict_impl(x, c)
-
-    def _predict_impl(self, x: np.ndarray, c: DiffractiveConfig) -> Prediction:
         gen = torch.Generator().manual_seed(c.chip_seed)
-        phase = quantize_phase(self.net.phase.detach().double(), c.phase_bits)
-        if c.phase_noise_rad:
-            phase = phase + c.phase_noise_rad * torch.randn(phase.shape, generator=gen, dtype=phase.dtype)
-        phase = phase.float()
-        # the input modulator: amplitude sqrt(pixel) at dac_bits (intensity images in [0, 1])
-        xq = x
-        if c.dac_bits is not None:
-            amp = quantize_signed(torch.from_numpy(np.sqrt(np.clip(x, 0, 1))), c.dac_bits, 1.0)
-            xq = (amp ** 2).numpy().astype(np.float32)
-        self.net.to(self.device)
-        powers = self._powers(xq, phase, db_to_amplitude(c.layer_loss_db)).double()
-        self.net.cpu()
-        counts_mean = powers * c.photons_per_inference
-        counts = intensity_detect(counts_mean, generator=gen, shot_noise=c.shot_noise)
-        fs = self.adc_fs * c.photons_per_inference
-        if c.adc_bits is not None:  # unipolar ADC over [0, fs]
-            levels = 2 ** c.adc_bits - 1
-            counts = torch.round(counts.clamp(0, fs) / fs * levels) / levels * fs
-        labels = counts.argmax(1).numpy()
+        with torch_threads(self._threads()):
+            powers = self._fabricated_powers(x, gen)
+        counts_mean, labels = self._detect(powers, c.photons_per_inference, gen)
         n, k = len(x), powers.shape[1]
         input_px = self.net.input_px ** 2
         e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
         ledger = {
             "sram_byte": n * int(np.prod(x.shape[1:])),
-            "dac_sample": n * input_px,
+            "dac_conversion_step": n * input_px * conversion_steps(c.dac_bits),
             "modulator_symbol": n * input_px,
             "laser_optical_zj": int(round(n * c.photons_per_inference * e_photon / ZJ)),
             "optical_pass": n,
             "photodetector_read": n * k,
-            "adc_sample": n * k,
+            "adc_conversion_step": n * k * conversion_steps(c.adc_bits),
             "cmp_int32": n * (k - 1),
         }
         self.last_stats = {"detected_photons_per_inference": float(counts_mean.sum(1).mean()),
                            "detected_fraction": float(powers.sum(1).mean()),
                            "photon_energy_j": e_photon}
         return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n))
+
+    def _fabricated_powers(self, x: np.ndarray, gen: torch.Generator) -> torch.Tensor:
+        """Detector power fractions ``(n, classes)`` through the layers as fabricated (float64).
+
+        Draws the static phase errors from ``gen`` (so it must be called first, before the shot noise).
+        """
+        c = self.config
+        phase = quantize_phase(self.net.phase.detach().double(), c.phase_bits)
+        if c.phase_noise_rad:
+            phase = phase + c.phase_noise_rad * torch.randn(phase.shape, generator=gen, dtype=phase.dtype)
+        # the input modulator: amplitude sqrt(pixel) at dac_bits (intensity images in [0, 1])
+        xq = x
+        if c.dac_bits is not None:
+            amp = quantize_signed(torch.from_numpy(np.sqrt(np.clip(x, 0, 1))), c.dac_bits, 1.0)
+            xq = (amp ** 2).numpy().astype(np.float32)
+        self.net.to(self.device)
+        try:
+            return self._powers(xq, phase.float(), db_to_amplitude(c.layer_loss_db)).double()
+        finally:
+            self.net.cpu()
+
+    def _detect(self, powers: torch.Tensor, photons: float,
+                gen: torch.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """Photon counts at ``photons`` per inference (shot noise, ADC); returns (mean counts, labels)."""
+        c = self.config
+        counts_mean = powers * photons
+        counts = intensity_detect(counts_mean, generator=gen, shot_noise=c.shot_noise)
+        fs = self.adc_fs * photons
+        if c.adc_bits is not None:  # unipolar ADC over [0, fs]
+            levels = 2 ** c.adc_bits - 1
+            counts = torch.round(counts.clamp(0, fs) / fs * levels) / levels * fs
+        return counts_mean, counts.argmax(1).numpy()
+
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
+        """Run inference (see :meth:`Simulator.evaluate`), then add the photon-budget curve.
+
+        The curve takes the first ``photon_curve_samples`` evaluated samples through the layers
+        once and detects them at each budget of ``photon_curve`` (photons per inference into the
+        input plane, shot noise on); the ledger is the main run's alone.
+        """
+        result = super().evaluate(task, split=split, limit=limit)
+        if not self.config.photon_curve:
+            return result
+        x, y = task.split(split)
+        n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
+        return dataclasses.replace(result, metrics={**result.metrics, **self.photon_curve(x[:n], y[:n])})
+
+    @torch.no_grad()
+    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Accuracy vs photons per inference on ``(x, y)``, as flat ``photon_curve.<i>.<field>`` metrics.
+
+        Fields per budget: ``photons_per_inference`` (into the input plane), ``detected_photons``
+        (mean photons counted by all detectors per inference), ``optical_energy_j`` (laser light
+        per inference, before wall-plug losses) and ``accuracy``.
+        """
+        c = self.config
+        start = time.perf_counter()
+        gen = torch.Generator().manual_seed(c.chip_seed)
+        with torch_threads(self._threads()):
+            powers = self._fabricated_powers(x, gen)
+        noisy = self.with_config(shot_noise=True)
+        e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
+        out: dict[str, float] = {"photon_curve.n_samples": float(len(y))}
+        for i, budget in enumerate(c.photon_curve):
+            counts_mean, labels = noisy._detect(powers, budget, gen)
+            fields = {"photons_per_inference": budget, "detected_photons": float(counts_mean.sum(1).mean()),
+                      "optical_energy_j": budget * e_photon, "accuracy": float(np.mean(labels == y))}
+            out |= {f"photon_curve.{i}.{k}": float(v) for k, v in fields.items()}
+        out["photon_curve.wall_s"] = time.perf_counter() - start
+        return out
 
     def with_config(self, **changes) -> DiffractiveOnn:
         """The same trained layers under other device settings (no retraining)."""
@@ -247,7 +311,7 @@ class DiffractiveOnn(Simulator):
             raise ConfigError(f"{bad} define the trained network and cannot change after fit",
                               "fit a new simulator with those options")
         other = type(self)(self.config, **changes)
-        for k in ("net", "adc_fs", "_fitted_on", "_seed", "fit_wall_s"):
+        for k in ("net", "adc_fs", "train_loss", "_fitted_on", "_seed", "fit_wall_s"):
             setattr(other, k, getattr(self, k))
         return other
 

@@ -7,7 +7,8 @@ optics. Evaluation runs it as a chip would, layer by layer:
    int8 PCA projection fitted on the train split (``mac_int8``, ``sram_byte``);
 2. **DAC + modulators**: each input is clipped to the DAC full scale (calibrated on training
    data) and rounded to ``dac_bits``; modulators write it onto the field amplitude of a
-   laser mode (``dac_sample``, ``modulator_symbol``, ``sram_byte``);
+   laser mode (``dac_conversion_step``: ``2^dac_bits`` per sample, ``modulator_symbol``,
+   ``sram_byte``);
 3. **optics**: the field passes the mesh ``W = U Sigma V^dagger`` as programmed on a chip with
    the configured non-idealities: phase quantization, thermal crosstalk between neighbouring
    shifters, static phase errors, coupler imbalance, insertion loss per MZI and per chip
@@ -17,9 +18,16 @@ optics. Evaluation runs it as a chip would, layer by layer:
    counted in pi-radian symbols from the programmed phases);
 4. **balanced homodyne detection** against a local oscillator of ``lo_ratio x`` the mean
    full-scale signal per detector (drawn from the same laser), with Poisson shot noise
-   (``photodetector_read``), then the ADC (``adc_sample``), the electronic rescale and bias
+   (``photodetector_read``), then the ADC (``adc_conversion_step``: ``2^adc_bits`` per sample),
+   the electronic rescale and bias
    (``mac_int32``), the ReLU (``cmp_int32``) and the write-back (``sram_byte``); the class is
    the argmax (``cmp_int32``).
+
+Photon-budget curve: besides the run itself, :meth:`MziOnn.evaluate` re-runs the first
+``photon_curve_samples`` samples at each laser budget in ``photon_curve`` (photons per MAC, shot
+noise on, every other setting as configured) and stores accuracy, detected photons and optical
+energy per inference in ``Result.metrics`` (keys ``photon_curve.<i>.<field>``; read them back
+with :func:`nonvon.simulators.optical.figures.photon_curves`).
 
 Boundary: the model is of one streaming inference at a time (every vector pays its converter
 and holding costs; front-end weights are re-read per inference); control electronics, drivers'
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections import Counter
 from typing import ClassVar
 
@@ -46,13 +55,16 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
 from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
+from nonvon.result import Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.optical.common import (
     ZJ,
     check_bits,
+    check_budgets,
     check_choice,
     check_nonneg,
     check_positive,
+    conversion_steps,
     crosstalk,
     db_to_amplitude,
     homodyne_detect,
@@ -108,6 +120,9 @@ class MziConfig:
         thermal_crosstalk: fraction of each neighbouring shifter's phase that a shifter also sees.
         chip_seed: seed of the static errors and of the shot noise.
         eval_batch_size: samples per simulated batch (speed only).
+        photon_curve: laser budgets (photons per MAC) of the accuracy-vs-photons curve that
+            :meth:`MziOnn.evaluate` adds to the result's metrics (``()``: none).
+        photon_curve_samples: test samples evaluated at each budget of the curve (the first ones).
     """
 
     hidden: tuple[int, ...] = (128, 128)
@@ -137,13 +152,17 @@ class MziConfig:
     thermal_crosstalk: float = 0.0
     chip_seed: int = 0
     eval_batch_size: int = 2048
+    photon_curve: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
+    photon_curve_samples: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "photon_curve",
+                           check_budgets("photon_curve", self.photon_curve, "(1.0, 10.0)"))
         for h in self.hidden:
             check_positive("hidden entry", h, "128", integer=True)
         for name, ex in (("n_inputs", "64"), ("epochs", "15"), ("batch_size", "1024"),
-                         ("eval_batch_size", "2048")):
+                         ("eval_batch_size", "2048"), ("photon_curve_samples", "1000")):
             check_positive(name, getattr(self, name), ex, integer=True)
         check_choice("input_reduction", self.input_reduction, ("pca", "none"))
         check_choice("arrangement", self.arrangement, ARRANGEMENTS)
@@ -271,7 +290,8 @@ class MziOnn(Simulator):
 
     @property
     def op_kinds(self) -> frozenset[str]:
-        kinds = {"laser_optical_zj", "dac_sample", "modulator_symbol", "photodetector_read", "adc_sample",
+        kinds = {"laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
+                 "adc_conversion_step",
                  "phase_shifter_hold", "optical_pass", "mac_int32", "cmp_int32", "sram_byte"}
         if self.config.input_reduction == "pca":
             kinds.add("mac_int8")
@@ -448,6 +468,42 @@ class MziOnn(Simulator):
         return sim.with_config(**changes) if changes else sim
 
     # -- inference ---------------------------------------------------------------------------
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
+        """Run inference (see :meth:`Simulator.evaluate`), then add the photon-budget curve.
+
+        The curve re-runs the first ``photon_curve_samples`` evaluated samples at each budget of
+        ``photon_curve`` on the same chip (shot noise on); the ledger is the main run's alone.
+        """
+        result = super().evaluate(task, split=split, limit=limit)
+        if not self.config.photon_curve:
+            return result
+        x, y = task.split(split)
+        n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
+        return dataclasses.replace(result, metrics={**result.metrics, **self.photon_curve(x[:n], y[:n])})
+
+    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        """Accuracy vs laser photons per MAC on ``(x, y)``, as flat ``photon_curve.<i>.<field>`` metrics.
+
+        Fields per budget: ``photons_per_mac`` (laser, signal), ``detected_photons_per_mac``
+        (signal and local oscillator: both reach the photodiodes), ``detected_signal_photons_per_mac``,
+        ``optical_energy_j`` (laser light per inference, before wall-plug losses) and ``accuracy``.
+        """
+        start = time.perf_counter()
+        out: dict[str, float] = {"photon_curve.n_samples": float(len(y))}
+        for i, budget in enumerate(self.config.photon_curve):
+            sim = self.with_config(photons_per_mac=budget, shot_noise=True, photon_curve=())
+            pred = sim._predict(x)
+            st = sim.last_stats
+            lo = sim.config.lo_ratio * budget  # local-oscillator photons per MAC at the diodes
+            fields = {"photons_per_mac": budget,
+                      "detected_photons_per_mac": st["detected_signal_photons_per_mac"] + lo,
+                      "detected_signal_photons_per_mac": st["detected_signal_photons_per_mac"],
+                      "optical_energy_j": pred.ledger.per_inference()["laser_optical_zj"] * ZJ,
+                      "accuracy": float(np.mean(pred.labels == y))}
+            out |= {f"photon_curve.{i}.{k}": float(v) for k, v in fields.items()}
+        out["photon_curve.wall_s"] = time.perf_counter() - start
+        return out
+
     @staticmethod
     def _bytes(bits: int | None) -> int:
         return 4 if bits is None else -(-bits // 8)
@@ -492,10 +548,10 @@ class MziOnn(Simulator):
                 detected += float((beta.abs() ** 2).sum())
                 macs += b * n_in * n_out
                 counts["optical_pass"] += b
-                counts["dac_sample"] += b * n_in
+                counts["dac_conversion_step"] += b * n_in * conversion_steps(c.dac_bits)
                 counts["modulator_symbol"] += b * n_in
                 counts["photodetector_read"] += b * n_out
-                counts["adc_sample"] += b * n_out
+                counts["adc_conversion_step"] += b * n_out * conversion_steps(c.adc_bits)
                 counts["mac_int32"] += b * n_out
                 counts["cmp_int32"] += b * n_out if hidden else 0
                 counts["sram_byte"] += b * (n_in * self._bytes(c.dac_bits) + n_out * self._bytes(c.adc_bits))
