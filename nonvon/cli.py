@@ -129,7 +129,8 @@ def cmd_compare(args) -> None:
                       data_dir=args.data_dir, progress=not args.no_progress,
                       log=lambda m: print(m, file=sys.stderr))
     _print_table(outcome.rows)
-    print(f"wrote {args.out}/results.json, results.csv, report.md and figures", file=sys.stderr)
+    print(f"wrote {args.out}/results.json, results.csv, report.md, report.html and figures",
+          file=sys.stderr)
 
 
 def cmd_report(args) -> None:
@@ -139,7 +140,7 @@ def cmd_report(args) -> None:
     rows = load_rows(args.results)
     write_report(rows, Path(args.results))
     _print_table(rows)
-    print(f"wrote {args.results}/report.md and figures", file=sys.stderr)
+    print(f"wrote {args.results}/report.md, report.html and figures", file=sys.stderr)
 
 
 def cmd_energy(args) -> None:
@@ -237,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_compare)
 
-    s = sub.add_parser("report", help="rebuild report.md and figures from a results folder")
+    s = sub.add_parser("report", help="rebuild report.md, a self-contained report.html and the "
+                       "figures from a results folder")
     s.add_argument("results", help="folder written by `nonvon compare`")
     s.set_defaults(func=cmd_report)
 

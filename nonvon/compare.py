@@ -46,12 +46,16 @@ def cell_key(task: Task, sim, seed: int) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def _load_tasks(names: Sequence[str], reg: Registry, quick: bool, data_dir, progress) -> list[Task]:
+def _load_tasks(names: Sequence[str | Task], reg: Registry, quick: bool, data_dir,
+                progress) -> list[Task]:
     tasks = []
     for name in names:
         kwargs = {"progress": progress}
         if data_dir is not None:
             kwargs["data_dir"] = data_dir
+        if isinstance(name, Task):  # the caller chose its data: used as given
+            tasks.append(name)
+            continue
         task = reg.task(name, **kwargs)
         if quick:
             n_tr, n_te = QUICK_SUBSET
@@ -81,14 +85,17 @@ def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Prese
     return usable
 
 
-def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequence[str] | None = None,
+def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: Sequence[str] | None = None,
             seeds: Sequence[int] = (0,), out_dir: str | Path | None = None, quick: bool = False,
             overrides: dict[str, dict[str, Any]] | None = None, data_dir=None,
-            progress: bool = True, reg: Registry | None = None, log=print) -> CompareOutcome:
+            progress: bool = True, reg: Registry | None = None, log=print,
+            report: bool = True) -> CompareOutcome:
     """Fit and evaluate every simulator on every task and seed; price on presets.
 
     Args:
-        tasks, simulators: registered names; ``["all"]`` for every simulator, skipping (with a
+        tasks: registered task names, or :class:`Task` objects (e.g. a name's task after
+            ``subset`` or ``downsample``), used as given (``quick`` does not subset them).
+        simulators: registered names; ``["all"]`` for every simulator, skipping (with a
             message) those that cannot run a task or have no fitting preset.
         presets: preset names or TOML paths; ``None`` prices each simulator on every
             registered preset declared for its paradigm that prices all its op kinds.
@@ -97,6 +104,8 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
         quick: small budget (each simulator's ``quick`` overrides, data subset
             to ``QUICK_SUBSET``) for demos and smoke checks.
         overrides: per-simulator config overrides, ``{"gpu-mlp": {"epochs": 3}}``.
+        report: with ``out_dir``, also write report.md, report.html and the figures (``False``:
+            results.json and results.csv only, for a caller that writes the report itself).
 
     Raises:
         UnknownNameError, ConfigError, IncompatibleError: before any training starts.
@@ -151,25 +160,29 @@ def compare(tasks: Sequence[str], simulators: Sequence[str], *, presets: Sequenc
                     if path is not None:
                         result.save(path)
                 results.append(result)
-                rows += [result.priced(p).modelled_row() for p in sim_presets]
+                # the full config travels with each row, so a report can read the device
+                # settings behind a number (e.g. an optical network's photon budget)
+                rows += [{**result.priced(p).modelled_row(), "sim_config": result.config}
+                         for p in sim_presets]
                 rows += result.measured_rows()
                 bar.advance(job)
     outcome = CompareOutcome(results, rows, cached, computed, Path(out_dir) if out_dir else None)
     if out_dir is not None:
-        write_results(rows, Path(out_dir))
+        write_results(rows, Path(out_dir), report=report)
     log(f"{computed} cell(s) computed, {cached} taken from the cache"
         + (f" in {cache_dir}" if cache_dir else ""))
     return outcome
 
 
-def write_results(rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """results.json, results.csv, report.md and the figures, each written atomically."""
+def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True) -> None:
+    """results.json, results.csv and (``report``) report.md / .html and the figures, atomically."""
     from nonvon.report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", {"schema": 1, "rows": rows})
     atomic_write_text(out_dir / "results.csv", rows_to_csv(rows))
-    write_report(rows, out_dir)
+    if report:
+        write_report(rows, out_dir)
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:

@@ -1,19 +1,65 @@
-"""Markdown report and figures from result rows (``nonvon report`` rebuilds them)."""
+"""Report and figures from result rows (``nonvon report`` rebuilds them from results.json).
+
+``write_report(rows, out_dir)`` writes, each atomically:
+
+- ``accuracy_vs_energy.png``: one panel per task, accuracy against energy per inference on a
+  log axis, with the Pareto front, the hardware measurements (stars) apart from the modelled
+  points, and the physical limits for the networks that ran (Landauer for digital bits, the
+  optical shot-noise bound);
+- ``energy_breakdown.png``: where each simulator's modelled energy goes, per preset and task;
+- ``latency.png``: modelled (and measured) device latency per inference;
+- ``report.md`` and ``report.html``: the same tables, the HTML page self-contained (figures
+  inline as data URIs, no external assets).
+
+Studies add sections to both pages by writing ``<name>.section.json`` into the results folder
+(see :func:`load_sections`); ``nonvon report`` picks them up again when it rebuilds.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import itertools
+import json
 import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nonvon._io import atomic_write_bytes, atomic_write_text
 from nonvon.energy_models import landauer_j
+from nonvon.errors import ConfigError, NonvonError
 
-__all__ = ["write_report", "markdown_table", "format_si"]
+__all__ = ["write_report", "markdown_table", "format_si", "pareto_front", "physical_limits",
+           "is_bound_preset", "optical_macs_per_inference", "load_sections", "FIGURES",
+           "SHOT_NOISE_J_PER_MAC", "PARADIGM_ORDER", "paradigm_colour", "render_markdown",
+           "render_html"]
 
-FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png")
+FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png", "latency.png")
+
+# Hamerly et al., "Large-Scale Optical Neural Networks Based on Photoelectric Multiplication",
+# Phys. Rev. X 9, 021032 (2019), abstract: the standard quantum (shot-noise) limit of optical
+# energy is "as low as 50 zJ/MAC" (the figure behind the photonic-limit preset).
+SHOT_NOISE_J_PER_MAC = 50e-21
+_PLANCK_J_S, _LIGHT_M_S = 6.62607015e-34, 299_792_458.0  # exact, SI 2019
+PARADIGM_ORDER = ("gpu", "spiking", "optical", "hdc", "quantum")
+# Shades per paradigm, so the paradigm reads at a glance and simulators within it by shade.
+_PARADIGM_COLOURS = {
+    "gpu": ["#111111", "#6b6b6b", "#a8a8a8", "#3d3d3d"],
+    "spiking": ["#1f5fbf", "#6baed6", "#7b3fa0", "#17a2b8", "#08306b", "#b39ddb", "#4a6fa5"],
+    "optical": ["#d62728", "#ff9f1c", "#8c2d04", "#f4a6a6"],
+    "hdc": ["#2ca02c", "#98d986", "#00664d", "#b5cf6b"],
+    "quantum": ["#e377c2", "#9c1f6e", "#f7b6d2"],
+}
+_MARKERS = "osD^vPX<>phd8"  # the most distinct shapes first
+_MEASURED_MARKER = "*"
+
+
+def paradigm_colour(paradigm: str) -> str:
+    """The main colour of a paradigm in every figure (grey for an unknown one)."""
+    return _PARADIGM_COLOURS.get(paradigm, ["#777777"])[0]
 
 
 def format_si(value: float | None, unit: str) -> str:
@@ -30,130 +76,655 @@ def format_si(value: float | None, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def is_bound_preset(name: str) -> bool:
+    """A preset named ``*-limit`` prices a physical bound, not a device (e.g. ``photonic-limit``).
+
+    Its points are drawn hollow and kept off the Pareto front and the energy breakdown.
+    """
+    return name.endswith("-limit")
+
+
 def _row_label(row: dict[str, Any]) -> str:
     return f"{row['simulator']} @ {row['preset']}"
 
 
+# -- rows -------------------------------------------------------------------------------------
+def _check_rows(rows: Sequence[Any]) -> None:
+    """Refuse rows a figure cannot draw, naming the row and the fix (results.json is input)."""
+    needed = {"task": str, "simulator": str, "paradigm": str, "preset": str, "kind": str,
+              "accuracy": (int, float), "energy_per_inference_j": (int, float)}
+    for i, r in enumerate(rows):
+        bad = ("is not an object" if not isinstance(r, dict) else
+               next((f"field {k!r} is missing or not a {t.__name__ if isinstance(t, type) else 'number'}"
+                     for k, t in needed.items()
+                     if not isinstance(r.get(k), t) or isinstance(r.get(k), bool)), None))
+        if bad:
+            raise ConfigError(f"results row {i} {bad}",
+                              "rerun `nonvon compare` to regenerate results.json")
+
+
+def _energy(r: dict[str, Any]) -> float | None:
+    e = r.get("energy_per_inference_j")
+    # a measurement at or below the counter's noise floor cannot go on a log axis
+    return float(e) if isinstance(e, (int, float)) and math.isfinite(e) and e > 0 else None
+
+
+def _device_rows(rows):
+    """Rows that stand for a device: measured, or modelled on a preset that is not a bound."""
+    return [r for r in rows if r["kind"] == "measured" or not is_bound_preset(r["preset"])]
+
+
+def _order_key(r: dict[str, Any]):
+    p = r.get("paradigm", "")
+    return (PARADIGM_ORDER.index(p) if p in PARADIGM_ORDER else len(PARADIGM_ORDER), p,
+            r["simulator"], r["kind"] != "modelled", r["preset"])
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points on the (energy, accuracy) Pareto front, cheapest first.
+
+    A point is on the front when no other point costs no more energy and is at least as
+    accurate, with one of the two strictly better. Of identical points the first is kept.
+
+    Args:
+        points: ``(energy_j, accuracy)`` pairs; energies must be finite.
+
+    Returns:
+        Indices into ``points``, by increasing energy (and so increasing accuracy).
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def optical_macs_per_inference(row: dict[str, Any]) -> float | None:
+    """Optical multiply-accumulates per inference of the network behind a row, if known.
+
+    Read from the row's ``metrics["optical_macs_per_inference"]`` when the simulator reports
+    it; otherwise recovered from the laser energy the simulator counted and the photon budget
+    in its config (``onn-mzi``: the laser sends ``photons_per_mac`` signal photons per MAC and
+    ``lo_ratio`` times as many to the local oscillator). ``None`` for other networks (a
+    diffractive stack has no MAC count of its own).
+    """
+    metrics = row.get("metrics") or {}
+    macs = metrics.get("optical_macs_per_inference") if isinstance(metrics, dict) else None
+    if isinstance(macs, (int, float)) and macs > 0:
+        return float(macs)
+    cfg = row.get("sim_config") or {}
+    zj = (row.get("ledger") or {}).get("laser_optical_zj")
+    try:
+        ppm, lo, wl_nm = float(cfg["photons_per_mac"]), float(cfg.get("lo_ratio", 0.0)), \
+            float(cfg["wavelength_nm"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (zj and ppm > 0 and wl_nm > 0):
+        return None
+    photon_j = _PLANCK_J_S * _LIGHT_M_S / (wl_nm * 1e-9)
+    return float(zj) * 1e-21 / (ppm * (1.0 + lo) * photon_j)
+
+
+def _landauer_of(row) -> float | None:
+    ledger = row.get("ledger")
+    if row["kind"] != "modelled" or not isinstance(ledger, dict):
+        return None
+    try:
+        bound = landauer_j(ledger)
+    except (NonvonError, TypeError, ValueError):  # a plugin's op kind not registered here
+        return None
+    return bound if bound > 0 else None
+
+
+def physical_limits(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """The physical floors for the networks in ``rows`` (one task's rows).
+
+    Returns:
+        ``{"landauer": {"energy_j", "simulator"} | None, "shot_noise": {...} | None}``:
+        the Landauer bound (kT ln 2 per digital bit overwritten, 300 K) of the cheapest
+        digital ledger, and the optical shot-noise bound (``SHOT_NOISE_J_PER_MAC`` x optical
+        MACs per inference) of the smallest optical network whose MAC count is known.
+    """
+    out: dict[str, dict[str, Any] | None] = {"landauer": None, "shot_noise": None}
+    for r in rows:
+        if r.get("paradigm") == "optical":
+            continue  # its digital periphery is not the network's floor; the light is
+        b = _landauer_of(r)
+        if b and (out["landauer"] is None or b < out["landauer"]["energy_j"]):
+            out["landauer"] = {"energy_j": b, "simulator": r["simulator"]}
+    for r in rows:
+        if r.get("paradigm") != "optical" or r["kind"] != "modelled":
+            continue
+        macs = optical_macs_per_inference(r)
+        if macs:
+            b = macs * SHOT_NOISE_J_PER_MAC
+            if out["shot_noise"] is None or b < out["shot_noise"]["energy_j"]:
+                out["shot_noise"] = {"energy_j": b, "simulator": r["simulator"], "macs": macs}
+    return out
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = ("| task | simulator | preset | kind | accuracy | energy / inference (low-high) "
-            "| latency / inference | fit time | eval time |\n|---|---|---|---|---|---|---|---|---|\n")
+    """The full results table (one line per row) in Markdown."""
+    header, body = _results_table(rows)
+    return _md_table(header, body)
+
+
+def _results_table(rows):
+    header = ["task", "simulator", "preset", "kind", "accuracy", "energy / inference (low-high)",
+              "latency / inference", "fit time", "eval time"]
     body = []
     for r in rows:
-        rng = (f" ({format_si(r['energy_low_j'], 'J')} - {format_si(r['energy_high_j'], 'J')})"
+        rng = (f" ({format_si(r.get('energy_low_j'), 'J')} - {format_si(r.get('energy_high_j'), 'J')})"
                if r["kind"] == "modelled" else "")
-        body.append(f"| {r['task']} | {r['simulator']} | {r['preset']} | {r['kind']} | "
-                    f"{100 * r['accuracy']:.2f}% | {format_si(r['energy_per_inference_j'], 'J')}{rng} | "
-                    f"{format_si(r['latency_per_inference_s'], 's')} | {r['fit_wall_s']:.1f} s | "
-                    f"{r['sim_wall_s']:.2f} s |")
-    return head + "\n".join(body) + "\n"
+        body.append([r["task"], r["simulator"], r["preset"], r["kind"], f"{100 * r['accuracy']:.2f}%",
+                     f"{format_si(r['energy_per_inference_j'], 'J')}{rng}",
+                     format_si(r.get("latency_per_inference_s"), "s"),
+                     f"{r.get('fit_wall_s') or 0.0:.1f} s", f"{r.get('sim_wall_s') or 0.0:.2f} s"])
+    return header, body
 
 
-def _landauer(rows) -> float | None:
-    bounds = [landauer_j(r["ledger"]) for r in rows if r["kind"] == "modelled" and r.get("ledger")]
-    bounds = [b for b in bounds if b > 0]
-    return min(bounds) if bounds else None
+# -- figures ----------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    _pyplot().close(fig)
     return buf.getvalue()
 
 
+def _simulator_colours(rows) -> dict[str, str]:
+    """One colour per simulator: a shade of its paradigm's hue (tab10 for unknown paradigms)."""
+    plt = _pyplot()
+    sims = sorted({(r.get("paradigm", ""), r["simulator"]) for r in rows},
+                  key=lambda ps: _order_key({"paradigm": ps[0], "simulator": ps[1], "kind": "",
+                                             "preset": ""}))
+    used: dict[str, int] = {}
+    colours = {}
+    for paradigm, sim in sims:
+        k = used.get(paradigm, 0)
+        used[paradigm] = k + 1
+        shades = _PARADIGM_COLOURS.get(paradigm)
+        colours[sim] = shades[k % len(shades)] if shades else plt.get_cmap("tab10")(k % 10)
+    return colours
+
+
+def _preset_markers(rows) -> dict[str, tuple[str, str]]:
+    """Marker shape and fill per preset; more presets than shapes cycle with half-filled shapes."""
+    presets = list(dict.fromkeys(r["preset"] for r in sorted(rows, key=_order_key)
+                                 if r["kind"] == "modelled"))
+    fills = itertools.cycle([(m, f) for f in ("full", "left") for m in _MARKERS])
+    return {p: next(fills) for p in presets}
+
+
 def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
-    """One panel per task: colour = simulator, marker = preset (stars are measurements)."""
-    import matplotlib
+    """One panel per task: colour = simulator, marker = preset, stars = hardware measurements.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    Modelled points carry their preset's low-high range as error bars; hollow points are
+    priced on a bound (``*-limit``) preset. The black staircase is the Pareto front of the
+    device points (modelled and measured), each front point labelled. Vertical lines: the
+    Landauer bound of the cheapest digital ledger and the optical shot-noise bound of the
+    smallest optical network (when one ran and its MAC count is known).
+    """
+    plt = _pyplot()
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    sims = list(dict.fromkeys(r["simulator"] for r in rows))
-    presets = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "modelled"))
-    measured = list(dict.fromkeys(r["preset"] for r in rows if r["kind"] == "measured"))
-    colors = {s: plt.get_cmap("tab20")(i % 20) for i, s in enumerate(sims)}
-    # cycle: there may be more presets than distinct marker shapes
-    markers = dict(zip(presets, itertools.cycle("osD^vP<>hXd"), strict=False))
-    markers |= dict(zip(measured, itertools.cycle("*pH8"), strict=False))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
-    bound = _landauer(rows)
+    colours = _simulator_colours(rows)
+    markers = _preset_markers(rows)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(7.5 * len(tasks), 5.6), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
-        for r in (r for r in rows if r["task"] == task):
-            e = r["energy_per_inference_j"]
-            if not (e and e > 0):
-                continue  # a measurement at or below the noise floor cannot go on a log axis
-            acc, kw = 100 * r["accuracy"], {"color": colors[r["simulator"]], "mec": "black",
-                                            "ms": 13 if r["kind"] == "measured" else 8}
+        trow = [r for r in rows if r["task"] == task]
+        for r in trow:
+            e = _energy(r)
+            if e is None:
+                continue
+            acc = 100 * r["accuracy"]
+            c = colours[r["simulator"]]
             if r["kind"] == "measured":
-                ax.plot(e, acc, markers[r["preset"]], **kw)
-            else:
-                ax.errorbar(e, acc, xerr=[[e - r["energy_low_j"]], [r["energy_high_j"] - e]],
-                            fmt=markers[r["preset"]], capsize=3, **kw)
-        if bound:
-            ax.axvline(bound, color="black", ls="--", lw=1)
-            ax.annotate("Landauer bound\n(cheapest ledger, 300 K)", (bound, 0.02),
-                        xycoords=("data", "axes fraction"), fontsize=7, xytext=(4, 0),
-                        textcoords="offset points")
+                ax.plot(e, acc, _MEASURED_MARKER, color=c, mec="black", ms=17, mew=1.2, zorder=5)
+                continue
+            shape, fill = markers[r["preset"]]
+            bound = is_bound_preset(r["preset"])
+            lo, hi = r.get("energy_low_j") or e, r.get("energy_high_j") or e
+            ax.errorbar(e, acc, xerr=[[max(e - lo, 0.0)], [max(hi - e, 0.0)]], fmt=shape,
+                        color=c, ecolor=c, mec=c if bound else "black", ms=8, capsize=3,
+                        fillstyle="none" if bound else fill, mfc="none" if bound else c,
+                        mfcalt="white", zorder=4)
+        # the Pareto front of the device points
+        dev = [r for r in _device_rows(trow) if _energy(r)]
+        front = [dev[i] for i in pareto_front([(_energy(r), r["accuracy"]) for r in dev])]
+        if front:
+            xs = [_energy(r) for r in front]
+            ys = [100 * r["accuracy"] for r in front]
+            ax.step(xs + [xs[-1] * 30], ys + [ys[-1]], where="post", color="black", lw=1.3,
+                    alpha=0.7, zorder=3)
+            listing = []
+            for k, r in enumerate(front, 1):
+                ax.annotate(str(k), (xs[k - 1], ys[k - 1]), xytext=(5, 5), textcoords="offset points",
+                            fontsize=7.5, fontweight="bold", zorder=6)
+                what = (f"{r['simulator']}, measured {r['preset']}" if r["kind"] == "measured"
+                        else _row_label(r))
+                listing.append(f"{k}. {what}: {format_si(xs[k - 1], 'J')}, {ys[k - 1]:.1f}%")
+            ax.text(0.0, -0.13, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
+                    va="top", ha="left", fontsize=7.5, family="monospace")
+        limits = physical_limits(trow)
+        for key, style, colour, text, y, side in (
+                ("landauer", "--", "black", "Landauer bound ({sim}, 300 K)", 0.03, 1),
+                ("shot_noise", ":", "#d62728", "optical shot-noise bound ({sim}, 50 zJ/MAC)", 0.97, -1)):
+            lim = limits[key]
+            if lim:
+                ax.axvline(lim["energy_j"], color=colour, ls=style, lw=1.2)
+                ax.annotate(text.format(sim=lim["simulator"]), (lim["energy_j"], y),
+                            xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                            color=colour, xytext=(7 * side, 0), textcoords="offset points",
+                            va="bottom" if side > 0 else "top", ha="center")
         ax.set_xscale("log")
+        lo_x = [v["energy_j"] for v in limits.values() if v]
+        energies = [e for e in (_energy(r) for r in trow) if e]
+        if energies:
+            ax.set_xlim(min(energies + lo_x) / 8, max(energies) * 40)
         ax.set_xlabel("energy per inference (J, log scale)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(task, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-    handles = [plt.Line2D([], [], marker="s", ls="", color=c, label=s) for s, c in colors.items()]
-    handles += [plt.Line2D([], [], marker=m, ls="", color="white", mec="black",
-                           label=f"{p} ({'measured' if p in measured else 'modelled, low-high'})")
-                for p, m in markers.items()]
-    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02))
+        ax.grid(True, which="major", alpha=0.3)
+    line = plt.Line2D
+    handles = [line([], [], marker="s", ls="", ms=8, color=c, label=s) for s, c in colours.items()]
+    handles += [line([], [], marker=m, ls="", ms=7, color="#777777", mec="black", fillstyle=f,
+                     mfcalt="white", label=p) for p, (m, f) in markers.items()
+                if not is_bound_preset(p)]
+    handles += [line([], [], marker=m, ls="", ms=7, color="#777777", fillstyle="none",
+                     label=f"{p} (a bound, not a device)") for p, (m, _) in markers.items()
+                if is_bound_preset(p)]
+    handles += [line([], [], marker=_MEASURED_MARKER, ls="", ms=12, color="#777777", mec="black",
+                     label="measured on hardware (NVML)"),
+                line([], [], color="black", lw=1.3, alpha=0.7, label="Pareto front (devices)"),
+                line([], [], color="black", ls="--", lw=1.2, label="Landauer bound (digital bits)"),
+                line([], [], color="#d62728", ls=":", lw=1.2, label="optical shot-noise bound")]
+    fig.legend(handles=handles, fontsize=7.5, loc="center left", ncol=1 if len(handles) <= 18 else 2,
+               bbox_to_anchor=(1.0, 0.55), frameon=False,
+               title="colour: simulator\nmarker: preset (bar: low-high)", title_fontsize=8)
     fig.suptitle("Accuracy vs energy per inference")
-    fig.tight_layout(rect=(0, 0.06 + 0.025 * (len(handles) // 4), 1, 1))
-    data = _png(fig)
-    plt.close(fig)
-    return data
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _breakdown_kinds(rows, other_below: float = 0.02) -> list[str]:
+    """Op kinds worth a colour: those with at least ``other_below`` of some row's energy."""
+    keep = set()
+    for r in rows:
+        total = r["energy_per_inference_j"] or 0.0
+        for k, v in (r.get("energy_breakdown_j") or {}).items():
+            if total > 0 and v / total >= other_below:
+                keep.add(k)
+    return sorted(keep - {"static"}) + (["static"] if "static" in keep else [])
 
 
 def energy_breakdown_png(rows: list[dict[str, Any]]) -> bytes:
-    import matplotlib
+    """Share of each op kind in the modelled energy, one bar per simulator and preset.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    One column per task (the same bars in the same order), the total at the end of each
+    bar; kinds below 2% of every bar are pooled as "other". Bound presets are left out.
+    """
+    plt = _pyplot()
+    modelled = [r for r in rows if r["kind"] == "modelled" and not is_bound_preset(r["preset"])]
+    if not modelled:
+        return _empty_png("no modelled rows to break down")
+    tasks = list(dict.fromkeys(r["task"] for r in modelled))
+    bars = list(dict.fromkeys((r["simulator"], r["preset"])
+                              for r in sorted(modelled, key=_order_key)))
+    kinds = _breakdown_kinds(modelled)
+    # tab20's dark then light shades, without its greys (kept for "static" and "other")
+    palette = [*[plt.get_cmap("tab20")(i) for i in range(0, 20, 2) if i != 14],
+               *[plt.get_cmap("tab20")(i) for i in range(1, 20, 2) if i != 15],
+               *[plt.get_cmap("tab20b")(i) for i in range(0, 20, 4)]]
+    colour = {k: palette[i % len(palette)] for i, k in enumerate(k for k in kinds if k != "static")}
+    colour["static"] = "#4d4d4d"
+    colour["other"] = "#d9d9d9"
+    height = 0.3 * len(bars) + 1.6
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks) + 2.4, height),
+                             squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        by_bar = {(r["simulator"], r["preset"]): r for r in modelled if r["task"] == task}
+        for i, key in enumerate(bars):
+            r = by_bar.get(key)
+            if r is None:
+                ax.text(1, i, "not run", va="center", fontsize=7, color="grey")
+                continue
+            total = r["energy_per_inference_j"] or 0.0
+            parts = r.get("energy_breakdown_j") or {}
+            left = 0.0
+            if total > 0:
+                shares = {k: 100 * parts.get(k, 0.0) / total for k in kinds}
+                shares["other"] = max(0.0, 100.0 - sum(shares.values()))
+                for k in [*kinds, "other"]:
+                    if shares[k] > 0:
+                        ax.barh(i, shares[k], left=left, color=colour[k], height=0.75)
+                        left += shares[k]
+            ax.text(101.5, i, format_si(total, "J"), va="center", fontsize=7)
+        _paradigm_separators(ax, bars, modelled)
+        ax.set_xlim(0, 122)
+        ax.set_xticks([0, 25, 50, 75, 100])
+        ax.set_ylim(len(bars) - 0.5, -0.5)
+        ax.set_xlabel("share of modelled energy per inference (%)", fontsize=8)
+        ax.set_title(task, fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(bars)), [f"{s} @ {p}" for s, p in bars], fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[k], label=k) for k in [*kinds, "other"]]
+    fig.legend(handles=handles, fontsize=7, loc="upper center", ncol=min(6, len(handles)),
+               bbox_to_anchor=(0.5, 0.0), frameon=False,
+               title="op kind (other: kinds under 2% of every bar)", title_fontsize=8)
+    fig.suptitle("Where the modelled energy goes")
+    fig.tight_layout()
+    return _png(fig)
 
-    modelled = [r for r in rows if r["kind"] == "modelled"]
-    kinds = sorted({k for r in modelled for k in r["energy_breakdown_j"]})
-    cmap = plt.get_cmap("tab20")
-    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(modelled), 2) + 1.5))
-    for i, r in enumerate(modelled):
-        total = r["energy_per_inference_j"] or 1.0
-        left = 0.0
-        for j, k in enumerate(kinds):
-            share = 100 * r["energy_breakdown_j"].get(k, 0.0) / total
-            ax.barh(i, share, left=left, color=cmap(j % 20), label=k if i == 0 else None)
-            left += share
-        ax.text(101, i, format_si(r["energy_per_inference_j"], "J"), va="center", fontsize=7)
-    ax.set_yticks(range(len(modelled)), [_row_label(r) for r in modelled], fontsize=7)
-    ax.set_xlim(0, 115)
-    ax.set_xlabel("share of modelled energy per inference (%)")
-    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-    ax.set_title("Where the energy goes")
-    data = _png(fig)
-    plt.close(fig)
-    return data
+
+def _paradigm_separators(ax, bars, rows) -> None:
+    """Thin lines between the bars of different paradigms (bars are in paradigm order)."""
+    paradigm = {r["simulator"]: r.get("paradigm", "") for r in rows}
+    for i in range(1, len(bars)):
+        if paradigm.get(bars[i][0]) != paradigm.get(bars[i - 1][0]):
+            ax.axhline(i - 0.5, color="black", lw=0.6, alpha=0.6)
 
 
-def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """report.md plus the PNG figures it links, each written atomically."""
-    atomic_write_bytes(out_dir / FIGURES[0], accuracy_vs_energy_png(rows))
-    atomic_write_bytes(out_dir / FIGURES[1], energy_breakdown_png(rows))
+def latency_png(rows: list[dict[str, Any]]) -> bytes:
+    """Device latency per inference (log axis), one bar per simulator and preset, per task.
+
+    Modelled latencies come from the preset's timing (a roofline plus serial steps);
+    measured ones (hatched) are wall time per inference on the hardware. Rows whose preset
+    gives no timing are listed under the figure instead of drawn.
+    """
+    plt = _pyplot()
+    timed = [r for r in rows if isinstance(r.get("latency_per_inference_s"), (int, float))
+             and r["latency_per_inference_s"] > 0]
+    # no-break spaces keep each "simulator @ preset" on one line when the list wraps
+    untimed = sorted({_row_label(r).replace(" ", "\u00a0") for r in rows
+                      if r not in timed and r["kind"] == "modelled"})
+    if not timed:
+        return _empty_png("no preset in these results gives a device latency\n(no timing in: "
+                          + ", ".join(untimed) + ")")
+    tasks = list(dict.fromkeys(r["task"] for r in timed))
+    bars = list(dict.fromkeys((r["simulator"], r["preset"]) for r in sorted(timed, key=_order_key)))
+    colours = _simulator_colours(rows)
+    kinds = {(r["simulator"], r["preset"]): r["kind"] for r in timed}
+    all_t = [r["latency_per_inference_s"] for r in timed]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.0 * len(tasks) + 2.4, 0.32 * len(bars) + 1.8),
+                             squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        by_bar = {(r["simulator"], r["preset"]): r for r in timed if r["task"] == task}
+        for i, key in enumerate(bars):
+            r = by_bar.get(key)
+            if r is None:
+                continue
+            t = r["latency_per_inference_s"]
+            ax.barh(i, t, left=min(all_t) / 10, color=colours[key[0]], height=0.7,
+                    hatch="///" if r["kind"] == "measured" else None, edgecolor="black", lw=0.4)
+            ax.text(t * 1.4, i, format_si(t, "s"), va="center", fontsize=7)
+        _paradigm_separators(ax, bars, rows)
+        ax.set_xscale("log")
+        ax.set_xlim(min(all_t) / 10, max(all_t) * 300)
+        ax.set_ylim(len(bars) - 0.5, -0.5)
+        ax.set_xlabel("device latency per inference (s, log scale)", fontsize=8)
+        ax.set_title(task, fontsize=9)
+        ax.grid(True, axis="x", which="major", alpha=0.3)
+    axes[0][0].set_yticks(range(len(bars)), [
+        f"{s} @ {p}" + (" (measured)" if kinds[(s, p)] == "measured" else "") for s, p in bars],
+        fontsize=7)
+    note = "hatched: measured on hardware (wall time / inferences); plain: modelled from the preset"
+    if untimed:
+        note += "\nnot drawn, the preset gives no timing: " + _wrap(", ".join(untimed), 130)
+    fig.text(0.5, 0.0, note, ha="center", va="top", fontsize=7, wrap=True)
+    fig.suptitle("Device latency per inference")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False))
+
+
+def _empty_png(message: str) -> bytes:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=9)
+    return _png(fig)
+
+
+# -- report sections ----------------------------------------------------------------------
+# A report is a list of blocks rendered twice, to Markdown and to HTML:
+#   {"h": text} {"h3": text} {"p": text} {"ul": [text, ...]}
+#   {"table": {"header": [...], "rows": [[...], ...]}} {"img": file name, "alt": text}
+_SECTION_SUFFIX = ".section.json"
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
+
+
+def load_sections(out_dir: Path) -> list[dict[str, Any]]:
+    """Extra report sections written by studies as ``<name>.section.json`` in ``out_dir``.
+
+    Each file is one JSON object ``{"title": str, "order": int (optional), "blocks": [...]}``
+    with the block kinds above; an image names a PNG file in the same folder. A file that
+    does not parse or has the wrong shape is reported in the page, not executed or trusted.
+    """
+    sections = []
+    for path in sorted(Path(out_dir).glob(f"*{_SECTION_SUFFIX}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            title, blocks = data["title"], data["blocks"]
+            if not isinstance(title, str) or not isinstance(blocks, list):
+                raise TypeError
+            order = data.get("order", 100)
+            if isinstance(order, bool) or not isinstance(order, (int, float)):
+                raise TypeError
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            sections.append({"title": path.name, "order": 1000, "blocks": [
+                {"p": f"{path.name} is not a valid report section and was skipped."}]})
+            continue
+        sections.append({"title": title, "order": order, "blocks": blocks})
+    return sorted(sections, key=lambda s: (s["order"], s["title"]))
+
+
+def _front_table(rows):
+    header = ["task", "rank", "simulator", "preset / measurement", "accuracy",
+              "energy / inference", "latency / inference"]
+    body = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        dev = [r for r in _device_rows([r for r in rows if r["task"] == task]) if _energy(r)]
+        front = [dev[i] for i in pareto_front([(_energy(r), r["accuracy"]) for r in dev])]
+        for k, r in enumerate(front, 1):
+            body.append([task, str(k), r["simulator"],
+                         r["preset"] + (" (measured)" if r["kind"] == "measured" else ""),
+                         f"{100 * r['accuracy']:.2f}%", format_si(_energy(r), "J"),
+                         format_si(r.get("latency_per_inference_s"), "s")])
+    return header, body
+
+
+def _limits_table(rows):
+    header = ["task", "Landauer bound (digital bits, 300 K)", "of the ledger of",
+              "optical shot-noise bound (50 zJ/MAC)", "of the network of"]
+    body = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        lim = physical_limits([r for r in rows if r["task"] == task])
+        la, sn = lim["landauer"], lim["shot_noise"]
+        body.append([task, format_si(la["energy_j"], "J") if la else "n/a",
+                     la["simulator"] if la else "",
+                     format_si(sn["energy_j"], "J") if sn else "n/a",
+                     f"{sn['simulator']} ({sn['macs']:.4g} MACs)" if sn else
+                     "no optical network with a known MAC count"])
+    return header, body
+
+
+def _measured_table(rows):
+    header = ["task", "simulator", "measurement", "batch", "accuracy", "energy / inference "
+              "(above idle)", "gross (with idle)", "latency / inference", "device"]
+    body = []
+    for r in rows:
+        if r["kind"] != "measured":
+            continue
+        d = r.get("details") if isinstance(r.get("details"), dict) else {}
+        body.append([r["task"], r["simulator"], r["preset"], str(r.get("batch_size", "")),
+                     f"{100 * r['accuracy']:.2f}%", format_si(r["energy_per_inference_j"], "J"),
+                     format_si(d.get("gross_energy_per_inference_j"), "J"),
+                     format_si(r.get("latency_per_inference_s"), "s"), str(d.get("device", ""))])
+    return header, body
+
+
+def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
     data = sorted({r.get("data_source", "") for r in rows} - {""})
-    md = ["# nonvon comparison\n", markdown_table(rows),
-          "\nModelled rows price the simulator's counted operations on the preset; "
-          "measured rows come from hardware counters (NVML), idle power subtracted.\n",
-          "\n## Data\n", *[f"- {d}\n" for d in data],
-          f"\n![accuracy vs energy]({FIGURES[0]})\n", f"\n![energy breakdown]({FIGURES[1]})\n",
-          "\n## Assumptions behind each modelled figure\n"]
+    b: list[dict[str, Any]] = [
+        {"p": "Modelled rows price each simulator's counted operations on a device preset "
+              "(low-high: every constant of the preset at its bound); measured rows come from "
+              "hardware counters (NVML), idle power subtracted. Energies and latencies are per "
+              "inference."},
+        {"h": "Pareto front per task"},
+        {"p": "Device points (modelled and measured; bound presets excluded) that no other point "
+              "beats on both energy and accuracy, cheapest first."},
+        {"table": dict(zip(("header", "rows"), _front_table(rows), strict=True))},
+        {"img": FIGURES[0], "alt": "accuracy vs energy per inference"},
+        {"h": "Physical limits"},
+        {"p": "Floors for the networks that ran, drawn as vertical lines above: the Landauer "
+              "bound (kT ln 2 per digital bit the cheapest digital ledger overwrites) and the "
+              "optical shot-noise bound (Hamerly et al., Phys. Rev. X 9, 021032 (2019): 50 zJ "
+              "of light per MAC) of the smallest optical network whose MAC count is known."},
+        {"table": dict(zip(("header", "rows"), _limits_table(rows), strict=True))},
+    ]
+    measured = _measured_table(rows)
+    if measured[1]:
+        b += [{"h": "Measured on hardware"},
+              {"table": dict(zip(("header", "rows"), measured, strict=True))}]
+    b += [{"h": "Where the energy goes"}, {"img": FIGURES[1], "alt": "energy breakdown"},
+          {"h": "Device latency"}, {"img": FIGURES[2], "alt": "latency per inference"}]
+    for s in load_sections(out_dir):
+        b += [{"h": s["title"]}, *s["blocks"]]
+    b += [{"h": "All results"},
+          {"table": dict(zip(("header", "rows"), _results_table(rows), strict=True))},
+          {"h": "Data"}, {"ul": data or ["(not recorded)"]},
+          {"h": "Assumptions behind each modelled figure"}]
     seen = set()
     for r in rows:
         if r["kind"] != "modelled" or r["preset"] in seen:
             continue
         seen.add(r["preset"])
-        md.append(f"\n**{r['preset']}**\n\n" + "".join(f"- {a}\n" for a in r["assumptions"]))
-    atomic_write_text(out_dir / "report.md", "".join(md))
+        b += [{"h3": r["preset"]}, {"ul": [str(a) for a in r.get("assumptions") or []]}]
+    return b
+
+
+def _md_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header, body) -> str:
+    lines = ["| " + " | ".join(map(_md_cell, header)) + " |",
+             "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
+def _image_name(block) -> str | None:
+    name = block.get("img")
+    return name if isinstance(name, str) and _SAFE_FILE.match(name) else None
+
+
+def render_markdown(blocks: list[dict[str, Any]], title: str = "nonvon comparison") -> str:
+    out = [f"# {title}\n"]
+    for bl in blocks:
+        if not isinstance(bl, dict):
+            continue
+        if "h" in bl:
+            out.append(f"\n## {bl['h']}\n")
+        elif "h3" in bl:
+            out.append(f"\n**{bl['h3']}**\n")
+        elif "p" in bl:
+            out.append(f"\n{bl['p']}\n")
+        elif "ul" in bl and isinstance(bl["ul"], list):
+            out.append("\n" + "".join(f"- {item}\n" for item in bl["ul"]))
+        elif "table" in bl and isinstance(bl["table"], dict):
+            out.append("\n" + _md_table(bl["table"].get("header", []), bl["table"].get("rows", [])))
+        elif "img" in bl and _image_name(bl):
+            out.append(f"\n![{bl.get('alt', '')}]({_image_name(bl)})\n")
+    return "".join(out)
+
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
+       max-width: 1400px; padding: 0 1.5em; color: #1a1a1a; line-height: 1.45; }
+h1 { border-bottom: 2px solid #333; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #bbb; padding-bottom: .15em; }
+table { border-collapse: collapse; font-size: 13px; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+tr:nth-child(even) td { background: #fafafa; }
+.scroll { overflow-x: auto; }
+img { max-width: 100%; height: auto; border: 1px solid #e2e2e2; margin: .5em 0; }
+figure { margin: 1em 0; }
+figcaption { font-size: 13px; color: #555; }
+li { font-size: 14px; }
+"""
+
+
+def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, bytes] | None = None,
+                title: str = "nonvon comparison") -> str:
+    """A self-contained page: inline CSS, every figure a base64 data URI, no scripts or links."""
+    images = images or {}
+    e = html.escape
+    out = ["<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
+           f"<title>{e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<h1>{e(title)}</h1>\n"]
+    for bl in blocks:
+        if not isinstance(bl, dict):
+            continue
+        if "h" in bl:
+            out.append(f"<h2>{e(str(bl['h']))}</h2>\n")
+        elif "h3" in bl:
+            out.append(f"<h3>{e(str(bl['h3']))}</h3>\n")
+        elif "p" in bl:
+            out.append(f"<p>{e(str(bl['p']))}</p>\n")
+        elif "ul" in bl and isinstance(bl["ul"], list):
+            out.append("<ul>\n" + "".join(f"<li>{e(str(i))}</li>\n" for i in bl["ul"]) + "</ul>\n")
+        elif "table" in bl and isinstance(bl["table"], dict):
+            t = bl["table"]
+            head = "".join(f"<th>{e(str(h))}</th>" for h in t.get("header", []))
+            body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n"
+                           for row in t.get("rows", []) if isinstance(row, list))
+            out.append(f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n"
+                       f"<tbody>\n{body}</tbody></table></div>\n")
+        elif "img" in bl:
+            name = _image_name(bl)
+            data = images.get(name) if name else None
+            if data is None and name and (out_dir / name).is_file():
+                data = (out_dir / name).read_bytes()
+            if data is None or not data.startswith(b"\x89PNG\r\n\x1a\n"):
+                out.append(f"<p><em>figure {e(str(bl.get('img')))} is missing</em></p>\n")
+                continue
+            uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+            alt = e(str(bl.get("alt", "")))
+            out.append(f"<figure><img alt=\"{alt}\" src=\"{uri}\">"
+                       f"<figcaption>{alt}</figcaption></figure>\n")
+    out.append("</body>\n</html>\n")
+    return "".join(out)
+
+
+def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
+    """report.md, report.html and the PNG figures, each written atomically.
+
+    Raises:
+        ConfigError: a row lacks a field the report needs (e.g. a hand-edited results.json).
+    """
+    out_dir = Path(out_dir)
+    _check_rows(rows)
+    images = {FIGURES[0]: accuracy_vs_energy_png(rows), FIGURES[1]: energy_breakdown_png(rows),
+              FIGURES[2]: latency_png(rows)}
+    for name, data in images.items():
+        atomic_write_bytes(out_dir / name, data)
+    blocks = _blocks(rows, out_dir)
+    atomic_write_text(out_dir / "report.md", render_markdown(blocks))
+    atomic_write_text(out_dir / "report.html", render_html(blocks, out_dir, images))

@@ -1,0 +1,134 @@
+"""Every simulator on full MNIST and Fashion-MNIST, priced on every preset that fits it.
+
+nonvon's headline comparison (issue #7), written with the Python API: each registered
+simulator is trained with its default configuration and evaluated on the full test split of
+each task; every evaluation is priced on each preset declared for its paradigm that prices
+all the op kinds it counts; on a machine with CUDA the GPU baseline is also measured with NVML
+(batch 1 and batch 1024). It is ``nonvon compare --task mnist,fashion-mnist --sim all``
+followed by the energy-sensitivity study (``studies/energy_sensitivity.py``).
+
+Outputs in ``--out``: results.json, results.csv, report.md, report.html (self-contained),
+accuracy_vs_energy.png, energy_breakdown.png, latency.png, sensitivity.json / .md and
+sensitivity_tornado.png. Finished cells are cached in ``--out``/cache, so a rerun (or a
+killed run, restarted) recomputes nothing that finished.
+
+    NONVON_DATA=/path/to/data python studies/mnist_comparison.py --out results/mnist-comparison
+    python studies/mnist_comparison.py --task digits --quick --subset 300,100 --out /tmp/smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import nonvon
+from nonvon.cli import parse_overrides
+from nonvon.errors import ConfigError, NonvonError
+from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sensitivity study beside this one
+import energy_sensitivity  # noqa: E402
+
+
+def load_tasks(names: list[str], subset: tuple[int, int], data_dir: str | None) -> list[nonvon.Task]:
+    """The registered tasks by name, each cut to ``subset`` (train, test) samples."""
+    reg = nonvon.registry()
+    tasks = []
+    for name in names:
+        task = reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
+        n_train, n_test = subset
+        tasks.append(task.subset(min(n_train, len(task.y_train)), min(n_test, len(task.y_test)), seed=0))
+    return tasks
+
+
+def parse_subset(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        n_train, n_test = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--subset {text!r} is not TRAIN,TEST", "e.g. --subset 2000,500") from None
+    if n_train < 1 or n_test < 1:
+        raise ConfigError(f"--subset {text!r} needs positive sizes", "e.g. --subset 2000,500")
+    return n_train, n_test
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r} must be comma-separated integers", "e.g. --seeds 0,1") from None
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA), torch {torch.__version__}"
+    return f"{platform.processor() or platform.machine()} CPU, torch {torch.__version__} (no CUDA: " \
+           "the GPU baseline is modelled only, not measured)"
+
+
+def print_summary(rows: list[dict], elapsed_s: float) -> None:
+    """Per task: the Pareto front of energy vs accuracy and the GPU measurements."""
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task and r["energy_per_inference_j"] > 0
+                and not (r["kind"] == "modelled" and is_bound_preset(r["preset"]))]
+        print(f"\n{task}: Pareto front (cheapest first)")
+        for i in pareto_front([(r["energy_per_inference_j"], r["accuracy"]) for r in mine]):
+            r = mine[i]
+            print(f"  {r['simulator']:<20} {r['preset']:<22} {100 * r['accuracy']:6.2f}%  "
+                  f"{format_si(r['energy_per_inference_j'], 'J'):>10}  {r['kind']}")
+        for r in (r for r in rows if r["task"] == task and r["kind"] == "measured"):
+            print(f"  measured: {r['simulator']} {r['preset']}: "
+                  f"{format_si(r['energy_per_inference_j'], 'J')} per inference, "
+                  f"{format_si(r['latency_per_inference_s'], 's')}")
+    print(f"\nmachine: {machine()}; {elapsed_s / 60:.1f} min in all")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="results/mnist-comparison")
+    ap.add_argument("--task", default="mnist,fashion-mnist", help="comma-separated task names")
+    ap.add_argument("--sim", default="all", help="comma-separated simulator names, or 'all'")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--quick", action="store_true",
+                    help="each simulator's small budget on a 2,000 / 500 subset (smoke runs)")
+    ap.add_argument("--subset", default=None, metavar="TRAIN,TEST",
+                    help="evaluate on a random subset of each task, e.g. 2000,500")
+    ap.add_argument("--set", action="append", default=[], metavar="SIM.OPTION=VALUE",
+                    help="config override, e.g. --set gpu-mlp.epochs=3 (repeatable)")
+    ap.add_argument("--data-dir", default=None, help="where the IDX files are (else $NONVON_DATA)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    started = time.perf_counter()
+    out = Path(args.out)
+    try:
+        subset = parse_subset(args.subset)
+        # names: compare loads them (--quick cuts them to 2,000 / 500); Tasks: used as given
+        tasks = load_tasks(args.task.split(","), subset, args.data_dir) if subset else args.task.split(",")
+        outcome = nonvon.compare(tasks, args.sim.split(","), seeds=parse_seeds(args.seeds), out_dir=out,
+                                 quick=args.quick, overrides=parse_overrides(args.set),
+                                 data_dir=args.data_dir,
+                                 progress=not args.no_progress, report=False,
+                                 log=lambda m: print(m, file=sys.stderr))
+        # How the ranking of paradigms moves when the presets' constants span their bounds.
+        sensitivity = energy_sensitivity.analyse(outcome.rows, log=lambda m: print(m, file=sys.stderr))
+        energy_sensitivity.write_outputs(sensitivity, out)
+        write_report(outcome.rows, out)  # report.md, report.html and figures, with the sensitivity
+    except NonvonError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  fix: {e.hint}", file=sys.stderr)
+        return 2
+    print_summary(outcome.rows, time.perf_counter() - started)
+    print(f"wrote {out}/results.json, results.csv, report.md, report.html, figures and "
+          "sensitivity.*", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

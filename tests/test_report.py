@@ -1,0 +1,238 @@
+"""Report: Pareto front, physical limits, figures, the self-contained HTML page and its render."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from nonvon import report
+from nonvon.cli import main
+from nonvon.energy_models import OpLedger, landauer_j
+from nonvon.report import (
+    FIGURES,
+    SHOT_NOISE_J_PER_MAC,
+    optical_macs_per_inference,
+    pareto_front,
+    physical_limits,
+    write_report,
+)
+from nonvon.result import Measurement, Result
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+# -- Pareto front -------------------------------------------------------------------------
+def test_pareto_front_on_constructed_points():
+    points = [
+        (1e-6, 0.90),   # 0 front: cheapest of all
+        (2e-6, 0.85),   # 1 dominated by 0 (dearer and less accurate)
+        (5e-6, 0.95),   # 2 front
+        (5e-6, 0.93),   # 3 dominated by 2 (same energy, less accurate)
+        (1e-3, 0.99),   # 4 front: most accurate
+        (1e-2, 0.99),   # 5 dominated by 4 (same accuracy, dearer)
+        (3e-6, 0.90),   # 6 dominated by 0 (same accuracy, dearer)
+        (1e-6, 0.90),   # 7 identical to 0: the first is kept
+    ]
+    assert pareto_front(points) == [0, 2, 4]
+    assert pareto_front([]) == []
+    assert pareto_front([(1.0, 0.5)]) == [0]
+
+
+def test_pareto_front_matches_brute_force_on_random_points():
+    rng = np.random.default_rng(0)
+    pts = [(float(e), float(a)) for e, a in zip(10 ** rng.uniform(-9, -3, 60),
+                                                 rng.uniform(0.5, 1.0, 60), strict=True)]
+    dominated = {i for i, (e, a) in enumerate(pts)
+                 if any(e2 <= e and a2 >= a and (e2, a2) != (e, a) for e2, a2 in pts)}
+    front = pareto_front(pts)
+    assert set(front) == set(range(len(pts))) - dominated
+    energies = [pts[i][0] for i in front]
+    accuracies = [pts[i][1] for i in front]
+    assert energies == sorted(energies) and accuracies == sorted(accuracies)
+
+
+# -- rows built from real presets -----------------------------------------------------------
+def _result(task, simulator, paradigm, accuracy, totals, n=10, config=None, measurements=()):
+    return Result(task=task, simulator=simulator, paradigm=paradigm, seed=0, accuracy=accuracy,
+                  n_evaluated=n, ledger=OpLedger(totals, n_inferences=n), sim_wall_s=0.1,
+                  fit_wall_s=0.2, n_params=100, config=config or {}, data_source="synthetic",
+                  measurements=tuple(measurements))
+
+
+def _rows(reg, tasks=("task-a", "task-b")):
+    mzi_config = {"photons_per_mac": 1000.0, "lo_ratio": 1.0, "wavelength_nm": 1550.0}
+    photon_j = 6.62607015e-34 * 299_792_458.0 / 1550e-9
+    macs = 25_856  # per inference
+    rows = []
+    for task in tasks:
+        gpu = _result(task, "gpu-mlp", "gpu", 0.98, {"mac_fp32": 2_000_000, "add_fp32": 10_000,
+                                                     "cmp_fp32": 10_000, "dram_byte": 8_000_000,
+                                                     "kernel_launch": 30},
+                      measurements=[Measurement("nvml-fp32-b1024", 1.8e-5, 1.6e-7, 1024,
+                                                {"device": "test GPU"}),
+                                    Measurement("nvml-fp32-b1", 5.4e-4, 1.3e-4, 1,
+                                                {"device": "test GPU"})])
+        hdc = _result(task, "hdc-projection", "hdc", 0.95, {"xor_bit": 10_000_000,
+                                                            "popcount_bit": 10_000_000,
+                                                            "hv_read_bit": 20_000_000,
+                                                            "add_int32": 100_000,
+                                                            "sram_byte": 100_000})
+        zj = round(10 * macs * 1000.0 * 2 * photon_j / 1e-21)
+        onn = _result(task, "onn-mzi", "optical", 0.97,
+                      {k: v for k, v in {"laser_optical_zj": zj, "optical_pass": 30,
+                                         "modulator_symbol": 3_200, "photodetector_read": 2_660,
+                                         "phase_shifter_hold": 20_000, "mac_int32": 2_660,
+                                         "cmp_int32": 2_650, "sram_byte": 10_000}.items()},
+                      config=mzi_config)
+        for res in (gpu, hdc, onn):
+            for p in reg.presets_for(res.paradigm, res.ledger.totals):
+                rows.append({**res.priced(p).modelled_row(), "sim_config": res.config})
+            rows += res.measured_rows()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def rows(reg):
+    return _rows(reg)
+
+
+@pytest.fixture(scope="module")
+def report_dir(rows, tmp_path_factory):
+    """The report of the rows above, rendered once for the tests that read it."""
+    out = tmp_path_factory.mktemp("report")
+    write_report(rows, out)
+    return out
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Tests of the pages alone skip drawing (a tiny PNG stands in for each figure)."""
+    import base64
+
+    tiny = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAA"
+                            "AgABSK+kcQAAAABJRU5ErkJggg==")
+    for name in ("accuracy_vs_energy_png", "energy_breakdown_png", "latency_png"):
+        monkeypatch.setattr(report, name, lambda rows: tiny)
+
+
+def test_physical_limits_per_task(rows):
+    task_rows = [r for r in rows if r["task"] == "task-a"]
+    lim = physical_limits(task_rows)
+    digital = [landauer_j(r["ledger"]) for r in task_rows
+               if r["kind"] == "modelled" and r["paradigm"] != "optical"]
+    assert lim["landauer"]["energy_j"] == pytest.approx(min(digital))
+    # the optical bound is 50 zJ per MAC of the network that ran (MACs recovered from the
+    # laser energy and the photon budget in its config)
+    assert lim["shot_noise"]["simulator"] == "onn-mzi"
+    assert lim["shot_noise"]["macs"] == pytest.approx(25_856, rel=1e-6)
+    assert lim["shot_noise"]["energy_j"] == pytest.approx(25_856 * SHOT_NOISE_J_PER_MAC, rel=1e-6)
+    # a simulator that reports its MAC count is taken at its word; without either: no bound
+    assert optical_macs_per_inference({"metrics": {"optical_macs_per_inference": 7.0}}) == 7.0
+    assert optical_macs_per_inference({"ledger": {"laser_optical_zj": 5.0}}) is None
+
+
+def _image_is_not_blank(path) -> None:
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(path))
+    grey = img[..., :3].mean(axis=2)
+    assert grey.std() > 0.05, f"{path.name} looks blank"
+    assert (grey < 0.9).mean() > 0.01, f"{path.name} is nearly all white"
+
+
+def test_figures_and_pages_are_written(report_dir):
+    for name in FIGURES:
+        data = (report_dir / name).read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000, name
+        _image_is_not_blank(report_dir / name)
+    md = (report_dir / "report.md").read_text()
+    for heading in ("Pareto front per task", "Physical limits", "Measured on hardware",
+                    "Device latency", "All results"):
+        assert f"## {heading}" in md
+    assert "nvml-fp32-b1024 (measured)" in md  # the measurement is on the front
+    assert not list(report_dir.glob(".*.tmp"))
+
+
+def test_html_is_self_contained(report_dir):
+    page = (report_dir / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "http://" not in page and "https://" not in page
+    assert "<link" not in page and "<script" not in page and "url(" not in page
+    sources = re.findall(r"""src\s*=\s*["']([^"']*)["']""", page)
+    assert len(sources) == len(FIGURES)
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<table>" in page and "gpu-mlp" in page and "onn-mzi" in page
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))
+                 if p), None)
+
+
+def test_html_renders_in_headless_chromium(report_dir, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("headless Chromium not installed (`make test` installs Debian's chromium "
+                    "where apt-get exists and it runs as root)")
+    shot = tmp_path / "screenshot.png"
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1280,2200", (report_dir / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 0, proc.stderr[-2000:]
+    _image_is_not_blank(shot)
+
+
+def test_figures_cope_with_many_simulators_and_no_timing(reg, tmp_path):
+    # 24 simulators on one preset with no timing: breakdown bars stay one per row,
+    # the latency figure says there is nothing to draw instead of failing
+    base = _result("t", "s", "gpu", 0.9, {"mac_fp32": 100})
+    preset = reg.preset("cmos-45nm")
+    many = [{**base.priced(preset).modelled_row(), "simulator": f"sim-{i:02d}",
+             "accuracy": 0.5 + i / 50} for i in range(24)]
+    assert report.energy_breakdown_png(many).startswith(PNG)
+    assert report.latency_png(many).startswith(PNG)
+
+
+def test_report_sections_from_studies_are_included_and_untrusted_ones_skipped(rows, tmp_path,
+                                                                           no_figures):
+    (tmp_path / "a.section.json").write_text(json.dumps({
+        "title": "A study", "blocks": [{"p": "hello <b>"}, {"img": "../../etc/passwd.png"},
+                                       {"table": {"header": ["x"], "rows": [["1"]]}}]}))
+    (tmp_path / "b.section.json").write_bytes(b"\x80\x04not json")
+    write_report(rows, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    md = (tmp_path / "report.md").read_text()
+    assert "<h2>A study</h2>" in page and "hello &lt;b&gt;" in page
+    assert "passwd" not in md and "figure ../../etc/passwd.png is missing" in page
+    assert "b.section.json is not a valid report section" in md
+
+
+def test_report_cli_refuses_rows_it_cannot_draw(tmp_path, capsys):
+    (tmp_path / "results.json").write_text(json.dumps({"schema": 1, "rows": [{"task": "t"}]}))
+    assert run_cli("report", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "results row 0" in err and "fix:" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_measured_rows_at_or_below_zero_are_left_off_the_log_axis(rows):
+    noisy = [dict(r) for r in rows if r["task"] == "task-a"]
+    for r in noisy:
+        if r["kind"] == "measured":
+            r["energy_per_inference_j"] = -1e-6  # below the counter's resolution
+    assert report.accuracy_vs_energy_png(noisy).startswith(PNG)
