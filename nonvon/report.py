@@ -281,6 +281,7 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     colours = _simulator_colours(rows)
     markers = _preset_markers(rows)
     fig, axes = plt.subplots(1, len(tasks), figsize=(7.5 * len(tasks), 5.6), squeeze=False)
+    drawn = set()
     for ax, task in zip(axes[0], tasks, strict=True):
         trow = [r for r in rows if r["task"] == task]
         for r in trow:
@@ -322,6 +323,7 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
                 ("shot_noise", ":", "#d62728", "optical shot-noise bound ({sim}, 50 zJ/MAC)", 0.97, -1)):
             lim = limits[key]
             if lim:
+                drawn.add(key)
                 ax.axvline(lim["energy_j"], color=colour, ls=style, lw=1.2)
                 ax.annotate(text.format(sim=lim["simulator"]), (lim["energy_j"], y),
                             xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
@@ -344,11 +346,16 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     handles += [line([], [], marker=m, ls="", ms=7, color="#777777", fillstyle="none",
                      label=f"{p} (a bound, not a device)") for p, (m, _) in markers.items()
                 if is_bound_preset(p)]
-    handles += [line([], [], marker=_MEASURED_MARKER, ls="", ms=12, color="#777777", mec="black",
-                     label="measured on hardware (NVML)"),
-                line([], [], color="black", lw=1.3, alpha=0.7, label="Pareto front (devices)"),
-                line([], [], color="black", ls="--", lw=1.2, label="Landauer bound (digital bits)"),
-                line([], [], color="#d62728", ls=":", lw=1.2, label="optical shot-noise bound")]
+    if any(r["kind"] == "measured" for r in rows):
+        handles.append(line([], [], marker=_MEASURED_MARKER, ls="", ms=12, color="#777777",
+                            mec="black", label="measured on hardware (NVML)"))
+    handles.append(line([], [], color="black", lw=1.3, alpha=0.7, label="Pareto front (devices)"))
+    if "landauer" in drawn:
+        handles.append(line([], [], color="black", ls="--", lw=1.2,
+                            label="Landauer bound (digital bits)"))
+    if "shot_noise" in drawn:
+        handles.append(line([], [], color="#d62728", ls=":", lw=1.2,
+                            label="optical shot-noise bound"))
     fig.legend(handles=handles, fontsize=7.5, loc="center left", ncol=1 if len(handles) <= 18 else 2,
                bbox_to_anchor=(1.0, 0.55), frameon=False,
                title="colour: simulator\nmarker: preset (bar: low-high)", title_fontsize=8)
