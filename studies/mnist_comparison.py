@@ -8,9 +8,10 @@ all the op kinds it counts; on a machine with CUDA the GPU baseline is also meas
 followed by the energy-sensitivity study (``studies/energy_sensitivity.py``).
 
 Outputs in ``--out``: results.json, results.csv, report.md, report.html (self-contained),
-accuracy_vs_energy.png, energy_breakdown.png, latency.png, sensitivity.json / .md and
-sensitivity_tornado.png. Finished cells are cached in ``--out``/cache, so a rerun (or a
-killed run, restarted) recomputes nothing that finished.
+accuracy_vs_energy.png, energy_breakdown.png, latency.png, sensitivity.json / .md,
+sensitivity_tornado.png and, when an optical simulator ran, photon_budget.png. Finished cells
+are cached in ``--out``/cache, so a rerun (or a killed run, restarted) recomputes nothing that
+finished.
 
     NONVON_DATA=/path/to/data python studies/mnist_comparison.py --out results/mnist-comparison
     python studies/mnist_comparison.py --task digits --quick --subset 300,100 --out /tmp/smoke
@@ -28,6 +29,7 @@ import nonvon
 from nonvon.cli import parse_overrides
 from nonvon.errors import ConfigError, NonvonError
 from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
+from nonvon.simulators.optical.figures import write_photon_budget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sensitivity study beside this one
 import energy_sensitivity  # noqa: E402
@@ -118,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         # How the ranking of paradigms moves when the presets' constants span their bounds.
         sensitivity = energy_sensitivity.analyse(outcome.rows, log=lambda m: print(m, file=sys.stderr))
         energy_sensitivity.write_outputs(sensitivity, out)
-        write_report(outcome.rows, out)  # report.md, report.html and figures, with the sensitivity
+        # The optical networks' accuracy-vs-photon-budget curves, beside Wang et al. 2022.
+        write_photon_budget(outcome.rows, out)  # nothing when no optical simulator ran
+        write_report(outcome.rows, out)  # report.md, report.html and figures, with both sections
     except NonvonError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:
