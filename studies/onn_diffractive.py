@@ -123,8 +123,8 @@ def compare_published(task: str, accuracy: float, epochs: int) -> list[dict]:
 
 def run_task(name, args, reg, cfg, budget_per_task) -> dict:
     task = reg.task(name)
-    if args.limit_train:
-        task = task.subset(args.limit_train, None, seed=0)
+    if args.limit_train or args.limit_test:
+        task = task.subset(args.limit_train, args.limit_test, seed=0)
     chosen = dict(cfg)
     step_s = None
     if budget_per_task:
@@ -157,6 +157,7 @@ def run_task(name, args, reg, cfg, budget_per_task) -> dict:
     print(f"{name} ({args.geometry}): default device {100 * result.accuracy:.2f}%, ideal "
           f"{100 * row['accuracy_ideal_device']:.2f}%, {sim.config.epochs} epochs in {fit_s:.0f} s; "
           + ", ".join(f"{k} {v['energy_j']:.3g} J" for k, v in priced.items()), flush=True)
+    print(f"  training loss per epoch: {', '.join(f'{v:.4f}' for v in sim.train_loss)}", flush=True)
     for p in row["published"]:
         print(f"  vs {p['reference']}: ours {100 * p['ours']:.2f}% / published {100 * p['published']:.2f}% "
               f"= {p['ratio']:.3f}" + (f"  ({p['note']})" if p["note"] else ""), flush=True)
@@ -197,6 +198,7 @@ def main() -> None:
                     help="training seconds for all tasks together; picks the epochs from a timed step")
     ap.add_argument("--max-epochs", type=int, default=30, help="cap on the epochs --train-budget-s picks")
     ap.add_argument("--limit-train", type=int, default=None, help="train on a random subset (smoke runs)")
+    ap.add_argument("--limit-test", type=int, default=None, help="test on a random subset (smoke runs)")
     ap.add_argument("--curve-limit", type=int, default=2000, help="test samples for the robustness curves")
     ap.add_argument("--set", action="append", default=[], metavar="onn-diffractive.OPTION=VALUE")
     ap.add_argument("--no-progress", action="store_true")

@@ -62,7 +62,8 @@ DEVICE_OPTIONS = {"wavelength_nm", "photons_per_mac", "lo_ratio", "shot_noise", 
 
 
 def evaluate(sim: MziOnn, task, limit=None, **changes) -> float:
-    return sim.with_config(**changes).evaluate(task, limit=limit).accuracy
+    """Accuracy on another chip; no photon-budget curve (the default device's result carries it)."""
+    return sim.with_config(**{"photon_curve": (), **changes}).evaluate(task, limit=limit).accuracy
 
 
 def run_task(name: str, args, reg, overrides: dict) -> dict:
@@ -89,7 +90,7 @@ def run_task(name: str, args, reg, overrides: dict) -> dict:
            "n_test": result.n_evaluated, "accuracy_default_device": result.accuracy,
            "accuracy_ideal_device": evaluate(sim, task, **IDEAL), "stats": sim.last_stats,
            "ledger_per_inference": result.ledger.per_inference(), "energy": priced,
-           "target": TARGETS.get(name)}
+           "metrics": result.metrics, "target": TARGETS.get(name)}
     chips = range(args.chips)
     row["phase_noise"] = [
         {"sigma_rad": s, "accuracy": [evaluate(sim, task, phase_noise_rad=s, chip_seed=k, **IDEAL)

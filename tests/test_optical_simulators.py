@@ -278,6 +278,7 @@ def test_mzi_photon_curve_in_metrics(fitted_mzi, digits_task):
         assert p["detected_photons_per_mac"] > p["photons_per_mac"] > p["detected_signal_photons_per_mac"]
         assert p["optical_energy_j"] / p["photons_per_mac"] == pytest.approx(
             pts[0]["optical_energy_j"] / pts[0]["photons_per_mac"], rel=1e-6)
+    assert fitted_mzi.evaluate(digits_task).metrics == r.metrics  # same chip seed, same curve
     assert not any(k.startswith("photon_curve") for k in
                    fitted_mzi.with_config(photon_curve=()).evaluate(digits_task, limit=10).metrics)
 

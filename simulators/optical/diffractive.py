@@ -25,7 +25,6 @@ The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import ClassVar
 
 import numpy as np
@@ -287,7 +286,6 @@ class DiffractiveOnn(Simulator):
         per inference, before wall-plug losses) and ``accuracy``.
         """
         c = self.config
-        start = time.perf_counter()
         gen = torch.Generator().manual_seed(c.chip_seed)
         with torch_threads(self._threads()):
             powers = self._fabricated_powers(x, gen)
@@ -299,7 +297,6 @@ class DiffractiveOnn(Simulator):
             fields = {"photons_per_inference": budget, "detected_photons": float(counts_mean.sum(1).mean()),
                       "optical_energy_j": budget * e_photon, "accuracy": float(np.mean(labels == y))}
             out |= {f"photon_curve.{i}.{k}": float(v) for k, v in fields.items()}
-        out["photon_curve.wall_s"] = time.perf_counter() - start
         return out
 
     def with_config(self, **changes) -> DiffractiveOnn:
