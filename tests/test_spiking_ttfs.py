@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.ttfs import first_spike_times, ttfs_encode
+from nonvon.models.spiking.ttfs import (
+    first_spike_times,
+    first_spike_times_autograd,
+    ttfs_encode,
+    update_counts,
+)
 
 
 def integrate(t_in: np.ndarray, w: np.ndarray, tau_s: float, theta: float, dt: float,
@@ -74,3 +79,102 @@ def test_bad_input():
         first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), theta=0.0)
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         ttfs_encode(torch.tensor([[1.5]]))
+
+
+def integrate_layer(t_in: np.ndarray, w: np.ndarray, tau_s: float, theta: float, dt: float,
+                    t_end: float) -> np.ndarray:
+    """Forward Euler for a whole layer at once; each neuron's first crossing, then it stops."""
+    B, n_out = len(t_in), len(w)
+    current = np.zeros((B, n_out))
+    v = np.zeros((B, n_out))
+    out = np.full((B, n_out), np.inf)
+    arrived = np.zeros(t_in.shape, dtype=bool)
+    for step in range(int(t_end / dt)):
+        t = step * dt
+        new = (t_in <= t) & ~arrived
+        if new.any():
+            current += new.astype(float) @ w.T
+            arrived |= new
+        v += dt * (-v + current) / (2 * tau_s)
+        current -= dt * current / tau_s
+        fired = (v > theta) & ~np.isfinite(out)
+        out[fired] = t + dt
+    return out
+
+
+def test_two_layer_network_matches_integration(seed):
+    from nonvon.models.spiking.ttfs_training import TTFSNetwork
+
+    torch.manual_seed(seed)
+    net = TTFSNetwork((8, 6, 3), tau_syn=0.5, theta=0.8, init=[(6.0, 3.0), (5.0, 3.0)],
+                      generator=torch.Generator().manual_seed(seed)).double()
+    t_in = torch.rand(4, 8, dtype=torch.float64) * 1.5
+    t_in[0, :3] = math.inf
+    with torch.no_grad():
+        hidden, out = net(t_in)
+    w1, w2 = (w.detach().numpy() for w in net.weights)
+    dt = 2e-4
+    h_ref = integrate_layer(t_in.numpy(), w1, 0.5, 0.8, dt, 8.0)
+    o_ref = integrate_layer(h_ref, w2, 0.5, 0.8, dt, 10.0)
+    for closed, ref in ((hidden.numpy(), h_ref), (out.numpy(), o_ref)):
+        assert np.isfinite(closed).sum() >= 3, "exercise firing neurons"
+        np.testing.assert_array_equal(np.isfinite(closed), np.isfinite(ref))
+        fin = np.isfinite(closed)
+        np.testing.assert_allclose(closed[fin], ref[fin], atol=50 * dt)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_fused_matches_autograd_reference(ties, seed):
+    torch.manual_seed(seed)
+    t_in = torch.rand(6, 25, dtype=torch.float64) * 2
+    if ties:  # quantized times, as from 8-bit pixels: many inputs share a time
+        t_in = torch.round(t_in * 4) / 4
+    t_in[1, 4] = math.inf
+    t_in = t_in.requires_grad_()
+    w = (torch.randn(7, 25, dtype=torch.float64) * 0.6 + 0.3).requires_grad_()
+    fused = first_spike_times(t_in, w, 0.7, 0.9)
+    ref = first_spike_times_autograd(t_in, w, 0.7, 0.9)
+    fin = torch.isfinite(ref)
+    assert 10 <= int(fin.sum()) < fin.numel()
+    assert torch.equal(torch.isfinite(fused), fin)
+    torch.testing.assert_close(fused[fin], ref[fin], rtol=0, atol=1e-12)
+
+    def grads(t):
+        return torch.autograd.grad(torch.where(torch.isfinite(t), t, 0.0).sum(), (t_in, w))
+
+    for a, b in zip(grads(fused), grads(ref), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_update_counts_match_an_event_loop(seed):
+    torch.manual_seed(seed)
+    t_in = torch.round(torch.rand(3, 10, dtype=torch.float64) * 8) / 4   # ties
+    t_in[0, 0] = math.inf
+    w = torch.randn(5, 10, dtype=torch.float64) * 0.8 + 0.4
+    t_out = first_spike_times(t_in, w)
+    updates, solves = update_counts(t_in, w)
+    for b in range(3):
+        times = sorted(set(float(t) for t in t_in[b] if math.isfinite(t)))
+        for o in range(5):
+            n_up = n_solve = 0
+            for t in times:  # one state update per distinct input time, until the neuron fires
+                n_up += 1
+                arrived = t_in[b] <= t
+                a = float(torch.where(arrived, w[o] * torch.exp(t_in[b] / 2.0), 0.0).sum())
+                bb = float(torch.where(arrived, w[o] * torch.exp(t_in[b]), 0.0).sum())
+                n_solve += a > 0 and bb > 0 and a * a - 4 * bb >= 0
+                if math.isfinite(t_out[b, o]) and t_out[b, o] >= t and \
+                        all(t_out[b, o] < u for u in times if u > t):
+                    break
+            assert (int(updates[b, o]), int(solves[b, o])) == (n_up, n_solve), (b, o)
+
+
+def test_bad_layer_arguments():
+    with pytest.raises(ConfigError, match="tau_syn"):
+        first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), tau_syn=-1.0)
+    with pytest.raises(ConfigError, match="theta"):
+        first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), theta=float("nan"))
+    with pytest.raises(ConfigError, match="do not match"):
+        first_spike_times(torch.zeros(1, 3), torch.ones(1, 2))
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        ttfs_encode(torch.tensor([[-0.1]]))

@@ -340,8 +340,9 @@ class BrainScaleS2(ChipSimulator):
     2020); analog dynamics 1,000 times faster than biological time. Modelled here as two
     cores of 256 neurons and 256 signed rows; one discrete step is taken as 1 ms of
     biological time, i.e. ``timestep_s`` = 1 us of hardware time. Combining circuits into
-    larger neurons (as the 256-246-10 network of Göltz et al. 2021 needs) is not modelled:
-    such a network is refused with the row limit.
+    larger neurons (as the 256-246-10 network of Göltz et al. 2021 needs) is modelled by
+    ``brainscales2-ttfs`` (:mod:`.ttfs`), not here: this simulator refuses such a network
+    with the row limit.
 
     Synapses, neurons and on-chip routing are analog or part of the chip's power, so the
     ledger holds only ``emulation_s`` (priced by the ``brainscales2`` preset's power); the

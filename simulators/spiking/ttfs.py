@@ -1,0 +1,456 @@
+"""Time-to-first-spike classifiers (Göltz et al. 2021), digital and on BrainScaleS-2.
+
+Both simulators train a TTFS network with exact spike-time gradients
+(:mod:`nonvon.models.spiking.ttfs_training`): every input pixel spikes once, brighter
+earlier (``t = t_early + (1 - x) (t_late - t_early)``, in units of ``tau_s``), every neuron
+spikes at most once, and the class is the output neuron that spikes first (a sample whose
+output neurons all stay silent counts as wrong).
+
+``snn-ttfs`` runs the network as an event-driven digital accelerator evaluating the closed
+form (784-350-10 on MNIST by default). Its ledger comes from the spikes emitted, in the
+shared arithmetic and memory kinds, priced by the CMOS presets:
+
+==============================  ======================================================
+event                           counted as
+==============================  ======================================================
+spike emitted (input or neuron)  ``mul_fp32`` (``e^2`` from ``e = exp(t / tau_m)``) + 4
+                                ``sram_byte`` (``e`` read from a table of spike times)
+synaptic event                  2 ``mac_fp32`` (``A += w e``, ``B += w e^2``) + 4
+                                ``sram_byte`` (fp32 weight read)
+neuron update                   ``mul_fp32`` + ``mac_fp32`` (``A^2 - 4 theta B``) +
+                                ``cmp_fp32`` + 16 ``sram_byte`` (``A``, ``B`` read and
+                                written): one per neuron and distinct input time, up to
+                                the one that makes it fire (all, if it stays silent)
+candidate crossing solved       16 ``mac_fp32`` (``sqrt`` and ``log`` at 8 MAC-equivalents
+                                each: a modelling assumption for polynomial/Newton
+                                evaluation) + 2 ``cmp_fp32`` (causality)
+prediction                      ``n_classes - 1`` ``cmp_fp32`` (earliest output)
+==============================  ======================================================
+
+A synaptic event is one emitted spike reaching one non-zero synapse of its fan-out, so
+synaptic events are ``sum over emitted spikes of non-zero fan-out``.
+
+``brainscales2-ttfs`` deploys the network on BrainScaleS-2 as Göltz et al. did (16 x 16
+inputs, 256-246-10, 6-bit weights): see :class:`BrainScaleS2TTFS` for the chip's limits and
+the emulation time that its ledger holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.errors import require_positive as _positive
+from nonvon.models.spiking.ttfs import check_neuron, ttfs_encode, update_counts
+from nonvon.models.spiking.ttfs_training import TTFSNetwork, TTFSTrainConfig, predict_ttfs, train_ttfs
+from nonvon.simulator import Prediction, Simulator
+from nonvon.simulators.spiking.chips import quantize_symmetric
+from nonvon.simulators.torch_backed import TorchBacked
+from nonvon.tasks import Task
+
+__all__ = ["TTFSConfig", "TTFSSimulator", "BrainScaleS2TTFSConfig", "BrainScaleS2TTFS",
+           "check_brainscales2", "BSS2_NEURON_CIRCUITS", "BSS2_ROWS_PER_HALF"]
+
+# BrainScaleS-2 (Pehle et al., "The BrainScaleS-2 accelerated neuromorphic system with hybrid
+# plasticity", Frontiers in Neuroscience 16, 795876, 2022): 512 neuron circuits in two
+# halves; each half's 256 synapse rows feed its 256 neuron columns; the sign of a synapse
+# is set by its row (excitatory or inhibitory); 6-bit weight magnitudes.
+BSS2_NEURON_CIRCUITS = 512
+BSS2_ROWS_PER_HALF = 256
+BSS2_WEIGHT_BITS = 6
+SQRT_LOG_MACS = 8  # MAC-equivalents per sqrt or log (assumption, see the module docstring)
+
+
+@dataclasses.dataclass(frozen=True)
+class TTFSConfig:
+    """Network, neuron, coding and training settings of a TTFS simulator.
+
+    Args:
+        hidden: hidden layer widths.
+        tau_syn, theta: synaptic time constant (``tau_m = 2 tau_syn``) and threshold, > 0.
+        t_early, t_late: spike times of a white and a black pixel (units of ``tau_syn``;
+            Göltz et al.: 0.15 and 2.0).
+        crop: center-crop images larger than ``crop x crop`` to that size before
+            downsampling (Göltz et al.'s 16 x 16 MNIST: 24); ``None``: no crop.
+        input_side: area-downsample images larger than ``input_side x input_side`` to that
+            size (smaller images are left as they are); ``None``: no downsampling.
+        init: ``(mean, std)`` of each layer's initial weights relative to threshold (see
+            :class:`~nonvon.models.spiking.ttfs_training.TTFSNetwork`).
+        epochs, batch_size, lr, lr_step, lr_gamma, xi, alpha, beta, max_grad_norm, bump,
+            max_silent, time_noise: training (see
+            :class:`~nonvon.models.spiking.ttfs_training.TTFSTrainConfig`).
+        weight_bits: deployed weights as ``weight_bits``-bit magnitudes with a sign, one scale
+            per layer, trained with them in the forward pass (``None``: fp32).
+        time_budget_s: stop training after the epoch that crosses this many seconds.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        eval_batch_size: samples per evaluation batch.
+    """
+
+    hidden: tuple[int, ...] = (350,)
+    tau_syn: float = 1.0
+    theta: float = 1.0
+    t_early: float = 0.15
+    t_late: float = 2.0
+    crop: int | None = None
+    input_side: int | None = None
+    init: tuple[tuple[float, float], ...] = ((4.0, 2.0), (4.0, 2.0))
+    epochs: int = 40
+    batch_size: int = 100
+    lr: float = 5e-3
+    lr_step: int = 10
+    lr_gamma: float = 0.5
+    xi: float = 0.2
+    alpha: float = 0.005
+    beta: float = 1.0
+    max_grad_norm: float = 1.0
+    bump: float = 5e-3
+    max_silent: tuple[float, ...] = (0.15, 0.05)
+    time_noise: float = 0.0
+    weight_bits: int | None = None
+    time_budget_s: float | None = None
+    device: str = "auto"
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        for v in self.hidden:
+            _positive("hidden entry", v)
+        check_neuron(self.tau_syn, self.theta)
+        if not (isinstance(self.t_early, (int, float)) and isinstance(self.t_late, (int, float))
+                and 0 <= self.t_early < self.t_late < math.inf):
+            raise ConfigError(f"need 0 <= t_early < t_late < inf; got t_early={self.t_early}, "
+                              f"t_late={self.t_late}", "e.g. t_early=0.15, t_late=2.0")
+        for name in ("crop", "input_side"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        init = tuple(tuple(float(v) for v in pair) for pair in self.init)
+        if any(len(pair) != 2 for pair in init):
+            raise ConfigError(f"init={self.init!r} must be (mean, std) pairs", "e.g. ((4, 2), (4, 2))")
+        object.__setattr__(self, "init", init)
+        if self.weight_bits is not None:
+            _positive("weight_bits", self.weight_bits)
+        if self.time_budget_s is not None:
+            _positive("time_budget_s", float(self.time_budget_s), float)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
+        _positive("eval_batch_size", self.eval_batch_size)
+        _ = self.training  # validates the training fields
+
+    @property
+    def training(self) -> TTFSTrainConfig:
+        return TTFSTrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                               lr_step=self.lr_step, lr_gamma=self.lr_gamma, xi=self.xi,
+                               alpha=self.alpha, beta=self.beta, max_grad_norm=self.max_grad_norm,
+                               bump=self.bump, max_silent=self.max_silent,
+                               time_noise=self.time_noise)
+
+
+class _FakeQuant:
+    """Quantized weights in the forward pass, identity gradient (straight-through)."""
+
+    def __init__(self, levels: int):
+        self.levels = levels
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        return w + (quantize_symmetric(w, self.levels) - w).detach()
+
+
+def image_sides(shape: tuple[int, ...], crop: int | None, side: int | None) -> tuple[int | None, int | None]:
+    """The crop and output side actually applied to images of ``shape`` (``None``: skipped)."""
+    if len(shape) != 2 or (crop is None and side is None):
+        return None, None
+    have = min(shape)
+    crop = crop if crop is not None and crop < have else None
+    side = side if side is not None and side < (crop or have) else None
+    return crop, side
+
+
+def prepare_inputs(x: np.ndarray, crop: int | None, side: int | None) -> np.ndarray:
+    """Center crop, area-downsample (each only where the images are larger), flatten; pixel
+    values must lie in [0, 1]."""
+    if x.size and (float(np.nanmin(x)) < 0 or float(np.nanmax(x)) > 1):
+        raise ConfigError(f"TTFS coding needs inputs in [0, 1]; got values in "
+                          f"[{float(np.nanmin(x)):g}, {float(np.nanmax(x)):g}]",
+                          "rescale the task's features to [0, 1]")
+    crop, side = image_sides(x.shape[1:], crop, side)
+    if crop is not None:
+        h, w = x.shape[1:]
+        top, left = (h - crop) // 2, (w - crop) // 2
+        x = x[:, top:top + crop, left:left + crop]
+    if side is not None:
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
+        x = F.adaptive_avg_pool2d(t, side).squeeze(1).numpy()
+    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+
+
+class TTFSSimulator(TorchBacked, Simulator):
+    """A TTFS network on an event-driven digital accelerator (fp32; see the module docstring)."""
+
+    paradigm = "spiking"
+    Config = TTFSConfig
+    op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_fp32", "mul_fp32", "cmp_fp32", "sram_byte"})
+    quick: ClassVar[dict] = {"hidden": (32,), "epochs": 3, "batch_size": 20, "lr": 0.03,
+                             "input_side": 16}
+
+    def __init__(self, config: TTFSConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.network: TTFSNetwork | None = None
+        self.history: list[dict] = []
+        self.spike_times: list[np.ndarray] | None = None  # last evaluation, per layer
+        self.counts: dict[str, float] = {}       # last evaluation: events per inference
+        self.event_totals: dict[str, int] = {}   # ... and their totals over the samples
+
+    # -- what it can run ---------------------------------------------------------------
+    def n_inputs(self, task: Task) -> int:
+        crop, side = image_sides(task.input_shape, self.config.crop, self.config.input_side)
+        return side ** 2 if side else crop ** 2 if crop else task.n_features
+
+    def check_task(self, task: Task) -> None:
+        super().check_task(task)
+        lo, hi = float(task.x_train.min()), float(task.x_train.max())
+        if lo < 0 or hi > 1:
+            raise ConfigError(f"TTFS coding needs inputs in [0, 1]; task {task.name!r} has values "
+                              f"in [{lo:g}, {hi:g}]", "rescale the task's features to [0, 1]")
+        self._check_sizes(self.sizes(task))
+
+    def _check_sizes(self, sizes: tuple[int, ...]) -> None:
+        """Structural limits of the device (the digital accelerator has none)."""
+
+    def sizes(self, task: Task) -> tuple[int, ...]:
+        return (self.n_inputs(task), *self.config.hidden, task.n_classes)
+
+    # -- training ------------------------------------------------------------------------
+    def encode(self, x: np.ndarray) -> torch.Tensor:
+        c = self.config
+        xs = torch.from_numpy(prepare_inputs(x, c.crop, c.input_side))
+        return ttfs_encode(xs, t_max=c.t_late * c.tau_syn, t_min=c.t_early * c.tau_syn)
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        sizes = self.sizes(task)
+        init = c.init if len(c.init) == len(sizes) - 1 else (c.init[0],) * (len(sizes) - 2) + (c.init[-1],)
+        torch.manual_seed(seed)
+        self.network = TTFSNetwork(sizes, c.tau_syn, c.theta, init,
+                                   generator=torch.Generator().manual_seed(seed))
+        if c.weight_bits is not None:
+            self.network.weight_fn = _FakeQuant(2 ** c.weight_bits - 1)
+        self.history = train_ttfs(self.network, self.encode(task.x_train), task.y_train, c.training,
+                                  seed=seed, device=self.device, progress=progress,
+                                  label=f"{self.name} train", time_budget_s=c.time_budget_s)
+        self._deploy(task)
+
+    def _deploy(self, task: Task) -> None:
+        """Fix the deployed weights (quantized when ``weight_bits`` is set)."""
+        net = self.network.cpu()
+        if net.weight_fn is not None:
+            with torch.no_grad():
+                for w in net.weights:
+                    w.copy_(net.weight_fn(w))
+            net.weight_fn = None
+
+    # -- inference, counted --------------------------------------------------------------
+    def run(self, x: np.ndarray) -> list[torch.Tensor]:
+        """Spike times of every population for inputs ``x`` (input first), on the CPU."""
+        net = self.network.to(self.device).eval()
+        t_in = self.encode(x)
+        out: list[list[torch.Tensor]] = [[] for _ in range(len(net.weights) + 1)]
+        with torch.no_grad():
+            for i in range(0, len(t_in), self.config.eval_batch_size):
+                tb = t_in[i:i + self.config.eval_batch_size].to(self.device)
+                out[0].append(tb.cpu())
+                for j, t in enumerate(net(tb)):
+                    out[j + 1].append(t.cpu())
+        net.cpu()
+        return [torch.cat(ts) for ts in out]
+
+    def _readout(self, times: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Spike times as the device reports them (the digital one: all of them)."""
+        return times
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        times = self._readout(self.run(x))
+        t_out = times[-1]
+        labels = predict_ttfs(t_out)
+        labels = torch.where(torch.isfinite(t_out).any(1), labels, torch.full_like(labels, -1))
+        self.spike_times = [t.numpy() for t in times]
+        counts = self._count(times)
+        self.event_totals = counts
+        self.counts = {k: v / len(x) for k, v in counts.items()}
+        ledger = OpLedger(self._ledger(counts, len(x)), n_inferences=len(x))
+        n_neurons = sum(t.shape[1] for t in times[1:])
+        metrics = {"effective_acs": counts["synops"] / len(x), "effective_macs": 0.0,
+                   "dense_ops": float(sum(a * b for a, b in zip(self.network.sizes[:-1],
+                                                                self.network.sizes[1:], strict=True))),
+                   "activation_sparsity": 1.0 - counts["neuron_spikes"] / (n_neurons * len(x))}
+        return Prediction(labels.numpy().astype(np.int64), ledger, metrics=metrics)
+
+    def _count(self, times: list[torch.Tensor]) -> dict[str, int]:
+        """Events of one run, from the emitted spikes (totals over the samples)."""
+        net = self.network
+        c = {"input_spikes": int(torch.isfinite(times[0]).sum()), "neuron_spikes": 0, "synops": 0,
+             "updates": 0, "solves": 0}
+        for i, w in enumerate(net.weights):
+            w = w.detach()
+            fanout = (w != 0).sum(0)                                      # per presynaptic neuron
+            emitted = torch.isfinite(times[i])
+            c["synops"] += int((emitted.long() * fanout).sum())
+            c["neuron_spikes"] += int(torch.isfinite(times[i + 1]).sum())
+            for r in range(0, len(times[i]), self.config.eval_batch_size):
+                up, sol = update_counts(times[i][r:r + self.config.eval_batch_size].to(self.device),
+                                        w.to(self.device), net.tau_syn, net.theta)
+                c["updates"] += int(up.sum())
+                c["solves"] += int(sol.sum())
+        return c
+
+    def _ledger(self, c: dict[str, int], n: int) -> dict[str, float]:
+        spikes = c["input_spikes"] + c["neuron_spikes"]
+        n_classes = self.network.sizes[-1]
+        t = {
+            "mul_fp32": spikes + c["updates"],
+            "mac_fp32": 2 * c["synops"] + c["updates"] + 2 * SQRT_LOG_MACS * c["solves"],
+            "cmp_fp32": c["updates"] + 2 * c["solves"] + n * (n_classes - 1),
+            "sram_byte": 4 * spikes + 4 * c["synops"] + 16 * c["updates"],
+        }
+        return {k: v for k, v in t.items() if v}
+
+
+def check_brainscales2(sizes: tuple[int, ...], circuits_per_neuron: int) -> None:
+    """Refuse, naming the limit and the value, a fully connected network BrainScaleS-2 cannot hold.
+
+    A logical neuron joins ``circuits_per_neuron`` neuron circuits (multi-compartment
+    connections; Pehle et al. 2022), split over the two halves, so it has
+    ``256 x circuits_per_neuron`` synapses. Weights are signed but a synapse's sign comes
+    from its row, so every input is given one excitatory and one inhibitory row and uses
+    the synapse of the sign it needs: a neuron takes at most ``128 x circuits_per_neuron``
+    inputs. Göltz et al.'s 256-246-10 uses two circuits per neuron: 256 inputs on
+    2 x 256 synapses, and 2 x (246 + 10) = 512 circuits.
+
+    Raises:
+        IncompatibleError: too many circuits, or a fan-in over the synapse limit.
+    """
+    if isinstance(circuits_per_neuron, bool) or not isinstance(circuits_per_neuron, int) \
+            or circuits_per_neuron < 1:
+        raise ConfigError(f"circuits_per_neuron={circuits_per_neuron!r} must be a positive integer",
+                          "e.g. circuits_per_neuron=2")
+    k = circuits_per_neuron
+    neurons = sum(sizes[1:])
+    if neurons * k > BSS2_NEURON_CIRCUITS:
+        raise IncompatibleError(
+            f"brainscales2: {neurons} neurons x {k} circuit(s) each need {neurons * k} neuron "
+            f"circuits; the chip has {BSS2_NEURON_CIRCUITS}",
+            f"use at most {BSS2_NEURON_CIRCUITS // k - sizes[-1]} hidden neurons in total "
+            f"(e.g. hidden=(246,)), or fewer circuits per neuron")
+    limit = BSS2_ROWS_PER_HALF * k // 2
+    for i, n_in in enumerate(sizes[:-1]):
+        if n_in > limit:
+            raise IncompatibleError(
+                f"brainscales2: layer {i} neurons have fan-in {n_in}; with {k} circuit(s) per "
+                f"neuron ({BSS2_ROWS_PER_HALF * k} synapses, one excitatory and one inhibitory row "
+                f"per signed input) the limit is {limit}",
+                "downsample the input (input_side=16: 256 inputs), narrow the layer, or raise "
+                "circuits_per_neuron")
+
+
+@dataclasses.dataclass(frozen=True)
+class BrainScaleS2TTFSConfig(TTFSConfig):
+    """:class:`TTFSConfig` plus the BrainScaleS-2 deployment (defaults: Göltz et al.'s
+    16 x 16 MNIST setting, 256-246-10, 6-bit weights).
+
+    Args:
+        circuits_per_neuron: neuron circuits joined into one neuron (2 in Göltz et al.).
+        tau_syn_hw_s: hardware seconds per unit of ``tau_syn`` (5 µs: a 5 ms biological
+            synaptic time constant at the chip's 1000-fold acceleration; an assumption).
+        relax_tau_m: pause after each image's window for the membranes to relax, in units
+            of ``tau_m`` (3: within 5% of rest before the next image; an assumption).
+        window_quantile: the run window covers this quantile of the training images'
+            first output spike (a fixed schedule, as on the chip); later spikes are lost.
+    """
+
+    hidden: tuple[int, ...] = (246,)
+    crop: int | None = 24
+    input_side: int | None = 16
+    init: tuple[tuple[float, float], ...] = ((4.0, 2.0), (4.0, 2.0))
+    weight_bits: int | None = BSS2_WEIGHT_BITS
+    circuits_per_neuron: int = 2
+    tau_syn_hw_s: float = 5e-6
+    relax_tau_m: float = 3.0
+    window_quantile: float = 0.99
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.weight_bits is None or self.weight_bits > BSS2_WEIGHT_BITS:
+            raise ConfigError(f"brainscales2 synapses hold {BSS2_WEIGHT_BITS}-bit magnitudes; got "
+                              f"weight_bits={self.weight_bits}", f"use weight_bits <= {BSS2_WEIGHT_BITS}")
+        _positive("tau_syn_hw_s", float(self.tau_syn_hw_s), float)
+        if not isinstance(self.relax_tau_m, (int, float)) or not 0 <= self.relax_tau_m < math.inf:
+            raise ConfigError(f"relax_tau_m={self.relax_tau_m!r} must be a finite number >= 0",
+                              "e.g. relax_tau_m=3.0")
+        if not 0 < self.window_quantile <= 1:
+            raise ConfigError(f"window_quantile={self.window_quantile} must be in (0, 1]",
+                              "e.g. window_quantile=0.99")
+        if isinstance(self.circuits_per_neuron, bool) or not isinstance(self.circuits_per_neuron, int) \
+                or self.circuits_per_neuron < 1:
+            raise ConfigError(f"circuits_per_neuron={self.circuits_per_neuron!r} must be a positive "
+                              "integer", "e.g. circuits_per_neuron=2")
+
+
+class BrainScaleS2TTFS(TTFSSimulator):
+    """A TTFS network deployed on BrainScaleS-2 (Göltz et al. 2021's 16 x 16 MNIST setting).
+
+    Limits (:func:`check_brainscales2`): 512 neuron circuits, ``circuits_per_neuron`` of
+    them per neuron, fan-in at most ``128 x circuits_per_neuron``; 6-bit weight magnitudes
+    with a sign, trained with them (straight-through) and deployed quantized.
+
+    Time: the chip emulates the network's dynamics in continuous time, ``tau_syn_hw_s``
+    seconds per unit of ``tau_syn``. Each image gets a fixed run window (the
+    ``window_quantile`` of the first output spike times on the training images, at least
+    the last input spike ``t_late``; output spikes after it are lost) and a pause of
+    ``relax_tau_m`` membrane time constants before the next image. Synapses, neurons and
+    routing are analog circuits inside the chip's power, so the ledger holds only that
+    time, ``emulation_s``, priced by the ``brainscales2`` preset's chip power. The event
+    counts of the run are in ``sim.counts`` (and the result's metrics).
+    """
+
+    Config = BrainScaleS2TTFSConfig
+    op_kinds: ClassVar[frozenset[str]] = frozenset({"emulation_s"})
+    native_presets: ClassVar[tuple[str, ...]] = ("brainscales2",)
+    quick: ClassVar[dict] = {"hidden": (32,), "epochs": 3, "batch_size": 20, "lr": 0.03}
+
+    def __init__(self, config: BrainScaleS2TTFSConfig | None = None, /, **overrides):
+        super().__init__(config, **overrides)
+        self.window: float | None = None  # in units of tau_syn
+
+    def _check_sizes(self, sizes: tuple[int, ...]) -> None:
+        check_brainscales2(sizes, self.config.circuits_per_neuron)
+
+    def _deploy(self, task: Task) -> None:
+        super()._deploy(task)
+        c = self.config
+        first = torch.cat([self._first_output(x) for x in np.array_split(
+            task.x_train, max(1, len(task.x_train) // c.eval_batch_size))])
+        fired = first[torch.isfinite(first)]
+        q = float(torch.quantile(fired.double(), c.window_quantile)) if len(fired) else 0.0
+        self.window = max(c.t_late * c.tau_syn, q)
+
+    def _first_output(self, x: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self.network(self.encode(x))[-1].min(1).values
+
+    def _readout(self, times: list[torch.Tensor]) -> list[torch.Tensor]:
+        late = times[-1] > self.window
+        return [*times[:-1], torch.where(late, torch.full_like(times[-1], math.inf), times[-1])]
+
+    def image_time_s(self) -> float:
+        """Hardware seconds per image: the run window plus the relaxation pause."""
+        c = self.config
+        return (self.window + c.relax_tau_m * 2.0 * c.tau_syn) * c.tau_syn_hw_s / c.tau_syn
+
+    def _ledger(self, c: dict[str, int], n: int) -> dict[str, float]:
+        return {"emulation_s": n * self.image_time_s()}
