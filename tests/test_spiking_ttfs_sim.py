@@ -121,3 +121,25 @@ def test_bad_input_is_refused(digits_task):
             Task("neg", digits_task.x_train, digits_task.y_train, -digits_task.x_test,
                  digits_task.y_test, 10))
     assert math.isfinite(TTFSSimulator().config.t_late)
+
+
+def test_goltz_study_writes_results_and_figure(tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "studies" / "ttfs_goltz.py"
+    spec = importlib.util.spec_from_file_location("ttfs_goltz", path)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    study.main(["--quick", "--task", "digits", "--out", str(tmp_path), "--no-progress",
+                "--monitor", "50"])
+    record = json.loads((tmp_path / "ttfs_goltz.json").read_text())
+    assert (tmp_path / "ttfs_goltz.png").stat().st_size > 10_000
+    assert record["published"]["brainscales2"]["energy_per_image_j"] == 8.4e-6
+    cmp_ = record["comparison"]
+    assert 0 < cmp_["energy_ratio_low"] <= cmp_["energy_ratio"] <= cmp_["energy_ratio_high"]
+    assert len(cmp_["sensitivity"]) == 9
+    assert all("monitor_accuracy" in h for h in record["settings"]["software"]["history"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["study"] == "ttfs_goltz"

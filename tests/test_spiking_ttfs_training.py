@@ -33,7 +33,7 @@ def test_training_learns_digits(digits_task, seed):
     with torch.no_grad():
         t_out = net(_encode(digits_task.x_test))[-1]
     accuracy = float((predict_ttfs(t_out).numpy() == digits_task.y_test).mean())
-    assert history[-1]["loss"] < 0.6 * history[0]["loss"]
+    assert history[-1]["train_accuracy"] > history[0]["train_accuracy"] + 0.2
     assert accuracy > 0.6, f"TTFS training reached only {accuracy:.2f} on 10-class digits"
 
 
@@ -46,7 +46,7 @@ def test_weight_bumping_revives_a_silent_network(digits_task, seed):
         return net
 
     x, y = _encode(digits_task.x_train[:200]), digits_task.y_train[:200]
-    one = TTFSTrainConfig(epochs=1, batch_size=50, lr=1e-3, bump=0.05, max_bumps=12)
+    one = TTFSTrainConfig(epochs=3, batch_size=20, lr=1e-3, bump=1.0)
     net = silent_net()
     train_ttfs(net, x, y, one, seed=seed)
     with torch.no_grad():

@@ -7,11 +7,13 @@ anew here for the ``tau_m = 2 tau_s`` neurons of :mod:`nonvon.models.spiking.ttf
 - **loss**: cross-entropy on a softmax over the negative output spike times,
   ``-log softmax(-t / (xi tau_s))[label]``, plus a regularizer that pulls the label
   neuron early, ``alpha (exp(t_label / (beta tau_s)) - 1)`` (the paper's eq. 15-16);
-- **weight bumping**: a neuron silent for more than a fraction ``max_silent[l]`` of the
-  samples in a batch has all its input weights raised by ``bump``; the batch is run again
-  and the bump doubles until the silent fraction is below the limit (at most
-  ``max_bumps`` times), and only then is the gradient step taken. A silent neuron has no
-  spike time and so no gradient; this is what brings it back;
+- **weight bumping** (the paper's targeted, exponential variant): after a batch's forward
+  pass, the first layer whose silent fraction exceeds ``max_silent[l]`` (hidden layers:
+  silent (sample, neuron) pairs; output layer: samples whose label neuron is silent) has
+  the input weights of every neuron that missed a spike in the batch raised by
+  ``bump x 4 theta / n_in`` (``bump`` in units of threshold of summed PSP peak); the bump
+  doubles while the same layer keeps needing it in consecutive batches. A silent neuron
+  has no spike time and so no gradient; this is what brings it back;
 - **Adam**, learning rate decayed by ``lr_gamma`` every ``lr_step`` epochs (the paper's
   StepLR), gradient norms clipped per layer to ``max_grad_norm`` (near a grazing threshold
   crossing ``dt/dw`` diverges);
@@ -37,7 +39,7 @@ from nonvon.errors import ConfigError, require_positive
 from nonvon.models.spiking.ttfs import check_neuron, first_spike_times
 from nonvon.progress import progress_bar
 
-__all__ = ["TTFSNetwork", "TTFSTrainConfig", "ttfs_loss", "train_ttfs", "predict_ttfs"]
+__all__ = ["TTFSNetwork", "TTFSTrainConfig", "ttfs_loss", "train_ttfs", "predict_ttfs", "shift_images"]
 
 
 class TTFSNetwork(nn.Module):
@@ -140,15 +142,14 @@ class TTFSTrainConfig:
     alpha: float = 0.005           # paper: 0.005
     beta: float = 1.0              # paper: 1
     max_grad_norm: float = 1.0
-    bump: float = 5e-3             # added to a silent neuron's input weights (x theta / tau)
+    bump: float = 0.5              # x 4 theta / n_in added to a silent neuron's input weights
     max_silent: tuple[float, ...] = (0.3, 0.0)  # per layer (hidden..., output)
-    max_bumps: int = 8
     time_noise: float = 0.0
     weight_decay: float = 0.0
     t_silent: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "lr_step", "max_bumps"):
+        for name in ("epochs", "batch_size", "lr_step"):
             require_positive(name, getattr(self, name))
         for name in ("lr", "xi", "beta", "max_grad_norm", "t_silent"):
             require_positive(name, float(getattr(self, name)), float)
@@ -165,39 +166,64 @@ class TTFSTrainConfig:
 
 
 def _bump(net: TTFSNetwork, times: list[torch.Tensor], y: torch.Tensor, cfg: TTFSTrainConfig,
-          scale: float) -> bool:
-    """Raise the input weights of neurons silent too often; True if any was raised.
+          last: int | None, scale: float) -> tuple[int | None, float]:
+    """Bump the first layer with too many missing spikes (see the module docstring).
 
-    Output layer: only the label neurons count (a silent label neuron has no gradient),
-    as in the paper's targeted bumping."""
-    bumped = False
+    Returns:
+        The layer bumped (``None``: none) and the bump scale used (for doubling).
+    """
     limits = list(cfg.max_silent) + [cfg.max_silent[-1]] * (len(times) - len(cfg.max_silent))
     with torch.no_grad():
-        for i, (t, w) in enumerate(zip(times, net.weights, strict=True)):
+        for i, t in enumerate(times):
             silent = ~torch.isfinite(t)
-            if i == len(times) - 1:
-                onehot = nn.functional.one_hot(y, t.shape[1]).bool()
-                frac = (silent & onehot).sum(0).float() / onehot.sum(0).clamp_min(1).float()
+            if i == len(times) - 1:  # only label neurons: silent rivals are what we want
+                silent = silent & nn.functional.one_hot(y, t.shape[1]).bool()
+                frac = float(silent.any(1).float().mean())
             else:
-                frac = silent.float().mean(0)
-            need = frac > limits[i]
-            if bool(need.any()):
-                w[need] += scale * cfg.bump * net.theta
-                bumped = True
-    return bumped
+                frac = float(silent.float().mean())
+            if frac > limits[i]:
+                scale = 2.0 * scale if last == i else 1.0
+                w = net.weights[i]
+                w[silent.any(0)] += scale * cfg.bump * 4.0 * net.theta / w.shape[1]
+                return i, scale
+    return None, scale
+
+
+def shift_images(side: int, max_shift: int, fill: float):
+    """An ``augment`` for :func:`train_ttfs`: shift each image of input times (``side x side``,
+    flattened) by up to ``max_shift`` pixels in each direction, filling with ``fill`` (the
+    spike time of a black pixel)."""
+
+    def augment(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        B = len(t)
+        img = t.view(B, side, side)
+        pad = torch.nn.functional.pad(img, (max_shift,) * 4, value=fill)
+        dx, dy = torch.randint(0, 2 * max_shift + 1, (2, B, 1), generator=gen).to(t.device)
+        ar = torch.arange(side, device=t.device)
+        rows, cols = (dy + ar).unsqueeze(2), (dx + ar).unsqueeze(1)        # (B, side, 1), (B, 1, side)
+        b = torch.arange(B, device=t.device).view(B, 1, 1)
+        return pad[b, rows, cols].reshape(B, -1)
+
+    return augment
 
 
 def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
                cfg: TTFSTrainConfig, *, seed: int = 0, device: str | torch.device = "cpu",
                progress: bool = False, label: str = "ttfs train",
                time_budget_s: float | None = None,
-               on_epoch: Callable[[int, dict], None] | None = None) -> list[dict]:
+               on_epoch: Callable[[int, dict], None] | None = None,
+               augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None
+               ) -> list[dict]:
     """Train ``net`` on encoded input times ``t_x`` ``(N, n_in)`` and labels ``y``.
 
     Args:
-        time_budget_s: stop after the epoch that crosses this wall-clock budget (the
-            history says how many epochs ran).
+        time_budget_s: a wall-clock budget. After the first epoch the run is re-planned to
+            the epochs that fit (at most ``cfg.epochs``), with the learning-rate steps
+            scaled to keep their place in the run; it also stops after any epoch that
+            crosses the budget (the history says how many epochs ran).
         on_epoch: called after each epoch with ``(epoch, record)`` (e.g. to evaluate).
+        augment: ``f(t_batch, generator) -> t_batch``, applied to each training batch of
+            input times (e.g. :func:`shift_images`).
 
     Returns:
         One record per epoch: mean loss, training accuracy, silent fractions per layer,
@@ -211,12 +237,17 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
     ty = torch.as_tensor(y, dtype=torch.long).to(dev)
     n = len(ty)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    planned, lr_step = cfg.epochs, cfg.lr_step
+    bumped, bump_scale = None, 1.0
     history: list[dict] = []
     start = time.perf_counter()
     with progress_bar(progress) as bar:
         task = bar.add_task(label, total=cfg.epochs, status="")
         for epoch in range(cfg.epochs):
+            if epoch >= planned:
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // lr_step)
             order = torch.randperm(n, generator=gen).to(dev)
             loss_sum = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev)
@@ -225,11 +256,9 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
             for i in range(0, n, cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
                 xb, yb = tx[idx], ty[idx]
-                for round_ in range(cfg.max_bumps + 1):
-                    times = net(xb, cfg.time_noise, noise_gen)
-                    if round_ == cfg.max_bumps or not _bump(net, times, yb, cfg, 2.0 ** round_):
-                        break
-                    bumps += 1
+                if augment is not None:
+                    xb = augment(xb, gen)
+                times = net(xb, cfg.time_noise, noise_gen)
                 loss = ttfs_loss(times[-1], yb, tau_syn=net.tau_syn, xi=cfg.xi, alpha=cfg.alpha,
                                  beta=cfg.beta, t_silent=cfg.t_silent)
                 opt.zero_grad(set_to_none=True)
@@ -239,17 +268,26 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
                         torch.nan_to_num_(w.grad, nan=0.0, posinf=0.0, neginf=0.0)
                         torch.nn.utils.clip_grad_norm_([w], cfg.max_grad_norm)
                 opt.step()
+                if cfg.bump:
+                    bumped, bump_scale = _bump(net, [t.detach() for t in times], yb, cfg, bumped,
+                                               bump_scale)
+                    bumps += bumped is not None
                 with torch.no_grad():
                     loss_sum += loss.detach() * len(idx)
                     correct += (predict_ttfs(times[-1]) == yb).sum()
                     silent += torch.stack([(~torch.isfinite(t)).float().mean() for t in times]) * len(idx)
-            sched.step()
             rec = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_accuracy": float(correct) / n,
                    "silent": [float(s) / n for s in silent], "bump_rounds": bumps,
                    "wall_s": time.perf_counter() - start, "lr": opt.param_groups[0]["lr"]}
             if on_epoch is not None:
                 on_epoch(epoch + 1, rec)
             history.append(rec)
+            if time_budget_s is not None and epoch < 2:  # epoch 2: warm (no start-up costs)
+                last = rec["wall_s"] - (history[-2]["wall_s"] if epoch else 0.0)
+                fits = int(max(time_budget_s - rec["wall_s"], 0.0) // max(last, 1e-9))
+                planned = max(epoch + 1, min(cfg.epochs, epoch + 1 + fits))
+                lr_step = max(1, round(cfg.lr_step * planned / cfg.epochs))
+                bar.update(task, total=planned)
             bar.update(task, advance=1, status=f"loss {rec['loss']:.3f} acc {rec['train_accuracy']:.3f}")
             if time_budget_s is not None and rec["wall_s"] >= time_budget_s:
                 break

@@ -49,7 +49,13 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking.ttfs import check_neuron, ttfs_encode, update_counts
-from nonvon.models.spiking.ttfs_training import TTFSNetwork, TTFSTrainConfig, predict_ttfs, train_ttfs
+from nonvon.models.spiking.ttfs_training import (
+    TTFSNetwork,
+    TTFSTrainConfig,
+    predict_ttfs,
+    shift_images,
+    train_ttfs,
+)
 from nonvon.simulator import Prediction, Simulator
 from nonvon.simulators.spiking.chips import quantize_symmetric
 from nonvon.simulators.torch_backed import TorchBacked
@@ -66,6 +72,7 @@ BSS2_NEURON_CIRCUITS = 512
 BSS2_ROWS_PER_HALF = 256
 BSS2_WEIGHT_BITS = 6
 SQRT_LOG_MACS = 8  # MAC-equivalents per sqrt or log (assumption, see the module docstring)
+WINDOW_SAMPLES = 10_000  # training images whose output spikes set the BrainScaleS-2 run window
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +93,8 @@ class TTFSConfig:
         epochs, batch_size, lr, lr_step, lr_gamma, xi, alpha, beta, max_grad_norm, bump,
             max_silent, time_noise: training (see
             :class:`~nonvon.models.spiking.ttfs_training.TTFSTrainConfig`).
+        augment_shift: shift training images by up to this many pixels (0: no augmentation;
+            not part of Göltz et al.'s recipe).
         weight_bits: deployed weights as ``weight_bits``-bit magnitudes with a sign, one scale
             per layer, trained with them in the forward pass (``None``: fp32).
         time_budget_s: stop training after the epoch that crosses this many seconds.
@@ -110,9 +119,10 @@ class TTFSConfig:
     alpha: float = 0.005
     beta: float = 1.0
     max_grad_norm: float = 1.0
-    bump: float = 5e-3
+    bump: float = 0.5
     max_silent: tuple[float, ...] = (0.15, 0.05)
     time_noise: float = 0.0
+    augment_shift: int = 0
     weight_bits: int | None = None
     time_budget_s: float | None = None
     device: str = "auto"
@@ -136,6 +146,10 @@ class TTFSConfig:
         object.__setattr__(self, "init", init)
         if self.weight_bits is not None:
             _positive("weight_bits", self.weight_bits)
+        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
+                or self.augment_shift < 0:
+            raise ConfigError(f"augment_shift={self.augment_shift!r} must be an integer >= 0",
+                              "e.g. augment_shift=1")
         if self.time_budget_s is not None:
             _positive("time_budget_s", float(self.time_budget_s), float)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -206,6 +220,8 @@ class TTFSSimulator(TorchBacked, Simulator):
         self.spike_times: list[np.ndarray] | None = None  # last evaluation, per layer
         self.counts: dict[str, float] = {}       # last evaluation: events per inference
         self.event_totals: dict[str, int] = {}   # ... and their totals over the samples
+        # optional (x, y) evaluated after every training epoch: accuracy in self.history
+        self.monitor: tuple[np.ndarray, np.ndarray] | None = None
 
     # -- what it can run ---------------------------------------------------------------
     def n_inputs(self, task: Task) -> int:
@@ -241,10 +257,38 @@ class TTFSSimulator(TorchBacked, Simulator):
                                    generator=torch.Generator().manual_seed(seed))
         if c.weight_bits is not None:
             self.network.weight_fn = _FakeQuant(2 ** c.weight_bits - 1)
+        on_epoch = None
+        if self.monitor is not None:
+            t_mon, y_mon = self.encode(self.monitor[0]), torch.as_tensor(self.monitor[1])
+
+            def on_epoch(epoch: int, rec: dict) -> None:
+                rec["monitor_accuracy"] = self._accuracy(t_mon, y_mon)
+
+        augment = None
+        if c.augment_shift:
+            side = math.isqrt(sizes[0])
+            if len(task.input_shape) != 2 or side * side != sizes[0]:
+                raise IncompatibleError(f"augment_shift needs square images; task {task.name!r} has "
+                                        f"inputs {task.input_shape}", "set augment_shift=0")
+            augment = shift_images(side, c.augment_shift, c.t_late * c.tau_syn)
         self.history = train_ttfs(self.network, self.encode(task.x_train), task.y_train, c.training,
                                   seed=seed, device=self.device, progress=progress,
-                                  label=f"{self.name} train", time_budget_s=c.time_budget_s)
+                                  label=f"{self.name} train", time_budget_s=c.time_budget_s,
+                                  on_epoch=on_epoch, augment=augment)
         self._deploy(task)
+
+    def _accuracy(self, t_in: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy of the network in training (fake-quantized weights included)."""
+        net, hits = self.network, 0
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            for i in range(0, len(t_in), self.config.eval_batch_size):
+                t_out = net(t_in[i:i + self.config.eval_batch_size].to(self.device))[-1]
+                pred = torch.where(torch.isfinite(t_out).any(1), predict_ttfs(t_out), -1)
+                hits += int((pred.cpu() == y[i:i + self.config.eval_batch_size]).sum())
+        net.train(was_training)
+        return hits / max(len(y), 1)
 
     def _deploy(self, task: Task) -> None:
         """Fix the deployed weights (quantized when ``weight_bits`` is set)."""
@@ -433,15 +477,10 @@ class BrainScaleS2TTFS(TTFSSimulator):
     def _deploy(self, task: Task) -> None:
         super()._deploy(task)
         c = self.config
-        first = torch.cat([self._first_output(x) for x in np.array_split(
-            task.x_train, max(1, len(task.x_train) // c.eval_batch_size))])
+        first = self.run(task.x_train[:WINDOW_SAMPLES])[-1].min(dim=1).values
         fired = first[torch.isfinite(first)]
         q = float(torch.quantile(fired.double(), c.window_quantile)) if len(fired) else 0.0
         self.window = max(c.t_late * c.tau_syn, q)
-
-    def _first_output(self, x: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            return self.network(self.encode(x))[-1].min(1).values
 
     def _readout(self, times: list[torch.Tensor]) -> list[torch.Tensor]:
         late = times[-1] > self.window
