@@ -364,10 +364,18 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     return _png(fig)
 
 
+# kinds that keep their own colour however small their share: the photonic breakdown the
+# optical issue asks to see (laser, converters, detectors, holding power) is the point of it
+ALWAYS_SHOWN = frozenset({"laser_optical_zj", "dac_conversion_step", "adc_conversion_step",
+                          "modulator_symbol", "photodetector_read", "phase_shifter_hold"})
+
+
 def _breakdown_kinds(rows, other_below: float = 0.02) -> list[str]:
-    """Op kinds worth a colour: those with at least ``other_below`` of some row's energy."""
+    """Op kinds worth a colour: those with at least ``other_below`` of some row's energy,
+    and the :data:`ALWAYS_SHOWN` kinds of any row that has them."""
     keep = set()
     for r in rows:
+        keep |= ALWAYS_SHOWN & set(r.get("energy_breakdown_j") or {})
         total = r["energy_per_inference_j"] or 0.0
         for k, v in (r.get("energy_breakdown_j") or {}).items():
             if total > 0 and v / total >= other_below:
@@ -732,6 +740,9 @@ def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
               FIGURES[2]: latency_png(rows)}
     for name, data in images.items():
         atomic_write_bytes(out_dir / name, data)
+    from nonvon.simulators.optical.figures import write_photon_budget
+
+    write_photon_budget(rows, out_dir)  # photon_budget.png + its section, when a row has a curve
     blocks = _blocks(rows, out_dir)
     atomic_write_text(out_dir / "report.md", render_markdown(blocks))
     atomic_write_text(out_dir / "report.html", render_html(blocks, out_dir, images))

@@ -29,7 +29,6 @@ import nonvon
 from nonvon.cli import parse_overrides
 from nonvon.errors import ConfigError, NonvonError
 from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
-from nonvon.simulators.optical.figures import write_photon_budget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sensitivity study beside this one
 import energy_sensitivity  # noqa: E402
@@ -120,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         # How the ranking of paradigms moves when the presets' constants span their bounds.
         sensitivity = energy_sensitivity.analyse(outcome.rows, log=lambda m: print(m, file=sys.stderr))
         energy_sensitivity.write_outputs(sensitivity, out)
-        # The optical networks' accuracy-vs-photon-budget curves, beside Wang et al. 2022.
-        write_photon_budget(outcome.rows, out)  # nothing when no optical simulator ran
-        write_report(outcome.rows, out)  # report.md, report.html and figures, with both sections
+        # report.md, report.html and figures, with the sensitivity section and (when an
+        # optical simulator ran) the photon-budget curves beside Wang et al. 2022
+        write_report(outcome.rows, out)
     except NonvonError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:
