@@ -20,9 +20,23 @@ from nonvon.models.spiking.networks import (
     spiking_mlp,
 )
 from nonvon.models.spiking.nir_io import from_nir, to_nir
-from nonvon.models.spiking.ttfs import first_spike_times, ttfs_encode
+from nonvon.models.spiking.ttfs import (
+    first_spike_times,
+    first_spike_times_autograd,
+    ttfs_encode,
+    update_counts,
+)
+from nonvon.models.spiking.ttfs_training import (
+    TTFSNetwork,
+    TTFSTrainConfig,
+    predict_ttfs,
+    shift_images,
+    train_ttfs,
+    ttfs_loss,
+)
 
 __all__ = ["CODINGS", "encode", "SURROGATES", "Surrogate", "FusedLeaky", "check_lif_params",
            "lif_sequence", "lif_step", "BACKENDS", "LIFConfig", "Recording", "SpikingClassifier",
            "spiking_cnn", "spiking_mlp", "convert_mlp", "activation_scales", "to_nir", "from_nir",
-           "first_spike_times", "ttfs_encode"]
+           "first_spike_times", "first_spike_times_autograd", "ttfs_encode", "update_counts",
+           "TTFSNetwork", "TTFSTrainConfig", "train_ttfs", "ttfs_loss", "predict_ttfs", "shift_images"]

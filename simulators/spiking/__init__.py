@@ -1,5 +1,6 @@
 """Spiking neuromorphic simulators: surrogate-gradient LIF networks counted spike by spike,
-and chip models (Loihi, TrueNorth, SpiNNaker 2, BrainScaleS-2) with their constraints."""
+chip models (Loihi, TrueNorth, SpiNNaker 2, BrainScaleS-2) with their constraints, and
+time-to-first-spike networks (digital and on BrainScaleS-2)."""
 
 from nonvon.simulators.spiking.chips import (
     BrainScaleS2,
@@ -13,7 +14,14 @@ from nonvon.simulators.spiking.chips import (
 from nonvon.simulators.spiking.converted import ConvertConfig, ConvertedSNN
 from nonvon.simulators.spiking.counting import CoreMap, Counter, Counts, NeuroBench
 from nonvon.simulators.spiking.simulator import SnnCNN, SNNConfig, SnnMLP, SpikingSimulator
+from nonvon.simulators.spiking.ttfs import (
+    BrainScaleS2TTFS,
+    BrainScaleS2TTFSConfig,
+    TTFSConfig,
+    TTFSSimulator,
+)
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "Counts", "Counter", "CoreMap",
            "NeuroBench", "ChipSpec", "ChipConfig", "ChipSimulator", "Loihi", "TrueNorth", "SpiNNaker2",
-           "BrainScaleS2", "ConvertConfig", "ConvertedSNN"]
+           "BrainScaleS2", "ConvertConfig", "ConvertedSNN", "TTFSConfig", "TTFSSimulator",
+           "BrainScaleS2TTFSConfig", "BrainScaleS2TTFS"]
