@@ -21,9 +21,12 @@ over the inputs of the selected set, so ``dA/dw_i = exp(t_i/tau_m)``,
 ``dA/dt_i = w_i exp(t_i/tau_m) / tau_m`` (``B`` likewise with ``tau_s``). Two
 implementations compute the same thing:
 
-- :func:`first_spike_times`: a custom autograd function that keeps only the selected ``A``,
-  ``B`` and set size per neuron and works in batch chunks, so memory stays bounded (the
-  ``(batch, inputs, neurons)`` work arrays are never all stored for the backward pass);
+- :func:`first_spike_times`: a custom autograd function. Inputs that share a spike time
+  change the state at once, so candidate crossings are checked once per distinct input
+  time (about 70 per MNIST image instead of 784); ``A`` and ``B`` per distinct time come
+  from sparse matrix products; only the selected ``A``, ``B`` and set per neuron are kept
+  for the backward pass, and work arrays are processed in batch chunks, so memory stays
+  bounded;
 - :func:`first_spike_times_autograd`: the same closed form written with plain tensor ops
   and differentiated by autograd; the reference the fused version is tested against.
 
@@ -232,7 +235,7 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
         >>> t = first_spike_times(torch.zeros(1, 1, dtype=torch.float64),
         ...                       torch.tensor([[3.0]], dtype=torch.float64), 1.0, 0.5)
         >>> round(float(t), 6)
-        0.57536
+        0.474802
     """
     check_neuron(tau_syn, theta)
     if t_in.dim() != 2 or w.dim() != 2 or t_in.shape[1] != w.shape[1]:
