@@ -409,8 +409,10 @@ class BrainScaleS2TTFSConfig(TTFSConfig):
 
     Args:
         circuits_per_neuron: neuron circuits joined into one neuron (2 in Göltz et al.).
-        tau_syn_hw_s: hardware seconds per unit of ``tau_syn`` (5 µs: a 5 ms biological
-            synaptic time constant at the chip's 1000-fold acceleration; an assumption).
+        tau_syn_hw_s: hardware seconds per unit of ``tau_syn`` (5 µs: a 5 ms synaptic time
+            constant, a common biological magnitude, at the chip's 1000-fold acceleration
+            (Pehle et al. 2022); the time constants are configurable on the chip, so this is
+            an assumption).
         relax_tau_m: pause after each image's window for the membranes to relax, in units
             of ``tau_m`` (3: within 5% of rest before the next image; an assumption).
         window_quantile: the run window covers this quantile of the training images'
@@ -458,8 +460,14 @@ class BrainScaleS2TTFS(TTFSSimulator):
     the last input spike ``t_late``; output spikes after it are lost) and a pause of
     ``relax_tau_m`` membrane time constants before the next image. Synapses, neurons and
     routing are analog circuits inside the chip's power, so the ledger holds only that
-    time, ``emulation_s``, priced by the ``brainscales2`` preset's chip power. The event
-    counts of the run are in ``sim.counts`` (and the result's metrics).
+    time, ``emulation_s``, priced by the ``brainscales2`` preset's chip power:
+
+        energy per image = P_chip x (window + relax_tau_m x 2 tau_syn) x tau_syn_hw_s / tau_syn
+
+    Nothing here is taken from Göltz et al.'s measured 8.4 µJ and 48 µs per image: the
+    window comes from this network's own output spikes, the power from Cramer et al. 2022
+    (see ``brainscales2.toml``). The event counts of the run are in ``sim.counts`` (and the
+    result's metrics).
     """
 
     Config = BrainScaleS2TTFSConfig
