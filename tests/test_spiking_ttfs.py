@@ -52,13 +52,14 @@ def test_closed_form_matches_integration(tau_s, theta, seed):
     np.testing.assert_allclose(closed[fin], ref[fin], atol=20 * dt)  # Euler error ~ dt
 
 
-def test_exact_gradients_match_finite_differences(seed):
+@pytest.mark.parametrize("method", ["grouped", "dense"])
+def test_exact_gradients_match_finite_differences(method, seed):
     torch.manual_seed(seed)
     t_in = (torch.rand(2, 5, dtype=torch.float64) * 2).requires_grad_()
     w = (torch.randn(3, 5, dtype=torch.float64) * 1.5 + 0.8).requires_grad_()
 
     def finite_times(w, t_in):
-        t = first_spike_times(t_in, w)
+        t = first_spike_times(t_in, w, method=method)
         return torch.where(torch.isfinite(t), t, torch.zeros_like(t))
 
     assert torch.autograd.gradcheck(finite_times, (w, t_in))
@@ -123,8 +124,9 @@ def test_two_layer_network_matches_integration(seed):
         np.testing.assert_allclose(closed[fin], ref[fin], atol=50 * dt)
 
 
+@pytest.mark.parametrize("method", ["grouped", "dense"])
 @pytest.mark.parametrize("ties", [False, True])
-def test_fused_matches_autograd_reference(ties, seed):
+def test_fused_matches_autograd_reference(ties, method, seed):
     torch.manual_seed(seed)
     t_in = torch.rand(6, 25, dtype=torch.float64) * 2
     if ties:  # quantized times, as from 8-bit pixels: many inputs share a time
@@ -132,7 +134,7 @@ def test_fused_matches_autograd_reference(ties, seed):
     t_in[1, 4] = math.inf
     t_in = t_in.requires_grad_()
     w = (torch.randn(7, 25, dtype=torch.float64) * 0.6 + 0.3).requires_grad_()
-    fused = first_spike_times(t_in, w, 0.7, 0.9)
+    fused = first_spike_times(t_in, w, 0.7, 0.9, method=method)
     ref = first_spike_times_autograd(t_in, w, 0.7, 0.9)
     fin = torch.isfinite(ref)
     assert 10 <= int(fin.sum()) < fin.numel()
@@ -176,5 +178,7 @@ def test_bad_layer_arguments():
         first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), theta=float("nan"))
     with pytest.raises(ConfigError, match="do not match"):
         first_spike_times(torch.zeros(1, 3), torch.ones(1, 2))
+    with pytest.raises(ConfigError, match="method"):
+        first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), method="fast")
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         ttfs_encode(torch.tensor([[-0.1]]))
