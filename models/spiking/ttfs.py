@@ -280,6 +280,7 @@ def _set_gradients(g, fired, a_sel, b_sel, tau_m, theta):
 
 
 METHODS = ("auto", "grouped", "dense")
+DENSE_MAX_SYNAPSES = 16_384  # on a CPU, smaller layers are cheaper dense (fewer kernels)
 
 
 def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
@@ -293,7 +294,8 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
         theta: threshold > 0.
         method: ``"grouped"`` (one candidate per distinct input time, sparse products: least
             arithmetic, suits CPUs), ``"dense"`` (every sorted input, few large kernels:
-            suits GPUs) or ``"auto"`` (dense on CUDA, grouped elsewhere). Same results.
+            suits GPUs and small layers) or ``"auto"`` (dense on CUDA or for layers of at most
+            ``DENSE_MAX_SYNAPSES`` synapses, grouped otherwise). Same results.
 
     Returns:
         ``(B, n_out)`` spike times, ``inf`` where a neuron does not fire.
@@ -314,7 +316,7 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
                           "give t_in as (batch, n_in) and w as (n_out, n_in)")
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}", f"use one of {METHODS}")
-    dense = method == "dense" or (method == "auto" and t_in.is_cuda)
+    dense = method == "dense" or (method == "auto" and (t_in.is_cuda or w.numel() <= DENSE_MAX_SYNAPSES))
     fn = _FirstSpikeDense if dense else _FirstSpike
     return fn.apply(t_in, w, 2.0 * float(tau_syn), float(theta))
 
