@@ -8,15 +8,20 @@ and its weight gradient with ``EstimatorQNN`` (qiskit's reference ``StatevectorE
 and parameter-shift gradients); nonvon with one jit-compiled step (exact reverse-mode
 gradients). The final weights are asserted equal, so both did the same training.
 
-Also records the cost curve of one training step against the number of qubits
-(``--curve``, 4 to 16), which needs only JAX (programs are translated here and can be
-shipped as JSON with ``--save-programs`` / ``--programs`` to a machine without qiskit).
+Also records the cost curve of one training step (forward, exact gradient, Adam update)
+against the number of qubits (``--curve``, 4 to 16; re-uploading circuits with as many
+features as qubits), and the epoch time it implies on the MNIST 3 vs 6 train split
+(12,049 images). The curve needs only JAX: programs are translated here and can be
+shipped as JSON (``--save-programs`` / ``--programs``) to a machine without qiskit.
+``--plot`` draws it, with curves measured elsewhere (``--with-curve``) beside it.
 
 Last line: one JSON object, e.g. ``{"bench": "vqc_training", "peer": "qiskit-machine-learning",
-"ratio": ...}``.
+"ratio": ...}`` (``ratio`` is null in ``--curve-only`` runs, which time nonvon alone).
 
     python benchmarks/vqc_training.py --quick
-    python benchmarks/vqc_training.py --curve-only --programs progs.json --device cuda
+    python benchmarks/vqc_training.py --curve 4,6,8,10,12,14,16 --save-programs progs.json
+    python benchmarks/vqc_training.py --curve-only --programs progs.json --device cuda > cuda.jsonl
+    python benchmarks/vqc_training.py --curve-only --programs progs.json --with-curve cuda.jsonl --plot c.png
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import json
 import math
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -144,6 +150,25 @@ def _program_from(d):
     return Program(int(d["n_qubits"]), ops, tuple(d["symbols"]))
 
 
+MNIST_36_TRAIN = 12049  # MNIST train images of 3 and 6: one epoch of the 3 vs 6 studies
+
+
+def _jax_device(device: str):
+    import jax
+
+    from nonvon.errors import IncompatibleError
+
+    if device == "cpu":
+        return jax.devices("cpu")[0]
+    try:
+        return jax.devices("gpu")[0]
+    except RuntimeError:
+        raise IncompatibleError("--device cuda: JAX has no GPU backend on this machine "
+                                f"(backend {jax.default_backend()!r})",
+                                "install a CUDA build of jax (pip install 'jax[cuda12]') or use --device cpu"
+                                ) from None
+
+
 def curve(programs: dict, batch_size: int, device: str, steps: int = 5) -> list[dict]:
     """Seconds per training step (forward + exact gradient + Adam) vs qubits."""
     import jax
@@ -152,7 +177,7 @@ def curve(programs: dict, batch_size: int, device: str, steps: int = 5) -> list[
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
     from nonvon.simulators.quantum.training import _adam_step
 
-    dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+    dev = _jax_device(device)
     rows = []
     for key in sorted(programs, key=int):
         spec = programs[key]
@@ -180,12 +205,53 @@ def curve(programs: dict, batch_size: int, device: str, steps: int = 5) -> list[
             step_s = (time.perf_counter() - t) / steps
         rows.append({"n_qubits": n, "gates": len(prog.ops), "batch_size": batch_size,
                      "step_s": step_s, "samples_per_s": batch_size / step_s,
-                     "first_step_incl_compile_s": compile_s, "device": str(dev)})
+                     "epoch_s_mnist36": step_s * (MNIST_36_TRAIN // batch_size),
+                     "first_step_incl_compile_s": compile_s, "device": str(dev),
+                     "device_kind": getattr(dev, "device_kind", dev.platform)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def main(argv=None) -> None:
+def read_curve(path: str) -> list[dict]:
+    """Curve rows from a saved run: its last JSON line's ``curve``, or one row per line."""
+    from nonvon.errors import ConfigError
+
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip().startswith("{")]
+    rows = [json.loads(ln) for ln in lines]
+    if rows and "curve" in rows[-1]:
+        return rows[-1]["curve"]
+    rows = [r for r in rows if "n_qubits" in r and "step_s" in r]
+    if not rows:
+        raise ConfigError(f"{path} holds no curve rows", "pass the output of a --curve run of this script")
+    return rows
+
+
+def plot(curves: dict[str, list[dict]], path: str) -> None:
+    """Seconds per training step vs qubits, one line per machine, log scale (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nonvon._io import atomic_savefig
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, rows in curves.items():
+        rows = sorted(rows, key=lambda r: r["n_qubits"])
+        ax.plot([r["n_qubits"] for r in rows], [r["step_s"] for r in rows], marker="o", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("qubits")
+    ax.set_ylabel(f"seconds per training step (batch {next(iter(curves.values()))[0]['batch_size']})")
+    ax.set_title("VQC training step: forward + exact gradient + Adam")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small problem, CPU, well under a minute")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -194,10 +260,14 @@ def main(argv=None) -> None:
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--curve", default="", help="comma-separated qubit counts, e.g. 4,6,8,10,12,14,16")
-    ap.add_argument("--curve-only", action="store_true")
+    ap.add_argument("--curve-only", action="store_true", help="time nonvon's curve only (no peer)")
     ap.add_argument("--curve-batch", type=int, default=32)
+    ap.add_argument("--curve-steps", type=int, default=5)
     ap.add_argument("--save-programs", default="")
     ap.add_argument("--programs", default="")
+    ap.add_argument("--with-curve", action="append", default=[],
+                    help="LABEL=FILE or FILE: a curve measured elsewhere, drawn beside this one")
+    ap.add_argument("--plot", default="", help="write the curve(s) as a PNG here")
     args = ap.parse_args(argv)
     if args.quick:
         args.samples, args.qubits, args.curve = 64, 4, args.curve or "4,6,8"
@@ -205,27 +275,43 @@ def main(argv=None) -> None:
     import jax
 
     out = {"bench": "vqc_training", "peer": "qiskit-machine-learning", "machine": platform.node(),
-           "cpu_count": __import__("os").cpu_count(), "jax": jax.__version__}
+           "cpu_count": __import__("os").cpu_count(), "jax": jax.__version__, "device": args.device}
     qubits = [int(q) for q in args.curve.split(",") if q]
     if args.programs:
         with open(args.programs) as f:
             programs = json.load(f)
+        if qubits:
+            programs = {k: v for k, v in programs.items() if int(k) in qubits}
     elif qubits:
         programs = make_programs(qubits, args.layers)
     else:
         programs = {}
     if args.save_programs:
-        with open(args.save_programs, "w") as f:
-            json.dump(programs, f)
+        from nonvon._io import atomic_write_text
+
+        atomic_write_text(args.save_programs, json.dumps(programs))
     if not args.curve_only:
         from importlib.metadata import version
 
         out["peer_version"] = version("qiskit-machine-learning")
         out["qiskit"] = version("qiskit")
         out.update(compare(args.qubits, args.layers, args.samples, args.batch_size))
+    else:
+        out["ratio"] = None
     if programs:
-        out["curve"] = curve(programs, args.curve_batch, args.device)
+        out["curve"] = curve(programs, args.curve_batch, args.device, args.curve_steps)
+    if args.plot:
+        curves = {}
+        if out.get("curve"):
+            curves[f"{out['curve'][0]['device_kind']} ({platform.node()})"] = out["curve"]
+        for spec in args.with_curve:
+            label, _, path = spec.rpartition("=")
+            rows = read_curve(path)
+            curves[label or rows[0].get("device_kind", path)] = rows
+        plot(curves, args.plot)
+        out["plot"] = args.plot
     print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

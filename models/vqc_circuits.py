@@ -25,9 +25,21 @@ The ansatz is hardware-efficient (Kandala et al., Nature 549, 242, 2017): per bl
 ``RY`` and an ``RZ`` on every qubit, then ``CZ`` between neighbours on a line (maps to a
 heavy-hex or all-to-all device without SWAPs), or on a ring.
 
-Readout: two classes read ``<Z_0>`` (logit ``s <Z_0> + b``), ``C > 2`` classes read
-``<Z_0> .. <Z_{C-1}>`` (logits ``s <Z_c> + b_c``, softmax), with ``s`` and ``b``
-trainable classical parameters counted in :attr:`VQCModel.n_params`.
+Readout (``readout=``):
+
+* ``"class"``: two classes read ``<Z_0>`` (logit ``s <Z_0> + b``), ``C > 2`` classes read
+  ``<Z_0> .. <Z_{C-1}>`` (logits ``s <Z_c> + b_c``, softmax), with ``s`` and ``b``
+  trainable classical parameters counted in :attr:`VQCModel.n_params`.
+* ``"all"``: every qubit's ``<Z_q>`` (one measurement of all qubits per shot gives them
+  all), mapped to the logits by a trainable affine map ``W z + b``. A single readout
+  qubit sees only its backward light cone: with CZs on a line, ``<Z_0>`` after ``L``
+  blocks depends on qubits ``0 .. L - 1`` only, so on 8 qubits with 4 blocks half of the
+  inputs never reach it. Reading every qubit removes that blind spot at no extra shots.
+
+:func:`build_readout_qnn` builds the other family used for MNIST 3 vs 6 in the
+literature: basis-encoded binary pixels on data qubits, each coupled to one readout
+qubit by parameterized two-qubit gates (Farhi & Neven, arXiv:1802.06002, 2018; the
+TensorFlow Quantum MNIST tutorial's model), read as one Pauli expectation.
 """
 
 from __future__ import annotations
@@ -39,11 +51,13 @@ import numpy as np
 
 from nonvon.errors import ConfigError
 
-__all__ = ["VQCModel", "build_vqc", "amplitude_angles", "hardware_efficient_block",
-           "ENCODINGS", "ENTANGLEMENTS", "features_capacity"]
+__all__ = ["VQCModel", "build_vqc", "build_readout_qnn", "amplitude_angles", "hardware_efficient_block",
+           "ENCODINGS", "ENTANGLEMENTS", "READOUTS", "features_capacity"]
 
 ENCODINGS = ("angle", "reupload", "amplitude")
 ENTANGLEMENTS = ("linear", "ring")
+READOUTS = ("class", "all")
+_READOUT_MAPS = ("scale", "linear", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +70,12 @@ class VQCModel:
         weights: trainable circuit parameters, in the order of the weight vector.
         readout: qubits whose ``<Z>`` are read, one per class (one for two classes).
         n_classes: number of classes.
-        encoding: one of :data:`ENCODINGS`.
+        encoding: one of :data:`ENCODINGS` (or ``"basis"`` for :func:`build_readout_qnn`).
         n_features: features the encoding takes.
+        readout_map: how the read ``<Z>`` become logits: ``"scale"`` (``s z + b``, one
+            shared scale, a bias per readout qubit), ``"linear"`` (``z W + b``, every
+            readout qubit feeding every logit) or ``"none"`` (two classes only: the score
+            is ``<Z>`` itself, no classical parameters).
     """
 
     circuit: object
@@ -67,6 +85,19 @@ class VQCModel:
     n_classes: int
     encoding: str
     n_features: int
+    readout_map: str = "scale"
+
+    def __post_init__(self) -> None:
+        if self.readout_map not in _READOUT_MAPS:
+            raise ConfigError(f"unknown readout map {self.readout_map!r}", f"use one of {_READOUT_MAPS}")
+        if self.readout_map == "none" and (self.n_classes != 2 or len(self.readout) != 1):
+            raise ConfigError("readout_map='none' reads one qubit for two classes",
+                              "use readout_map='scale' or 'linear' for more classes")
+
+    @property
+    def n_out(self) -> int:
+        """Logits the readout map produces (one score for two classes)."""
+        return 1 if self.n_classes == 2 else self.n_classes
 
     @property
     def n_qubits(self) -> int:
@@ -74,8 +105,26 @@ class VQCModel:
 
     @property
     def n_readout_params(self) -> int:
-        """Classical readout parameters: one shared scale plus one bias per readout."""
+        """Classical readout parameters (see ``readout_map``)."""
+        if self.readout_map == "none":
+            return 0
+        if self.readout_map == "linear":
+            return (len(self.readout) + 1) * self.n_out
         return 1 + len(self.readout)
+
+    def init_readout(self, rng: np.random.Generator, scale: float = 3.0) -> dict:
+        """Initial classical readout parameters ``{"s": ..., "b": ...}`` (empty for ``"none"``).
+
+        ``"scale"``: ``s = scale`` so the logits start with a useful range; ``"linear"``:
+        ``W ~ N(0, scale^2 / k)`` over the ``k`` readout qubits, so each logit starts with
+        the same spread as a single scaled ``<Z>``.
+        """
+        k = len(self.readout)
+        if self.readout_map == "none":
+            return {}
+        if self.readout_map == "linear":
+            return {"s": rng.normal(0.0, scale / math.sqrt(k), (k, self.n_out)), "b": np.zeros(self.n_out)}
+        return {"s": np.array([scale]), "b": np.zeros(k)}
 
     @property
     def n_params(self) -> int:
@@ -86,7 +135,7 @@ class VQCModel:
     def scale_mask(self) -> np.ndarray:
         """True for weights that scale an input (re-uploading), False for rotation angles."""
         n, f = self.n_qubits, self.n_features
-        if self.encoding != "reupload":
+        if self.encoding != "reupload" or not self.weights:
             return np.zeros(len(self.weights), dtype=bool)
         block = np.r_[np.ones(f, dtype=bool), np.zeros(2 * n, dtype=bool)]
         return np.tile(block, len(self.weights) // len(block))
@@ -218,7 +267,7 @@ def amplitude_angles(x: np.ndarray, n_qubits: int) -> np.ndarray:
 
 
 def build_vqc(n_qubits: int, n_features: int, n_classes: int, *, layers: int = 2,
-              encoding: str = "angle", entanglement: str = "linear") -> VQCModel:
+              encoding: str = "angle", entanglement: str = "linear", readout: str = "class") -> VQCModel:
     """Build a variational classifier circuit.
 
     Args:
@@ -228,6 +277,7 @@ def build_vqc(n_qubits: int, n_features: int, n_classes: int, *, layers: int = 2
         layers: hardware-efficient blocks (re-uploading: encoding + block, repeated).
         encoding: one of :data:`ENCODINGS`.
         entanglement: one of :data:`ENTANGLEMENTS`.
+        readout: one of :data:`READOUTS` (see the module docstring).
 
     Returns:
         A :class:`VQCModel`.
@@ -247,6 +297,8 @@ def build_vqc(n_qubits: int, n_features: int, n_classes: int, *, layers: int = 2
         raise ConfigError(f"unknown encoding {encoding!r}", f"use one of {ENCODINGS}")
     if entanglement not in ENTANGLEMENTS:
         raise ConfigError(f"unknown entanglement {entanglement!r}", f"use one of {ENTANGLEMENTS}")
+    if readout not in READOUTS:
+        raise ConfigError(f"unknown readout {readout!r}", f"use one of {READOUTS}")
     for name, v in (("n_qubits", n_qubits), ("n_features", n_features), ("layers", layers)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ConfigError(f"{name}={v!r} must be a positive integer")
@@ -277,5 +329,69 @@ def build_vqc(n_qubits: int, n_features: int, n_classes: int, *, layers: int = 2
             _encode_angles(qc, [s * xi for s, xi in zip(scales, x, strict=True)])
         hardware_efficient_block(qc, w[k:k + 2 * n_qubits], entanglement)
         k += 2 * n_qubits
-    readout = (0,) if n_classes == 2 else tuple(range(n_classes))
-    return VQCModel(qc, tuple(x), tuple(w), readout, n_classes, encoding, n_features)
+    if readout == "all":
+        return VQCModel(qc, tuple(x), tuple(w), tuple(range(n_qubits)), n_classes, encoding, n_features,
+                        readout_map="linear")
+    qubits = (0,) if n_classes == 2 else tuple(range(n_classes))
+    return VQCModel(qc, tuple(x), tuple(w), qubits, n_classes, encoding, n_features)
+
+
+_COUPLINGS = {"xx": "rxx", "zz": "rzz", "zx": "rzx"}
+
+
+def build_readout_qnn(n_data: int, couplings: tuple[str, ...] = ("xx", "zz"), *,
+                      style: str = "tfq") -> VQCModel:
+    """A readout-qubit QNN for binary pixels (Farhi & Neven 2018; TensorFlow Quantum tutorial).
+
+    Qubits ``0 .. n_data - 1`` hold the pixels in the computational basis (``RX(pi x)``
+    with ``x`` in {0, 1}: an X gate where the pixel is set, up to a global phase); qubit
+    ``n_data`` is the readout. Each entry of ``couplings`` is a layer of one
+    parameterized two-qubit gate between every data qubit and the readout.
+
+    Args:
+        n_data: data qubits (16 for a 4x4 image).
+        couplings: layer gates, from ``"xx"`` (``RXX``), ``"zz"`` (``RZZ``) and ``"zx"``
+            (``RZX``, Z on the data qubit, X on the readout).
+        style: ``"tfq"``: the tutorial's model (readout prepared by X then H, H before
+            measuring Z; gate ``G**t`` as ``R_G(pi t)`` with the exponent ``t`` trained);
+            ``"farhi"``: Farhi & Neven's form (readout prepared in ``|1>``, gates
+            ``exp(-i theta/2 Z_j X_r)`` and ``exp(-i theta/2 X_j X_r)`` with ``theta``
+            trained, ``Y`` of the readout measured, as ``Z`` after ``S^dagger`` and ``H``).
+
+    Returns:
+        A :class:`VQCModel` with ``encoding="basis"`` and ``readout_map="none"``: the
+        score is the readout's expectation, positive for the first class.
+
+    Raises:
+        ConfigError: an unknown coupling or style, or no data qubits.
+    """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
+    if isinstance(n_data, bool) or not isinstance(n_data, (int, np.integer)) or n_data < 1:
+        raise ConfigError(f"n_data={n_data!r} must be a positive integer", "e.g. 16 for a 4x4 image")
+    bad = [c for c in couplings if c not in _COUPLINGS]
+    if bad or not couplings:
+        raise ConfigError(f"unknown couplings {bad or couplings!r}",
+                          f"use a sequence of {sorted(_COUPLINGS)}")
+    if style not in ("tfq", "farhi"):
+        raise ConfigError(f"unknown style {style!r}", "use 'tfq' or 'farhi'")
+    r = n_data
+    qc = QuantumCircuit(n_data + 1, name=f"qnn-{style}")
+    x = ParameterVector("x", n_data)
+    w = ParameterVector("w", n_data * len(couplings))
+    for j in range(n_data):
+        qc.rx(math.pi * x[j], j)
+    qc.x(r)
+    if style == "tfq":
+        qc.h(r)
+    for layer, name in enumerate(couplings):
+        gate = getattr(qc, _COUPLINGS[name])
+        for j in range(n_data):
+            t = w[layer * n_data + j]
+            gate(math.pi * t if style == "tfq" else t, j, r)
+    if style == "tfq":
+        qc.h(r)
+    else:
+        qc.sdg(r)
+        qc.h(r)
+    return VQCModel(qc, tuple(x), tuple(w), (r,), 2, "basis", n_data, readout_map="none")

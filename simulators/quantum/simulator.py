@@ -71,6 +71,9 @@ class VQCConfig:
             :mod:`nonvon.models.vqc_circuits`).
         layers: hardware-efficient blocks (re-uploading: encode + block, repeated).
         entanglement: ``"linear"`` or ``"ring"`` CZ pattern.
+        readout: ``"class"`` (one qubit per class, shared scale and a bias each) or
+            ``"all"`` (every qubit's ``<Z>`` through a trainable affine map); see
+            :mod:`nonvon.models.vqc_circuits`.
         preprocess: ``"pca"``, ``"downsample"`` or ``"none"`` (features as given).
         n_features: features after pre-processing (``None`` with ``"none"``).
         epochs, batch_size, lr: minibatch Adam with cosine decay to ``lr / 10``.
@@ -88,6 +91,7 @@ class VQCConfig:
     encoding: str = "reupload"
     layers: int = 3
     entanglement: str = "linear"
+    readout: str = "class"
     preprocess: str = "pca"
     n_features: int | None = 20
     epochs: int = 3
@@ -102,7 +106,7 @@ class VQCConfig:
     eval_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, features_capacity
+        from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
         from nonvon.simulators.quantum.device import DEVICES
 
         _int("n_qubits", self.n_qubits)
@@ -114,6 +118,8 @@ class VQCConfig:
             raise ConfigError(f"unknown encoding {self.encoding!r}", f"use one of {ENCODINGS}")
         if self.entanglement not in ENTANGLEMENTS:
             raise ConfigError(f"unknown entanglement {self.entanglement!r}", f"use one of {ENTANGLEMENTS}")
+        if self.readout not in READOUTS:
+            raise ConfigError(f"unknown readout {self.readout!r}", f"use one of {READOUTS}")
         if self.preprocess not in ("pca", "downsample", "none"):
             raise ConfigError(f"unknown preprocess {self.preprocess!r}", "use 'pca', 'downsample' or 'none'")
         if self.device not in DEVICES:
@@ -179,7 +185,7 @@ class _QuantumBase(Simulator):
 
         c = self.config
         return build_vqc(c.n_qubits, n_features, n_classes, layers=c.layers, encoding=c.encoding,
-                         entanglement=c.entanglement)
+                         entanglement=c.entanglement, readout=c.readout)
 
 
 class VQC(_QuantumBase):
@@ -227,11 +233,10 @@ class VQC(_QuantumBase):
         self.program = prog = translate(m.circuit, self.symbols)
         n_in, readout = len(m.inputs), m.readout
         segment = 64 if m.n_qubits >= 14 else None  # rematerialize: memory bounds big registers
-        logits_fn = vqc_logits_fn(prog, readout, task.n_classes == 2, segment)
+        logits_fn = vqc_logits_fn(prog, readout, task.n_classes == 2, segment, m.readout_map)
 
         rng = np.random.default_rng(seed)
-        params = {"w": m.init_weights(rng, self.config.angle_std), "s": np.array([3.0]),
-                  "b": np.zeros(len(readout))}
+        params = {"w": m.init_weights(rng, self.config.angle_std), **m.init_readout(rng)}
         assert n_in == inputs.shape[1]
         self.history: list[float] = []
         c = self.config
@@ -301,14 +306,12 @@ class VQC(_QuantumBase):
 
     def logits(self, z: np.ndarray, counts: Counter | None = None) -> np.ndarray:
         counts = Counter() if counts is None else counts
-        n, k = z.shape
-        counts["mul_fp32"] += n * k
-        counts["add_fp32"] += n * k
-        lg = self.params["s"] * z + self.params["b"]
-        if k == 1:
+        n = len(z)
+        lg = readout_map_np(self.model.readout_map, self.params, z, counts)
+        if lg.shape[1] == 1:
             counts["cmp_fp32"] += n
             return np.concatenate([np.zeros_like(lg), lg], axis=1)
-        counts["cmp_fp32"] += n * (k - 1)
+        counts["cmp_fp32"] += n * (lg.shape[1] - 1)
         return lg
 
     def predict_exact(self, x: np.ndarray) -> np.ndarray:
@@ -342,13 +345,30 @@ class VQC(_QuantumBase):
         return export_qasm3(self.model.circuit, self.model.weights, self.params["w"], self.model.readout)
 
 
-@functools.lru_cache(maxsize=32)
-def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int | None):
-    """Logits of a VQC: ``s <Z_readout> + b`` from the exact statevector (cached per circuit).
+def readout_map_np(kind: str, p: dict, z: np.ndarray, counts: Counter) -> np.ndarray:
+    """The classical readout on the host: ``<Z>`` ``(N, k)`` -> scores, counting its ops."""
+    n, k = z.shape
+    if kind == "none":
+        return z
+    if kind == "linear":
+        counts["mac_fp32"] += n * k * p["s"].shape[1]
+        counts["add_fp32"] += n * p["s"].shape[1]
+        return z @ p["s"] + p["b"]
+    counts["mul_fp32"] += n * k
+    counts["add_fp32"] += n * k
+    return p["s"] * z + p["b"]
 
-    ``p["w"]`` are the circuit weights (broadcast to every sample after its inputs),
-    ``p["s"]`` the readout scale and ``p["b"]`` the biases; two classes give the logits
-    ``[0, s <Z_0> + b]``.
+
+@functools.lru_cache(maxsize=32)
+def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int | None,
+                  readout_map: str = "scale"):
+    """Logits of a VQC from the exact statevector (cached per circuit).
+
+    ``p["w"]`` are the circuit weights (broadcast to every sample after its inputs).
+    ``readout_map`` (see :class:`nonvon.models.vqc_circuits.VQCModel`): ``"scale"``:
+    ``s <Z> + b`` with a shared scale ``p["s"]`` and biases ``p["b"]``; ``"linear"``:
+    ``<Z> @ p["s"] + p["b"]``; ``"none"``: ``<Z>`` itself. Two classes give the logits
+    ``[0, score]``.
     """
     import jax.numpy as jnp
 
@@ -360,7 +380,12 @@ def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int 
         vals = jnp.concatenate([xb, jnp.broadcast_to(p["w"], (xb.shape[0], p["w"].shape[0]))], axis=1)
         psi = _run(program, vals, segment)
         z = z_from_probabilities(jnp.real(psi) ** 2 + jnp.imag(psi) ** 2, readout, n)
-        lg = p["s"] * z + p["b"]
+        if readout_map == "none":
+            lg = z
+        elif readout_map == "linear":
+            lg = z @ p["s"] + p["b"]
+        else:
+            lg = p["s"] * z + p["b"]
         return jnp.concatenate([jnp.zeros_like(lg), lg], axis=1) if binary else lg
 
     return logits_fn

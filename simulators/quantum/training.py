@@ -16,7 +16,7 @@ import numpy as np
 
 from nonvon.errors import ConfigError, IncompatibleError
 
-__all__ = ["Preprocessor", "train_adam", "cross_entropy"]
+__all__ = ["Preprocessor", "train_adam", "cross_entropy", "hinge", "LOSSES"]
 
 
 @dataclasses.dataclass
@@ -107,10 +107,26 @@ def cross_entropy(logits, y):
     return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
 
+def hinge(logits, y):
+    """Mean hinge loss ``max(0, 1 - t s)`` of a two-class score ``s = logits[:, 1] - logits[:, 0]``.
+
+    ``t = +1`` for label 1 and ``-1`` for label 0: the loss the TensorFlow Quantum MNIST
+    tutorial trains its readout expectation with (``tf.keras.losses.Hinge``).
+    """
+    import jax.numpy as jnp
+
+    score = logits[:, 1] - logits[:, 0]
+    t = 2.0 * y.astype(jnp.float32) - 1.0
+    return jnp.mean(jnp.maximum(0.0, 1.0 - t * score))
+
+
+LOSSES = {"cross_entropy": cross_entropy, "hinge": hinge}
+
+
 def train_adam(logits_fn, params: dict, x: np.ndarray, y: np.ndarray, *, epochs: int,
                batch_size: int, lr: float, seed: int, progress: bool = False, label: str = "train",
-               lr_floor: float = 0.1, history: list | None = None) -> dict:
-    """Minibatch Adam on the cross-entropy of ``logits_fn(params, x_batch)``.
+               lr_floor: float = 0.1, history: list | None = None, loss: str = "cross_entropy") -> dict:
+    """Minibatch Adam on ``loss`` (a key of :data:`LOSSES`) of ``logits_fn(params, x_batch)``.
 
     The step (forward, exact gradient by reverse-mode autodiff, Adam update; Kingma &
     Ba, ICLR 2015, with beta1 0.9, beta2 0.999, eps 1e-8) is one ``jax.jit`` function.
@@ -125,6 +141,8 @@ def train_adam(logits_fn, params: dict, x: np.ndarray, y: np.ndarray, *, epochs:
 
     from nonvon.progress import progress_bar
 
+    if loss not in LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}", f"use one of {sorted(LOSSES)}")
     n = len(x)
     bs = min(batch_size, n)
     per_epoch = n // bs
@@ -132,7 +150,7 @@ def train_adam(logits_fn, params: dict, x: np.ndarray, y: np.ndarray, *, epochs:
     p = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}
     m = {k: jnp.zeros_like(v) for k, v in p.items()}
     v = {k: jnp.zeros_like(v) for k, v in p.items()}
-    step = _adam_step(logits_fn)
+    step = _adam_step(logits_fn, loss)
     hyper = (jnp.float32(lr), jnp.float32(lr_floor), jnp.float32(total))
 
     rng = np.random.default_rng(seed)
@@ -159,7 +177,7 @@ def train_adam(logits_fn, params: dict, x: np.ndarray, y: np.ndarray, *, epochs:
 
 
 @functools.lru_cache(maxsize=32)
-def _adam_step(logits_fn):
+def _adam_step(logits_fn, loss_name: str = "cross_entropy"):
     """One jit-compiled Adam step for ``logits_fn``, cached so that refits reuse the compile.
 
     Hyper-parameters are arguments, not constants, for the same reason.
@@ -169,8 +187,10 @@ def _adam_step(logits_fn):
 
     b1, b2, eps = 0.9, 0.999, 1e-8
 
+    loss_fn = LOSSES[loss_name]
+
     def loss(p, xb, yb):
-        return cross_entropy(logits_fn(p, xb), yb)
+        return loss_fn(logits_fn(p, xb), yb)
 
     @jax.jit
     def step(p, m, v, t, hyper, xb, yb):
