@@ -87,12 +87,13 @@ SETTINGS = {
                        target=0.98, published="tfq",
                        note="area-averaged 4x4 grey levels (the module docstring says why not TFQ's resize)"),
     "pca": Setting("vqc", (3, 6), dict(preprocess="pca", n_features=16, n_qubits=8, encoding="reupload",
-                                       layers=4, epochs=3, batch_size=32, lr=0.03, max_train=None),
+                                       layers=4, entanglement="linear", readout="class", epochs=3,
+                                       batch_size=32, lr=0.03, max_train=None),
                    target=0.98, published="tfq"),
     "10class": Setting("vqc", None, dict(preprocess="pca", n_features=20, n_qubits=10, encoding="reupload",
                                          layers=8, entanglement="ring", readout="class", epochs=10,
                                          batch_size=64, lr=0.05, max_train=None),
-                       target=0.80, published="quantumnas", noise_limit=500),
+                       target=0.80, published="quantumnas", noise_limit=200),
     "tfq-paper": Setting("qnn", (3, 6), dict(style="tfq", couplings=("xx", "zz"), epochs=3, batch_size=32,
                                              lr=1e-3, lr_floor=1.0, loss="hinge"),
                          published="tfq", note="TFQ tutorial's data, circuit, loss and optimizer"),
@@ -235,6 +236,7 @@ def run_vqc(name: str, s: Setting, args, reg, trained: dict | None) -> dict:
     if trained is None:
         sim.fit(task, seed=args.seed, progress=False)
         rec["trained_on"] = _this_machine()
+        rec["train_wall_s"] = time.perf_counter() - t0
     else:
         _vqc_inputs(sim, task, args.seed)
         _install(sim, trained["params"], args.seed, task)
@@ -246,6 +248,9 @@ def run_vqc(name: str, s: Setting, args, reg, trained: dict | None) -> dict:
     rec["gate_counts_per_shot"] = sim.gate_counts.to_dict()
     exact = sim.predict_exact(task.x_test)
     rec["accuracy_noise_free_exact"] = float(np.mean(exact == task.y_test))
+    if trained is None:  # keep what was trained here, so it can be evaluated again with --weights
+        save_trained(args.out, name, sim.params, rec["train_wall_s"], sim.history,
+                     rec["accuracy_noise_free_exact"])
     res = sim.evaluate(task)
     rec["accuracy_shots"] = res.accuracy
     rec["energy"] = {}
@@ -335,6 +340,7 @@ def run_qnn(name: str, s: Setting, args, reg, trained: dict | None) -> dict:
                             lr_floor=c["lr_floor"], loss=c["loss"], history=hist)
         rec.update({"trained_on": _this_machine(), "train_wall_s": time.perf_counter() - t0,
                     "loss_per_epoch": hist})
+        save_trained(args.out, name, params, rec["train_wall_s"], hist, None)
     else:
         params = trained["params"]
         rec.update({k: trained[k] for k in _TRAINED_KEYS})
@@ -404,9 +410,26 @@ def load_trained(path: Path) -> dict:
     """Parameters and metadata written by ``studies/vqc_train_jax.py`` (no pickle)."""
     with np.load(path, allow_pickle=False) as z:
         params = {k[2:]: z[k] for k in z.files if k.startswith("p_")}
+        acc = float(z["test_acc"])
         return {"params": params, "trained_on": str(z["device"]), "train_wall_s": float(z["train_wall_s"]),
-                "accuracy_exact_on_training_machine": float(z["test_acc"]),
+                "accuracy_exact_on_training_machine": None if np.isnan(acc) else acc,
                 "loss": [float(v) for v in z["loss"]]}
+
+
+def save_trained(out: str, name: str, params: dict, wall_s: float, loss: list,
+                 test_acc: float | None) -> Path:
+    """Trained parameters as ``<out>/<setting>.trained.npz``, the format ``--weights`` reads."""
+    import io
+
+    import jax
+
+    from nonvon._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **{f"p_{k}": np.asarray(v) for k, v in params.items()}, train_wall_s=wall_s,
+             loss=np.asarray(loss, dtype=np.float64), device=str(jax.devices()[0]),
+             test_acc=np.nan if test_acc is None else test_acc)
+    return atomic_write_bytes(Path(out) / f"{name}.trained.npz", buf.getvalue())
 
 
 def _write(out: str, name: str, rec: dict, qasm: str | None) -> None:

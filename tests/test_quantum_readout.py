@@ -216,6 +216,12 @@ def test_study_export_train_and_evaluate_round_trip(tmp_path, capsys):
     assert rec["twin"]["vqc_n_params"] == rec["n_params"]
     assert (tmp_path / "out" / "tfq-4x4.json").stat().st_size > 0
     assert "OPENQASM 3" in (tmp_path / "out" / "tfq-4x4.qasm").read_text()
+    # trained here: the parameters are kept and evaluate to the same result with --weights
+    (here,) = study.main(["--setting", "tfq-4x4", "--out", str(tmp_path / "cpu"), *small])
+    (again,) = study.main(["--setting", "tfq-4x4", "--weights", str(tmp_path / "cpu"),
+                           "--out", str(tmp_path / "again"), *small])
+    assert again["accuracy_noise_free_exact"] == here["accuracy_noise_free_exact"]
+    assert again["accuracy_exact_on_training_machine"] == here["accuracy_noise_free_exact"]
     with pytest.raises(ConfigError, match="no trained parameters"):
         study.main(["--setting", "10class", "--weights", str(tmp_path / "w"), *small])
     with pytest.raises(ConfigError, match="unknown settings"):
