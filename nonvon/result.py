@@ -12,13 +12,13 @@ from nonvon._io import atomic_write_json
 from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
 from nonvon.errors import DataError
 
-__all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions"]
+__all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
     "task", "simulator", "paradigm", "preset", "kind", "accuracy", "energy_per_inference_j",
     "energy_low_j", "energy_high_j", "energy_breakdown_j", "latency_per_inference_s",
-    "sim_wall_s", "fit_wall_s", "n_params", "seed", "n_evaluated", "data_source",
+    "sim_wall_s", "fit_wall_s", "n_params", "seed", "n_evaluated", "data_source", "machine",
 )
 
 
@@ -43,6 +43,23 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def machine_description() -> str:
+    """Where a result was computed, so its wall times can be read: CPU, core count, GPU if any."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    text = f"{cpu} CPU, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", {torch.cuda.get_device_name()}"
+    except ImportError:  # torch is a dependency, but a record must not fail for it
+        pass
+    return text
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """What :meth:`Simulator.evaluate` returns; :meth:`priced` adds an energy report."""
@@ -62,6 +79,7 @@ class Result:
     measurements: tuple[Measurement, ...] = ()
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # e.g. NeuroBench counts
     versions: dict[str, str] = dataclasses.field(default_factory=library_versions)
+    machine: str = dataclasses.field(default_factory=machine_description)
     energy: EnergyReport | None = None
 
     @property
@@ -77,7 +95,7 @@ class Result:
                 "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
                 "fit_wall_s": self.fit_wall_s, "n_params": self.n_params, "seed": self.seed,
                 "n_evaluated": self.n_evaluated, "data_source": self.data_source,
-                "metrics": dict(self.metrics)}
+                "machine": self.machine, "metrics": dict(self.metrics)}
 
     def modelled_row(self) -> dict[str, Any]:
         """The row of this result as priced on its preset (see :meth:`priced`)."""

@@ -88,6 +88,14 @@ class Simulator(abc.ABC):
     def n_params(self) -> int:
         return 0
 
+    @property
+    def measures_hardware(self) -> bool:
+        """Whether evaluating here reads a hardware energy counter (e.g. NVML on a GPU).
+
+        Such a cell must run alone on its device: anything beside it would be counted too.
+        """
+        return False
+
     def check_task(self, task: Task) -> None:
         """Raise :class:`IncompatibleError` if this simulator cannot run ``task``."""
         cap = self.capabilities

@@ -752,7 +752,8 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
               executor: str = "local", jobs: int | None = None, address: str | None = None,
               retry_failed: bool = False, data_dir=None, threads: int | None = 1,
               progress: bool = True, dry_run: bool = False, write_report: bool = True,
-              reg=None, log: Callable[[str], None] = print) -> SweepOutcome:
+              reg=None, log: Callable[[str], None] = print,
+              order: Callable[[Cell], Any] | None = None) -> SweepOutcome:
     """Run every cell of ``grid`` that is not finished yet, then write the summary.
 
     Args:
@@ -773,6 +774,8 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
             is always written).
         reg: a registry (default: the process-wide one); the ``inline`` executor uses it,
             worker processes discover their own.
+        order: sort key for the cells still to run (default: grid order); e.g. longest
+            first, so that parallel workers finish together rather than wait on one late cell.
 
     Raises:
         NonvonError: bad grid, names, configs, executor options or output folder; raised
@@ -809,6 +812,8 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
     statuses = [_status(out, c) for c in plan.cells]
     todo = [s.cell for s in statuses
             if s.status == PENDING or (retry_failed and s.status == FAILED)]
+    if order is not None:
+        todo.sort(key=order)
     if dry_run:
         return SweepOutcome(statuses, [], 0, 0, out)
 

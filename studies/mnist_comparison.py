@@ -13,13 +13,20 @@ sensitivity_tornado.png and, when an optical simulator ran, photon_budget.png. F
 are cached in ``--out``/cache, so a rerun (or a killed run, restarted) recomputes nothing that
 finished.
 
+``--jobs N`` first computes the cells in ``N`` worker processes (``nonvon.sweep``, sharing the
+GPU when there is one), longest first, then runs the comparison over the filled cache. Cells
+that read a hardware energy counter (the GPU baseline under NVML) are left out of the pool and
+run alone afterwards: anything running beside them would be measured too.
+
     NONVON_DATA=/path/to/data python studies/mnist_comparison.py --out results/mnist-comparison
+    NONVON_DATA=/path/to/data python studies/mnist_comparison.py --jobs 6   # one GPU, 16 cores
     python studies/mnist_comparison.py --task digits --quick --subset 300,100 --out /tmp/smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -27,8 +34,10 @@ from pathlib import Path
 
 import nonvon
 from nonvon.cli import parse_overrides
+from nonvon.compare import QUICK_SUBSET
 from nonvon.errors import ConfigError, NonvonError
 from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
+from nonvon.sweep import run_sweep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sensitivity study beside this one
 import energy_sensitivity  # noqa: E402
@@ -43,6 +52,49 @@ def load_tasks(names: list[str], subset: tuple[int, int], data_dir: str | None) 
         n_train, n_test = subset
         tasks.append(task.subset(min(n_train, len(task.y_train)), min(n_test, len(task.y_test)), seed=0))
     return tasks
+
+
+# Fit times of the defaults on one H100 (docs/results), longest first: the worker pool starts
+# these first so that no long cell starts last. Simulators not listed go after them.
+LONGEST_FIRST = ("snn-ttfs", "brainscales2-ttfs", "onn-diffractive", "vqc", "snn-cnn", "loihi",
+                 "truenorth", "spinnaker2", "brainscales2", "snn-mlp", "onn-mzi", "snn-converted")
+
+
+def prefill_cache(task_names: list[str], sim_names: list[str], seeds: list[int], out: Path, *,
+                  jobs: int, subset: tuple[int, int] | None, quick: bool, overrides: dict,
+                  data_dir: str | None, progress: bool) -> None:
+    """Compute the comparison's cells in ``jobs`` worker processes, into ``out``/cache.
+
+    The cells are those :func:`nonvon.compare` would compute (same keys), except the ones that
+    read a hardware energy counter: those must run alone, so compare computes them afterwards.
+    """
+    reg = nonvon.registry()
+    names = sorted(reg.simulators) if sim_names == ["all"] else sim_names
+    sims = []
+    for name in names:
+        cls = reg.simulators.get(name)
+        cfg = {**(dict(getattr(cls, "quick", {})) if quick and cls else {}), **overrides.get(name, {})}
+        if not reg.simulator(name, **cfg).measures_hardware:
+            sims.append({"name": name, "set": cfg})
+    # The tasks exactly as compare builds them (so the cell keys match): --subset as given,
+    # else --quick's subset, else the full splits.
+    cut = subset or (QUICK_SUBSET if quick else None)
+    task_specs: list = []
+    for name in task_names:
+        if cut is None:
+            task_specs.append(name)
+            continue
+        full = reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
+        task_specs.append({"name": name, "subset": [min(cut[0], len(full.y_train)),
+                                                    min(cut[1], len(full.y_test)), 0]})
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # jax (the VQC) would otherwise take most of the GPU's memory in its worker at start
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    run_sweep({"tasks": task_specs, "simulators": sims, "seeds": seeds},
+              out_dir=out, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
+              data_dir=data_dir, progress=progress, write_report=False,
+              order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name),
+              log=lambda m: print(m, file=sys.stderr))
 
 
 def parse_subset(text: str | None) -> tuple[int, int] | None:
@@ -103,12 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="SIM.OPTION=VALUE",
                     help="config override, e.g. --set gpu-mlp.epochs=3 (repeatable)")
     ap.add_argument("--data-dir", default=None, help="where the IDX files are (else $NONVON_DATA)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="compute cells in this many worker processes first (default 1: in order)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     started = time.perf_counter()
     out = Path(args.out)
     try:
         subset = parse_subset(args.subset)
+        if args.jobs < 1:
+            raise ConfigError(f"--jobs {args.jobs} must be at least 1", "e.g. --jobs 4")
+        if args.jobs > 1:
+            prefill_cache(args.task.split(","), args.sim.split(","), parse_seeds(args.seeds), out,
+                          jobs=args.jobs, subset=subset, quick=args.quick,
+                          overrides=parse_overrides(args.set), data_dir=args.data_dir,
+                          progress=not args.no_progress)
         # names: compare loads them (--quick cuts them to 2,000 / 500); Tasks: used as given
         tasks = load_tasks(args.task.split(","), subset, args.data_dir) if subset else args.task.split(",")
         outcome = nonvon.compare(tasks, args.sim.split(","), seeds=parse_seeds(args.seeds), out_dir=out,

@@ -156,3 +156,31 @@ def test_report_cli_rebuilds_the_html_with_the_sensitivity_section(study_out, tm
     main(["report", str(folder)])
     page = (folder / "report.html").read_text()
     assert "<h2>Energy sensitivity</h2>" in page
+
+
+def test_jobs_prefill_fills_the_cache_compare_reads(tmp_path, capsys):
+    """--jobs 2 computes the cells in workers under compare's keys: a rerun computes nothing."""
+    argv = ["--task", "digits", "--sim", "gpu-mlp,hdc-projection", "--quick", "--subset", "300,100",
+            "--set", "gpu-mlp.device=cpu", "--out", str(tmp_path), "--no-progress"]
+    study = _study("mnist_comparison")
+    assert study.main([*argv, "--jobs", "2"]) == 0
+    assert "0 cell(s) computed, 2 taken from the cache" in capsys.readouterr().err
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    assert study.main(argv) == 0
+    assert "0 cell(s) computed, 2 taken from the cache" in capsys.readouterr().err
+
+
+def test_jobs_prefill_leaves_hardware_measuring_cells_to_run_alone(tmp_path, monkeypatch):
+    from nonvon.simulators.gpu.simulator import GpuMLP
+
+    monkeypatch.setattr(GpuMLP, "measures_hardware", property(lambda self: True))
+    _study("mnist_comparison").prefill_cache(
+        ["digits"], ["gpu-mlp", "hdc-projection"], [0], tmp_path, jobs=2, subset=(300, 100),
+        quick=True, overrides={"gpu-mlp": {"device": "cpu"}}, data_dir=None, progress=False)
+    (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
+    assert cell["simulator"] == "hdc-projection"
+
+
+def test_jobs_must_be_positive(tmp_path, capsys):
+    assert _study("mnist_comparison").main(["--task", "digits", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "--jobs 0" in capsys.readouterr().err

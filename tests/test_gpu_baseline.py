@@ -108,7 +108,7 @@ def test_measurements_reported_as_rows(digits_task, monkeypatch):
     monkeypatch.setattr(nvml, "measure_gpu_energy", fake_measure)
     sim = GpuMLP(hidden=(8,), epochs=1, device="cpu", measure_batches=(1, 300))
     sim.fit(digits_task)
-    monkeypatch.setattr(type(sim), "_should_measure", lambda self: True)
+    monkeypatch.setattr(type(sim), "measures_hardware", property(lambda self: True))
     result = sim.evaluate(digits_task)
     assert calls == [1, 300]  # 300 > 200 test samples: the batch repeats the test set
     rows = result.measured_rows()

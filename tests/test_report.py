@@ -144,6 +144,21 @@ def test_physical_limits_per_task(rows):
     assert optical_macs_per_inference({"ledger": {"laser_optical_zj": 5.0}}) is None
 
 
+def test_headline_picks_each_simulators_native_preset_and_keeps_measurements(rows, report_dir):
+    from nonvon.report import headline_rows
+
+    head = headline_rows(rows)
+    picked = {(r["task"], r["simulator"]): r["preset"] for r in head if r["kind"] == "modelled"}
+    # one modelled row per task and simulator, on the device it stands for (never a bound)
+    assert picked == {(t, s): p for t in ("task-a", "task-b") for s, p in
+                      (("gpu-mlp", "gpu-h100"), ("hdc-projection", "hdc-asic-28nm"),
+                       ("onn-mzi", "photonic-mzi"))}
+    assert sum(r["kind"] == "measured" for r in head) == 4  # both NVML rows of each task
+    md = (report_dir / "report.md").read_text()
+    assert md.index("## Headline") < md.index("## Pareto front")
+    assert "| task-a | onn-mzi | optical | photonic-mzi |" in md
+
+
 def _image_is_not_blank(path) -> None:
     import matplotlib.image
 

@@ -131,12 +131,13 @@ class GpuBaseline(TorchBacked, Simulator):
                 logits = net(xt[i:i + self.config.eval_batch_size])
                 counter.count_argmax(logits)
                 labels.append(logits.argmax(1).cpu())
-        measurements = self._measure(net, xt) if self._should_measure() else ()
+        measurements = self._measure(net, xt) if self.measures_hardware else ()
         self.network.float()
         return Prediction(torch.cat(labels).numpy(), OpLedger(counter.nonzero(), len(xt)),
                           measurements)
 
-    def _should_measure(self) -> bool:
+    @property
+    def measures_hardware(self) -> bool:
         if not (self.config.measure_energy and self.device.type == "cuda"):
             return False
         from nonvon.energy_models.nvml import nvml_available
