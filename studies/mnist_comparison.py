@@ -35,7 +35,7 @@ from pathlib import Path
 import nonvon
 from nonvon.cli import parse_overrides
 from nonvon.compare import QUICK_SUBSET
-from nonvon.errors import ConfigError, NonvonError
+from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
 from nonvon.sweep import run_sweep
 
@@ -70,31 +70,44 @@ def prefill_cache(task_names: list[str], sim_names: list[str], seeds: list[int],
     """
     reg = nonvon.registry()
     names = sorted(reg.simulators) if sim_names == ["all"] else sim_names
-    sims = []
-    for name in names:
-        cls = reg.simulators.get(name)
-        cfg = {**(dict(getattr(cls, "quick", {})) if quick and cls else {}), **overrides.get(name, {})}
-        if not reg.simulator(name, **cfg).measures_hardware:
-            sims.append({"name": name, "set": cfg})
     # The tasks exactly as compare builds them (so the cell keys match): --subset as given,
     # else --quick's subset, else the full splits.
     cut = subset or (QUICK_SUBSET if quick else None)
-    task_specs: list = []
-    for name in task_names:
-        if cut is None:
-            task_specs.append(name)
+    tasks = {name: reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
+             for name in task_names}
+    specs: dict = {}
+    for name, full in tasks.items():
+        specs[name] = name if cut is None else {
+            "name": name, "subset": [min(cut[0], len(full.y_train)), min(cut[1], len(full.y_test)), 0]}
+    # Group the simulators by the tasks they fit (compare skips the others and says so), so each
+    # group is one rectangular sweep; a chip with a small fan-in skips 28x28 tasks here too.
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for name in names:
+        cls = reg.simulators.get(name)
+        cfg = {**(dict(getattr(cls, "quick", {})) if quick and cls else {}), **overrides.get(name, {})}
+        sim = reg.simulator(name, **cfg)
+        if sim.measures_hardware:
             continue
-        full = reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
-        task_specs.append({"name": name, "subset": [min(cut[0], len(full.y_train)),
-                                                    min(cut[1], len(full.y_test)), 0]})
+        fits = tuple(t for t, task in tasks.items() if _fits(sim, task))
+        if fits:
+            groups.setdefault(fits, []).append({"name": name, "set": cfg})
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     # jax (the VQC) would otherwise take most of the GPU's memory in its worker at start
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    run_sweep({"tasks": task_specs, "simulators": sims, "seeds": seeds},
-              out_dir=out, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
-              data_dir=data_dir, progress=progress, write_report=False,
-              order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name),
-              log=lambda m: print(m, file=sys.stderr))
+    for fits, sims in groups.items():
+        run_sweep({"tasks": [specs[t] for t in fits], "simulators": sims, "seeds": seeds},
+                  out_dir=out, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
+                  data_dir=data_dir, progress=progress, write_report=False,
+                  order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name),
+                  log=lambda m: print(m, file=sys.stderr))
+
+
+def _fits(sim, task) -> bool:
+    try:
+        sim.check_task(task)
+        return True
+    except IncompatibleError:
+        return False
 
 
 def parse_subset(text: str | None) -> tuple[int, int] | None:

@@ -184,3 +184,12 @@ def test_jobs_prefill_leaves_hardware_measuring_cells_to_run_alone(tmp_path, mon
 def test_jobs_must_be_positive(tmp_path, capsys):
     assert _study("mnist_comparison").main(["--task", "digits", "--jobs", "0", "--out", str(tmp_path)]) == 2
     assert "--jobs 0" in capsys.readouterr().err
+
+
+def test_jobs_prefill_skips_simulators_that_do_not_fit_the_task(tmp_path):
+    """compare skips a simulator that cannot hold the task under --sim all; prefill must too."""
+    _study("mnist_comparison").prefill_cache(
+        ["digits"], ["hdc-projection", "vqc"], [0], tmp_path, jobs=2, subset=(300, 100),
+        quick=True, overrides={"vqc": {"preprocess": "none", "n_features": None, "n_qubits": 4}}, data_dir=None, progress=False)
+    (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
+    assert cell["simulator"] == "hdc-projection"
