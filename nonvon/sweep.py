@@ -840,6 +840,10 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
                     Result.from_dict(outcome["result"]).save(_result_path(out, cell.key))
                     _failure_path(out, cell.key).unlink(missing_ok=True)
                     computed += 1
+                    if not progress:  # a log line per cell, so a long headless run shows its pace
+                        r = outcome["result"]
+                        log(f"done {computed + failed_now}/{len(todo)} {cell.label}: "
+                            f"{r['accuracy']:.2%}, fit {r.get('fit_wall_s') or 0:.0f} s")
                 else:
                     record = {**outcome, "cell": cell.job()}
                     atomic_write_json(_failure_path(out, cell.key), record)

@@ -97,6 +97,15 @@ def test_each_cell_writes_its_own_result_and_a_rerun_computes_nothing(tmp_path, 
     assert without_timings(read_rows(out)) == without_timings(rows)
 
 
+def test_without_a_progress_bar_each_finished_cell_is_logged(tmp_path):
+    lines: list[str] = []
+    run_sweep(small_grid(), out_dir=tmp_path / "out", executor="inline", progress=False,
+              log=lines.append)
+    done = [m for m in lines if m.startswith("done ")]
+    assert [m.split(" ")[1] for m in done] == ["1/2", "2/2"]
+    assert all("digits / gpu-mlp" in m and "%, fit " in m for m in done)
+
+
 def test_sweep_and_the_pytest_helpers_reuse_cells_that_compare_computed(tmp_path, reg):
     """One key and one file format for a cell, whichever command computed it."""
     out = tmp_path / "out"
