@@ -12,8 +12,9 @@ Setting (Lenz et al., "SNN library benchmarks", open-neuromorphic.org, 2023/2024
 
 ``matmul_only_s`` times the linear layer alone (forward and weight gradient, same precision):
 no implementation can beat it, so ``ratio_ceiling = peer_s / matmul_only_s`` is the best
-ratio attainable on that machine and precision. Both start from the same weights and inputs. The LIF dynamics are checked exactly (the
-peer's neuron run on our currents gives identical spikes); the whole layer's spikes are
+ratio attainable on that machine and precision. Both start from the same weights and inputs.
+The LIF dynamics are checked exactly (the peer's neuron run on our currents gives identical
+spikes); the whole layer's spikes are
 compared too, where the two matrix-product orders may round a current across the
 threshold (``spike_agreement`` reports the fraction equal). Times are the median of the
 repeats after one warm-up. The last line printed is one JSON object.

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
+from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.models.diffractive import DiffractiveGeometry, DiffractiveNetwork, angular_spectrum_transfer
 from nonvon.models.mzi import MZIMesh, mzi_transfer
 
@@ -174,7 +175,7 @@ def plot(mzi: list[dict], diff: list[dict], device: str, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -223,7 +224,7 @@ def main() -> None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         plot(mzi, diff, args.device, out / "optical_bench.png")
-        (out / "optical_bench.json").write_text(json.dumps(line, indent=1))
+        atomic_write_text(out / "optical_bench.json", json.dumps(line, indent=1))
     print(json.dumps(line))
 
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 import nonvon
-from nonvon._io import atomic_write_text
+from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.report import format_si
 from nonvon.simulators.hdc import HDCIDLevel, HDCProjection
 
@@ -143,7 +143,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax_e.grid(alpha=0.3, which="both")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    atomic_savefig(fig, path, dpi=130)
     plt.close(fig)
 
 

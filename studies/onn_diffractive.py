@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 import nonvon
-from nonvon._io import atomic_write_bytes, atomic_write_text
+from nonvon._io import atomic_savefig, atomic_write_bytes, atomic_write_text
 from nonvon.cli import parse_overrides
 from nonvon.models.diffractive import DiffractiveNetwork
 from nonvon.simulators.optical import DiffractiveConfig, DiffractiveOnn, lin2018_note
@@ -183,7 +183,7 @@ def plot(rows, path: Path) -> None:
         ax.legend()
     fig.suptitle("onn-diffractive: trained layers under fabrication errors (no retraining)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import nonvon
+from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.cli import parse_overrides
 from nonvon.report import format_si
 from nonvon.simulators.optical import MziOnn
@@ -129,7 +130,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.legend()
     fig.suptitle("onn-mzi: one trained network per task, evaluated on imperfect chips (no retraining)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_savefig(fig, path, dpi=120)
 
 
 def main() -> None:
@@ -152,7 +153,7 @@ def main() -> None:
     rows = [run_task(t, args, reg, overrides) for t in tasks]
     plot(rows, out / "robustness.png")
     summary = {"study": "onn_mzi", "machine": platform.processor() or platform.machine(), "rows": rows}
-    (out / "results.json").write_text(json.dumps(summary, indent=1, default=str))
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=1, default=str))
     print(json.dumps({"study": "onn_mzi",
                       "accuracy": {r["task"]: r["accuracy_default_device"] for r in rows}}))
 

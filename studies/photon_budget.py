@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import nonvon
+from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.simulators.optical import MziOnn
 from nonvon.simulators.optical.common import photon_energy_j
 from nonvon.simulators.optical.figures import HAMERLY_2019_J_PER_MAC, WANG_2022
@@ -127,7 +128,7 @@ def main() -> None:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "photon_budget.png", dpi=120)
+    atomic_savefig(fig, out / "photon_budget.png", dpi=120)
     plt.close(fig)
     vs = versus_wang(rows)
     fmt = lambda v: "n/a (outside the budgets run)" if v is None else f"{100 * v:.2f}%"  # noqa: E731
@@ -146,7 +147,7 @@ def main() -> None:
           flush=True)
     summary = {"study": "photon_budget", "task": args.task, "model": None if args.train else args.model,
                "sizes": list(sim.net.sizes), "wang_2022": WANG_2022, "versus_wang_2022": vs, "rows": rows}
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "results.json", json.dumps(summary, indent=1))
     print(json.dumps({"study": "photon_budget", "versus_wang_2022": vs,
                       "points": [(r["detected_photons_per_mac_incl_lo"], r["accuracy_mean"]) for r in rows]}))
 

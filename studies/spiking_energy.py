@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import nonvon
+from nonvon._io import atomic_write_text
 from nonvon.report import format_si
 
 # (simulator, weights model, config overrides); chips need rate/latency coding, so they
@@ -60,7 +61,7 @@ def main() -> None:
                       f"{sim.neurobench.activation_sparsity:.3f}  ACs {sim.neurobench.effective_acs:,.0f}"
                       f"  MACs {sim.neurobench.effective_macs:,.0f}", flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=1))
+        atomic_write_text(Path(args.out), json.dumps(rows, indent=1))
     print(json.dumps({"study": "spiking_energy", "rows": [
         {k: r[k] for k in ("task", "simulator", "preset", "accuracy", "energy_per_inference_j")}
         for r in rows]}))

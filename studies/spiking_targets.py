@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 import nonvon
+from nonvon._io import atomic_write_text
 from nonvon.models.spiking import LIFConfig, spiking_cnn, spiking_mlp
 from nonvon.models.training import train_classifier
 
@@ -109,7 +110,7 @@ def main() -> None:
                    "torch": torch.__version__, "weights": f"{stem}.safetensors"}
             records.append(rec)
             print(json.dumps(rec), flush=True)
-            (out / "spiking_targets.json").write_text(json.dumps(records, indent=1))
+            atomic_write_text(out / "spiking_targets.json", json.dumps(records, indent=1))
     print(json.dumps({"study": "spiking_targets", "machine": machine,
                       "rows": [{k: r[k] for k in ("task", "model", "accuracy", "target", "met",
                                                   "fit_wall_s")} for r in records]}))

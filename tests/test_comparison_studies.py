@@ -190,6 +190,7 @@ def test_jobs_prefill_skips_simulators_that_do_not_fit_the_task(tmp_path):
     """compare skips a simulator that cannot hold the task under --sim all; prefill must too."""
     _study("mnist_comparison").prefill_cache(
         ["digits"], ["hdc-projection", "vqc"], [0], tmp_path, jobs=2, subset=(300, 100),
-        quick=True, overrides={"vqc": {"preprocess": "none", "n_features": None, "n_qubits": 4}}, data_dir=None, progress=False)
+        quick=True, overrides={"vqc": {"preprocess": "none", "n_features": None, "n_qubits": 4}},
+        data_dir=None, progress=False)
     (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
     assert cell["simulator"] == "hdc-projection"

@@ -1,8 +1,12 @@
-import sys, json
+import json
+import sys
+
 sys.path.insert(0, "studies")
-import nonvon
 from vqc_mnist import SETTINGS, _task
+
+import nonvon
 from nonvon.simulators.quantum import VQCClassicalTwin
+
 s = SETTINGS["10class"]
 reg = nonvon.registry()
 task = _task(reg, s, None)
