@@ -596,14 +596,16 @@ def headline_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _headline_table(rows):
     header = ["task", "simulator", "paradigm", "preset / measurement", "accuracy",
-              "energy / inference", "device latency / inference", "fit time", "eval time"]
+              "energy / inference", "device latency / inference", "fit time", "eval time",
+              "ran on"]
     body = []
     for r in headline_rows(rows):
         body.append([r["task"], r["simulator"], r.get("paradigm", ""),
                      r["preset"] + (" (measured)" if r["kind"] == "measured" else ""),
                      f"{100 * r['accuracy']:.2f}%", format_si(r["energy_per_inference_j"], "J"),
                      format_si(r.get("latency_per_inference_s"), "s"),
-                     f"{r.get('fit_wall_s') or 0.0:.0f} s", f"{r.get('sim_wall_s') or 0.0:.1f} s"])
+                     f"{r.get('fit_wall_s') or 0.0:.0f} s", f"{r.get('sim_wall_s') or 0.0:.1f} s",
+                     r.get("machine") or "n/a"])
     return header, body
 
 
@@ -652,8 +654,8 @@ def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
         {"h": "Headline: each simulator on its native preset"},
         {"p": "One row per simulator and task, priced on the device it stands for (a chip's own "
               "preset; else the paradigm's device class; software SNNs on 7 nm CMOS), and the GPU "
-              "measurements. Fit and eval times are host wall times on the machine named in "
-              "results.json's `machine` column. Every preset's figure is under All results."},
+              "measurements. Fit and eval times are host wall times on the machine in the last "
+              "column. Every preset's figure is under All results."},
         {"table": dict(zip(("header", "rows"), _headline_table(rows), strict=True))},
         {"h": "Pareto front per task"},
         {"p": "Device points (modelled and measured; bound presets excluded) that no other point "

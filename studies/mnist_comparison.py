@@ -135,7 +135,15 @@ def machine() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA), torch {torch.__version__}"
     return f"{platform.processor() or platform.machine()} CPU, torch {torch.__version__} (no CUDA: " \
-           "the GPU baseline is modelled only, not measured)"
+           "cells computed here are modelled only, not measured)"
+
+
+def cells_by_machine(rows: list[dict]) -> str:
+    """Where the cells ran (cells taken from a cache may come from other machines)."""
+    cells: dict[str, set] = {}
+    for r in rows:
+        cells.setdefault(r.get("machine") or "unknown", set()).add((r["task"], r["simulator"], r["seed"]))
+    return "; ".join(f"{len(c)} on {m}" for m, c in sorted(cells.items(), key=lambda kv: -len(kv[1])))
 
 
 def print_summary(rows: list[dict], elapsed_s: float) -> None:
@@ -152,7 +160,8 @@ def print_summary(rows: list[dict], elapsed_s: float) -> None:
             print(f"  measured: {r['simulator']} {r['preset']}: "
                   f"{format_si(r['energy_per_inference_j'], 'J')} per inference, "
                   f"{format_si(r['latency_per_inference_s'], 's')}")
-    print(f"\nmachine: {machine()}; {elapsed_s / 60:.1f} min in all")
+    print(f"\nthis run: {machine()}; {elapsed_s / 60:.1f} min in all")
+    print(f"cells computed: {cells_by_machine(rows)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,3 +194,11 @@ def test_jobs_prefill_skips_simulators_that_do_not_fit_the_task(tmp_path):
         data_dir=None, progress=False)
     (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
     assert cell["simulator"] == "hdc-projection"
+
+
+def test_summary_names_the_machines_the_cells_ran_on():
+    rows = [{"task": t, "simulator": s, "seed": 0, "machine": m, "preset": p}
+            for t, s, m in (("mnist", "gpu-mlp", "H200 box"), ("mnist", "hdc-projection", "laptop"),
+                            ("fashion-mnist", "gpu-mlp", "H200 box"))
+            for p in ("cmos-45nm", "cmos-7nm")]  # a cell's presets are one cell, not several
+    assert _study("mnist_comparison").cells_by_machine(rows) == "2 on H200 box; 1 on laptop"
