@@ -37,6 +37,51 @@ def test_training_learns_digits(digits_task, seed):
     assert accuracy > 0.6, f"TTFS training reached only {accuracy:.2f} on 10-class digits"
 
 
+def _bump_reference(net, times, y, cfg, last, scale):
+    """The bump rule as written in the module docstring, with host-side decisions."""
+    limits = list(cfg.max_silent) + [cfg.max_silent[-1]] * (len(times) - len(cfg.max_silent))
+    with torch.no_grad():
+        for i, t in enumerate(times):
+            silent = ~torch.isfinite(t)
+            if i == len(times) - 1:
+                silent = silent & torch.nn.functional.one_hot(y, t.shape[1]).bool()
+                frac = float(silent.any(1).float().mean())
+            else:
+                frac = float(silent.float().mean())
+            if frac > limits[i]:
+                scale = 2.0 * scale if last == i else 1.0
+                w = net.weights[i]
+                w[silent.any(0)] += scale * cfg.bump * 4.0 * net.theta / w.shape[1]
+                return i, scale
+    return None, scale
+
+
+def test_device_side_bump_matches_the_rule_step_by_step():
+    from nonvon.models.spiking.ttfs_training import _bump, _silent_limits
+
+    cfg = TTFSTrainConfig(bump=0.5, max_silent=(0.2, 0.0))
+    gen = torch.Generator().manual_seed(3)
+    ours = TTFSNetwork((12, 8, 4), generator=torch.Generator().manual_seed(0))
+    ref = TTFSNetwork((12, 8, 4), generator=torch.Generator().manual_seed(0))
+    limits = _silent_limits(cfg, 2, torch.device("cpu"))
+    last, scale = torch.tensor(-1), torch.tensor(1.0, dtype=torch.float64)
+    last_ref, scale_ref = None, 1.0
+    seen = set()
+    for _ in range(40):  # random silences: no bump, the hidden or the output layer, repeats
+        y = torch.randint(0, 4, (6,), generator=gen)
+        times = [torch.where(torch.rand(6, n, generator=gen) < p, math.inf, 1.0)
+                 for n, p in ((8, float(torch.rand(1, generator=gen)) * 0.5), (4, 0.3))]
+        last, scale = _bump(ours, times, y, cfg, last, scale, limits)
+        last_ref, scale_ref = _bump_reference(ref, times, y, cfg, last_ref, scale_ref)
+        assert int(last) == (-1 if last_ref is None else last_ref)
+        assert float(scale) == scale_ref
+        for a, b in zip(ours.weights, ref.weights, strict=True):
+            assert torch.equal(a, b)
+        seen.add((last_ref, scale_ref))
+    # the walk covered no bump, both layers and a doubled scale
+    assert {s[0] for s in seen} >= {None, 0, 1} and max(s[1] for s in seen) >= 2.0
+
+
 def test_weight_bumping_revives_a_silent_network(digits_task, seed):
     def silent_net():
         net = TTFSNetwork((64, 16, 10), generator=torch.Generator().manual_seed(seed))

@@ -165,28 +165,44 @@ class TTFSTrainConfig:
                               "e.g. max_silent=(0.3, 0.0): hidden, output")
 
 
+def _silent_limits(cfg: TTFSTrainConfig, n_layers: int, device: torch.device) -> torch.Tensor:
+    """``max_silent`` per layer (the last value repeats), on ``device`` once per training."""
+    limits = list(cfg.max_silent) + [cfg.max_silent[-1]] * (n_layers - len(cfg.max_silent))
+    return torch.tensor(limits[:n_layers], device=device)
+
+
 def _bump(net: TTFSNetwork, times: list[torch.Tensor], y: torch.Tensor, cfg: TTFSTrainConfig,
-          last: int | None, scale: float) -> tuple[int | None, float]:
+          last: torch.Tensor, scale: torch.Tensor, limits: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bump the first layer with too many missing spikes (see the module docstring).
 
+    Every decision stays on the device (no host synchronisation per training step, which on a
+    GPU would stall the queue of kernels): ``last`` is the layer bumped at the previous step
+    (``-1``: none) and ``scale`` the bump scale used then, both 0-d tensors; ``limits`` comes
+    from :func:`_silent_limits`.
+
     Returns:
-        The layer bumped (``None``: none) and the bump scale used (for doubling).
+        The layer bumped now (``-1``: none) and the scale to carry (doubled when the same
+        layer is bumped twice in a row, back to 1 for another layer, kept when none is).
     """
-    limits = list(cfg.max_silent) + [cfg.max_silent[-1]] * (len(times) - len(cfg.max_silent))
     with torch.no_grad():
+        silents, fracs = [], []
         for i, t in enumerate(times):
             silent = ~torch.isfinite(t)
             if i == len(times) - 1:  # only label neurons: silent rivals are what we want
                 silent = silent & nn.functional.one_hot(y, t.shape[1]).bool()
-                frac = float(silent.any(1).float().mean())
+                fracs.append(silent.any(1).float().mean())
             else:
-                frac = float(silent.float().mean())
-            if frac > limits[i]:
-                scale = 2.0 * scale if last == i else 1.0
-                w = net.weights[i]
-                w[silent.any(0)] += scale * cfg.bump * 4.0 * net.theta / w.shape[1]
-                return i, scale
-    return None, scale
+                fracs.append(silent.float().mean())
+            silents.append(silent)
+        over = torch.stack(fracs) > limits
+        bumped = torch.where(over.any(), torch.argmax(over.to(torch.int8)), -1)
+        new_scale = torch.where(bumped == last, 2.0 * scale, torch.ones_like(scale))
+        for i, (w, silent) in enumerate(zip(net.weights, silents, strict=True)):
+            rows = silent.any(0) & (bumped == i)
+            step = (new_scale * (cfg.bump * 4.0 * net.theta / w.shape[1])).to(w.dtype)
+            w.add_(torch.where(rows, step, 0.0).unsqueeze(1))
+        return bumped, torch.where(bumped >= 0, new_scale, scale)
 
 
 def shift_images(side: int, max_shift: int, fill: float):
@@ -238,7 +254,9 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
     n = len(ty)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     planned, lr_step = cfg.epochs, cfg.lr_step
-    bumped, bump_scale = None, 1.0
+    bumped = torch.tensor(-1, device=dev)
+    bump_scale = torch.tensor(1.0, dtype=torch.float64, device=dev)
+    limits = _silent_limits(cfg, len(net.weights), dev)
     history: list[dict] = []
     start = time.perf_counter()
     with progress_bar(progress) as bar:
@@ -252,7 +270,7 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
             loss_sum = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev)
             silent = torch.zeros(len(net.weights), device=dev)
-            bumps = 0
+            bumps = torch.zeros((), dtype=torch.long, device=dev)
             for i in range(0, n, cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
                 xb, yb = tx[idx], ty[idx]
@@ -270,14 +288,14 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
                 opt.step()
                 if cfg.bump:
                     bumped, bump_scale = _bump(net, [t.detach() for t in times], yb, cfg, bumped,
-                                               bump_scale)
-                    bumps += bumped is not None
+                                               bump_scale, limits)
+                    bumps += bumped >= 0
                 with torch.no_grad():
                     loss_sum += loss.detach() * len(idx)
                     correct += (predict_ttfs(times[-1]) == yb).sum()
                     silent += torch.stack([(~torch.isfinite(t)).float().mean() for t in times]) * len(idx)
             rec = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_accuracy": float(correct) / n,
-                   "silent": [float(s) / n for s in silent], "bump_rounds": bumps,
+                   "silent": [float(s) / n for s in silent], "bump_rounds": int(bumps),
                    "wall_s": time.perf_counter() - start, "lr": opt.param_groups[0]["lr"]}
             if on_epoch is not None:
                 on_epoch(epoch + 1, rec)
