@@ -43,8 +43,14 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+#: Set by sweep workers: how many cells the machine computes at once (their wall times are
+#: only comparable with this beside them).
+CONCURRENT_CELLS_ENV = "NONVON_CONCURRENT_CELLS"
+
+
 def machine_description() -> str:
-    """Where a result was computed, so its wall times can be read: CPU, core count, GPU if any."""
+    """Where a result was computed, so its wall times can be read: CPU, core count, GPU if
+    any, and how many cells shared the machine when a sweep ran several at once."""
     import os
     import platform
 
@@ -57,6 +63,9 @@ def machine_description() -> str:
             text += f", {torch.cuda.get_device_name()}"
     except ImportError:  # torch is a dependency, but a record must not fail for it
         pass
+    shared = os.environ.get(CONCURRENT_CELLS_ENV, "1")
+    if shared.isdigit() and int(shared) > 1:
+        text += f", up to {shared} cells at once"
     return text
 
 

@@ -53,7 +53,7 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.compare import QUICK_SUBSET, _presets_for, cell_key, write_results
 from nonvon.errors import ConfigError, DataError, NonvonError
-from nonvon.result import Result
+from nonvon.result import CONCURRENT_CELLS_ENV, Result
 
 __all__ = [
     "EXECUTORS", "Cell", "Grid", "SimSpec", "SweepOutcome", "TaskSpec", "load_grid",
@@ -514,11 +514,14 @@ def _run_inline(jobs: list[dict], threads, reg, tasks: Mapping[str, Any]) -> Ite
         yield run_cell(job, threads=threads, reg=reg, task=tasks[job["key"]])
 
 
-def _worker_loop(conn, threads: int | None) -> None:
+def _worker_loop(conn, threads: int | None, n_workers: int = 1) -> None:
     """Body of a local worker process: JSON jobs in, JSON outcomes out, until told to stop."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+    # each result names the machine it ran on; its wall times also depend on the cells
+    # running beside it (see nonvon.result.machine_description)
+    os.environ[CONCURRENT_CELLS_ENV] = str(n_workers)
     if threads is not None:
         import torch
 
@@ -557,7 +560,8 @@ def _run_local(jobs: list[dict], n_workers: int, threads) -> Iterator[dict]:
 
     def start() -> _Worker:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_loop, args=(child, threads), name="nonvon-sweep-worker")
+        proc = ctx.Process(target=_worker_loop, args=(child, threads, min(n_workers, len(jobs))),
+                           name="nonvon-sweep-worker")
         proc.start()
         child.close()
         return _Worker(proc, parent)

@@ -34,7 +34,9 @@ def run_cli(*args: str) -> int:
 
 
 def without_timings(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("sim_wall_s", "fit_wall_s")} for r in rows]
+    """Rows less what depends on where and beside what they ran (wall times, machine)."""
+    return [{k: v for k, v in r.items() if k not in ("sim_wall_s", "fit_wall_s", "machine")}
+            for r in rows]
 
 
 def read_rows(out: Path) -> list[dict]:
@@ -216,8 +218,9 @@ def test_example_grid_on_local_ray_matches_local_processes(tmp_path):
     assert without_timings(ray_rows) == without_timings(local_rows)
     for f in (ray_out / "cache").glob("*.json"):
         a, b = (json.loads(p.read_text()) for p in (f, local_out / "cache" / f.name))
+        assert b["machine"].endswith("up to 2 cells at once")  # local workers say they shared
         for d in (a, b):
-            del d["sim_wall_s"], d["fit_wall_s"]
+            del d["sim_wall_s"], d["fit_wall_s"], d["machine"]
         assert a == b, f.name
 
 
