@@ -126,7 +126,7 @@ def cmd_compare(args) -> None:
     outcome = compare(_csv(args.task), _csv(args.sim),
                       presets=_csv(args.preset) if args.preset else None, seeds=seeds,
                       out_dir=args.out, quick=args.quick, overrides=parse_overrides(args.set),
-                      data_dir=args.data_dir, progress=not args.no_progress,
+                      data_dir=args.data_dir, progress=not args.no_progress, jobs=args.jobs,
                       log=lambda m: print(m, file=sys.stderr))
     _print_table(outcome.rows)
     print(f"wrote {args.out}/results.json, results.csv, report.md, report.html and figures",
@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="SIM.OPTION=VALUE",
                    help="config override, e.g. --set gpu-mlp.epochs=3 (repeatable)")
     s.add_argument("--data-dir", default=None, help="where to look for dataset files")
+    s.add_argument("--jobs", type=_positive_int, default=1,
+                   help="compute the cells in this many worker processes first, longest first "
+                        "(default 1: one after another); NVML-measured GPU cells still run alone")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_compare)
 

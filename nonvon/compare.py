@@ -24,9 +24,15 @@ from nonvon.registry import Registry, registry
 from nonvon.result import ROW_FIELDS, Result, library_versions
 from nonvon.tasks import Task
 
-__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "write_results", "cell_key"]
+__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key"]
 
 QUICK_SUBSET = (2000, 500)  # train, test samples under --quick
+
+#: The built-in simulators by the fit time of their defaults on full MNIST, longest first
+#: (docs/results). With ``jobs`` workers these start first, so that no long cell starts last;
+#: simulators not listed follow them.
+LONGEST_FIRST = ("snn-ttfs", "brainscales2-ttfs", "onn-diffractive", "vqc", "snn-cnn", "loihi",
+                 "truenorth", "spinnaker2", "brainscales2", "snn-mlp", "onn-mzi", "snn-converted")
 
 
 @dataclasses.dataclass
@@ -46,9 +52,10 @@ def cell_key(task: Task, sim, seed: int) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-def _load_tasks(names: Sequence[str | Task], reg: Registry, quick: bool, data_dir,
-                progress) -> list[Task]:
-    tasks = []
+def _load_tasks(names: Sequence[str | Task], reg: Registry, cut: tuple[int, int] | None,
+                data_dir, progress) -> tuple[list[Task], dict[str, str | dict]]:
+    """The tasks, and for each named one the sweep spec that rebuilds it in a worker."""
+    tasks, specs = [], {}
     for name in names:
         kwargs = {"progress": progress}
         if data_dir is not None:
@@ -57,11 +64,40 @@ def _load_tasks(names: Sequence[str | Task], reg: Registry, quick: bool, data_di
             tasks.append(name)
             continue
         task = reg.task(name, **kwargs)
-        if quick:
-            n_tr, n_te = QUICK_SUBSET
-            task = task.subset(min(n_tr, len(task.y_train)), min(n_te, len(task.y_test)), seed=0)
+        spec: str | dict = name
+        if cut is not None:
+            n_tr, n_te = min(cut[0], len(task.y_train)), min(cut[1], len(task.y_test))
+            task = task.subset(n_tr, n_te, seed=0)
+            spec = {"name": name, "subset": [n_tr, n_te, 0]}
         tasks.append(task)
-    return tasks
+        specs[task.name] = spec
+    return tasks, specs
+
+
+def _compute_in_workers(plan, configs: dict[str, dict], specs: dict[str, str | dict], seeds,
+                        out_dir: Path, jobs: int, data_dir, progress: bool, log) -> None:
+    """Compute the plan's cells in ``jobs`` local worker processes, into ``out_dir``/cache,
+    where the sequential pass of :func:`compare` then finds them. Cells that read a hardware
+    energy counter are left to that pass: they must run alone."""
+    import os
+
+    from nonvon.sweep import run_sweep
+
+    fits: dict[str, list[str]] = {}
+    for task, sim, _ in plan:
+        if not sim.measures_hardware:
+            fits.setdefault(sim.name, []).append(task.name)
+    groups: dict[tuple[str, ...], list[dict]] = {}  # one rectangular sweep per set of tasks
+    for name, task_names in fits.items():
+        groups.setdefault(tuple(task_names), []).append({"name": name, "set": configs[name]})
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    # jax (the VQC) would otherwise take most of a GPU's memory in its worker at start
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    for task_names, sims in groups.items():
+        run_sweep({"tasks": [specs[t] for t in task_names], "simulators": sims, "seeds": list(seeds)},
+                  out_dir=out_dir, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
+                  data_dir=data_dir, progress=progress, write_report=False, log=log,
+                  order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name))
 
 
 def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Preset]:
@@ -89,7 +125,8 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
             seeds: Sequence[int] = (0,), out_dir: str | Path | None = None, quick: bool = False,
             overrides: dict[str, dict[str, Any]] | None = None, data_dir=None,
             progress: bool = True, reg: Registry | None = None, log=print,
-            report: bool = True) -> CompareOutcome:
+            report: bool = True, subset: tuple[int, int] | None = None,
+            jobs: int = 1) -> CompareOutcome:
     """Fit and evaluate every simulator on every task and seed; price on presets.
 
     Args:
@@ -106,12 +143,27 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
         overrides: per-simulator config overrides, ``{"gpu-mlp": {"epochs": 3}}``.
         report: with ``out_dir``, also write report.md, report.html and the figures (``False``:
             results.json and results.csv only, for a caller that writes the report itself).
+        subset: ``(train, test)`` samples of each named task (a seeded random subset); under
+            ``quick`` the default is ``QUICK_SUBSET``.
+        jobs: compute the cells in this many local worker processes first (needs ``out_dir``
+            and task names), longest simulators first; cells that measure hardware energy
+            still run alone, in order.
 
     Raises:
         UnknownNameError, ConfigError, IncompatibleError: before any training starts.
     """
     reg = reg or registry()
     overrides = overrides or {}
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs={jobs!r} must be a positive integer", "e.g. jobs=4 (--jobs 4)")
+    if jobs > 1 and out_dir is None:
+        raise ConfigError("jobs > 1 needs an output folder: the workers hand their cells over "
+                          "through its cache", "pass out_dir (--out)")
+    if jobs > 1 and any(isinstance(t, Task) for t in tasks):
+        raise ConfigError("jobs > 1 needs registered task names: each worker loads its task",
+                          "pass task names, with subset=(train, test) to cut them")
+    if subset is not None and (len(subset) != 2 or min(subset) < 1):
+        raise ConfigError(f"subset={subset!r} must be two positive sizes", "e.g. subset=(2000, 500)")
     every = list(simulators) == ["all"]
     if every:
         simulators = sorted(reg.simulators)
@@ -122,12 +174,14 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
             raise ConfigError(f"config overrides for {name!r}, which is not among the simulators "
                               f"compared ({', '.join(simulators)})")
     # Build everything first: a typo must fail now, not after an hour of training.
-    sims = []
+    sims, configs = [], {}
     for name in simulators:
         cls = reg.simulators.get(name)
         quick_cfg = dict(getattr(cls, "quick", {})) if quick and cls else {}
-        sims.append(reg.simulator(name, **{**quick_cfg, **overrides.get(name, {})}))
-    loaded = _load_tasks(tasks, reg, quick, data_dir, progress)
+        configs[name] = {**quick_cfg, **overrides.get(name, {})}
+        sims.append(reg.simulator(name, **configs[name]))
+    cut = subset or (QUICK_SUBSET if quick else None)
+    loaded, specs = _load_tasks(tasks, reg, cut, data_dir, progress)
     plan = []
     for task in loaded:
         for sim in sims:
@@ -142,6 +196,8 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
         raise IncompatibleError("no simulator can run the tasks with the presets chosen",
                                 "see the messages above; transform the task or pick presets")
 
+    if jobs > 1:
+        _compute_in_workers(plan, configs, specs, seeds, Path(out_dir), jobs, data_dir, progress, log)
     cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
     results, rows, cached, computed = [], [], 0, 0
     with progress_bar(progress) as bar:

@@ -13,20 +13,21 @@ sensitivity_tornado.png and, when an optical simulator ran, photon_budget.png. F
 are cached in ``--out``/cache, so a rerun (or a killed run, restarted) recomputes nothing that
 finished.
 
-``--jobs N`` first computes the cells in ``N`` worker processes (``nonvon.sweep``, sharing the
-GPU when there is one), longest first, then runs the comparison over the filled cache. Cells
-that read a hardware energy counter (the GPU baseline under NVML) are left out of the pool and
-run alone afterwards: anything running beside them would be measured too.
+``--jobs N`` (``compare(jobs=N)``) first computes the cells in ``N`` worker processes (sharing
+the GPU when there is one), longest first, then runs the comparison over the filled cache.
+Cells that read a hardware energy counter (the GPU baseline under NVML) are left out of the
+pool and run alone afterwards: anything running beside them would be measured too. On one
+H200, eight workers ran each cell about 5x slower than alone, so a few workers per GPU is
+what pays.
 
     NONVON_DATA=/path/to/data python studies/mnist_comparison.py --out results/mnist-comparison
-    NONVON_DATA=/path/to/data python studies/mnist_comparison.py --jobs 6   # one GPU, 16 cores
+    NONVON_DATA=/path/to/data python studies/mnist_comparison.py --jobs 2   # one GPU
     python studies/mnist_comparison.py --task digits --quick --subset 300,100 --out /tmp/smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -34,80 +35,11 @@ from pathlib import Path
 
 import nonvon
 from nonvon.cli import parse_overrides
-from nonvon.compare import QUICK_SUBSET
-from nonvon.errors import ConfigError, IncompatibleError, NonvonError
+from nonvon.errors import ConfigError, NonvonError
 from nonvon.report import format_si, is_bound_preset, pareto_front, write_report
-from nonvon.sweep import run_sweep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sensitivity study beside this one
 import energy_sensitivity  # noqa: E402
-
-
-def load_tasks(names: list[str], subset: tuple[int, int], data_dir: str | None) -> list[nonvon.Task]:
-    """The registered tasks by name, each cut to ``subset`` (train, test) samples."""
-    reg = nonvon.registry()
-    tasks = []
-    for name in names:
-        task = reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
-        n_train, n_test = subset
-        tasks.append(task.subset(min(n_train, len(task.y_train)), min(n_test, len(task.y_test)), seed=0))
-    return tasks
-
-
-# Fit times of the defaults on one H100 (docs/results), longest first: the worker pool starts
-# these first so that no long cell starts last. Simulators not listed go after them.
-LONGEST_FIRST = ("snn-ttfs", "brainscales2-ttfs", "onn-diffractive", "vqc", "snn-cnn", "loihi",
-                 "truenorth", "spinnaker2", "brainscales2", "snn-mlp", "onn-mzi", "snn-converted")
-
-
-def prefill_cache(task_names: list[str], sim_names: list[str], seeds: list[int], out: Path, *,
-                  jobs: int, subset: tuple[int, int] | None, quick: bool, overrides: dict,
-                  data_dir: str | None, progress: bool) -> None:
-    """Compute the comparison's cells in ``jobs`` worker processes, into ``out``/cache.
-
-    The cells are those :func:`nonvon.compare` would compute (same keys), except the ones that
-    read a hardware energy counter: those must run alone, so compare computes them afterwards.
-    """
-    reg = nonvon.registry()
-    names = sorted(reg.simulators) if sim_names == ["all"] else sim_names
-    # The tasks exactly as compare builds them (so the cell keys match): --subset as given,
-    # else --quick's subset, else the full splits.
-    cut = subset or (QUICK_SUBSET if quick else None)
-    tasks = {name: reg.task(name, **({"data_dir": data_dir} if data_dir else {}))
-             for name in task_names}
-    specs: dict = {}
-    for name, full in tasks.items():
-        specs[name] = name if cut is None else {
-            "name": name, "subset": [min(cut[0], len(full.y_train)), min(cut[1], len(full.y_test)), 0]}
-    # Group the simulators by the tasks they fit (compare skips the others and says so), so each
-    # group is one rectangular sweep; a chip with a small fan-in skips 28x28 tasks here too.
-    groups: dict[tuple[str, ...], list[dict]] = {}
-    for name in names:
-        cls = reg.simulators.get(name)
-        cfg = {**(dict(getattr(cls, "quick", {})) if quick and cls else {}), **overrides.get(name, {})}
-        sim = reg.simulator(name, **cfg)
-        if sim.measures_hardware:
-            continue
-        fits = tuple(t for t, task in tasks.items() if _fits(sim, task))
-        if fits:
-            groups.setdefault(fits, []).append({"name": name, "set": cfg})
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    # jax (the VQC) would otherwise take most of the GPU's memory in its worker at start
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    for fits, sims in groups.items():
-        run_sweep({"tasks": [specs[t] for t in fits], "simulators": sims, "seeds": seeds},
-                  out_dir=out, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
-                  data_dir=data_dir, progress=progress, write_report=False,
-                  order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name),
-                  log=lambda m: print(m, file=sys.stderr))
-
-
-def _fits(sim, task) -> bool:
-    try:
-        sim.check_task(task)
-        return True
-    except IncompatibleError:
-        return False
 
 
 def parse_subset(text: str | None) -> tuple[int, int] | None:
@@ -187,16 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         subset = parse_subset(args.subset)
         if args.jobs < 1:
             raise ConfigError(f"--jobs {args.jobs} must be at least 1", "e.g. --jobs 4")
-        if args.jobs > 1:
-            prefill_cache(args.task.split(","), args.sim.split(","), parse_seeds(args.seeds), out,
-                          jobs=args.jobs, subset=subset, quick=args.quick,
-                          overrides=parse_overrides(args.set), data_dir=args.data_dir,
-                          progress=not args.no_progress)
-        # names: compare loads them (--quick cuts them to 2,000 / 500); Tasks: used as given
-        tasks = load_tasks(args.task.split(","), subset, args.data_dir) if subset else args.task.split(",")
-        outcome = nonvon.compare(tasks, args.sim.split(","), seeds=parse_seeds(args.seeds), out_dir=out,
-                                 quick=args.quick, overrides=parse_overrides(args.set),
-                                 data_dir=args.data_dir,
+        # --jobs N: the cells are computed in N worker processes first, longest first; the
+        # NVML-measured GPU cells then run alone
+        outcome = nonvon.compare(args.task.split(","), args.sim.split(","),
+                                 seeds=parse_seeds(args.seeds), out_dir=out, quick=args.quick,
+                                 subset=subset, jobs=args.jobs,
+                                 overrides=parse_overrides(args.set), data_dir=args.data_dir,
                                  progress=not args.no_progress, report=False,
                                  log=lambda m: print(m, file=sys.stderr))
         # How the ranking of paradigms moves when the presets' constants span their bounds.

@@ -177,3 +177,15 @@ def test_figures_cope_with_more_presets_than_marker_shapes(tmp_path):
     rows = [{**row, "preset": f"p{i}"} for i in range(25)]
     write_report(rows, tmp_path)
     assert (tmp_path / "accuracy_vs_energy.png").stat().st_size > 0
+
+
+def test_cli_compare_jobs_computes_cells_in_workers(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ("compare", "--task", "digits", "--sim", "hdc-projection,hdc-idlevel", "--quick",
+            "--out", str(out), "--no-progress")
+    assert run_cli(*args, "--jobs", "2") == 0
+    assert "0 cell(s) computed, 2 taken from the cache" in capsys.readouterr().err
+    cells = [json.loads(p.read_text()) for p in (out / "cache").glob("*.json")]
+    assert len(cells) == 2 and all(c["machine"].endswith("up to 2 cells at once") for c in cells)
+    assert run_cli(*args, "--jobs", "0") == 2
+    assert "--jobs" in capsys.readouterr().err

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import nonvon
 from nonvon.energy_models import OpLedger
 from nonvon.energy_models.preset import preset_from_dict
-from nonvon.errors import UnknownNameError
+from nonvon.errors import ConfigError, UnknownNameError
 from nonvon.result import Result
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
@@ -173,15 +174,19 @@ def test_jobs_prefill_fills_the_cache_compare_reads(tmp_path, capsys):
     assert "0 cell(s) computed, 2 taken from the cache" in capsys.readouterr().err
 
 
-def test_jobs_prefill_leaves_hardware_measuring_cells_to_run_alone(tmp_path, monkeypatch):
+def test_jobs_leave_hardware_measuring_cells_to_run_alone(tmp_path, monkeypatch):
     from nonvon.simulators.gpu.simulator import GpuMLP
 
     monkeypatch.setattr(GpuMLP, "measures_hardware", property(lambda self: True))
-    _study("mnist_comparison").prefill_cache(
-        ["digits"], ["gpu-mlp", "hdc-projection"], [0], tmp_path, jobs=2, subset=(300, 100),
-        quick=True, overrides={"gpu-mlp": {"device": "cpu"}}, data_dir=None, progress=False)
-    (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
-    assert cell["simulator"] == "hdc-projection"
+    monkeypatch.setattr(GpuMLP, "_measure", lambda self, net, xt: ())  # no GPU here to read
+    outcome = nonvon.compare(["digits"], ["gpu-mlp", "hdc-projection", "hdc-idlevel"], out_dir=tmp_path,
+                             quick=True, subset=(300, 100), jobs=2,
+                             overrides={"gpu-mlp": {"device": "cpu"}}, progress=False,
+                             log=lambda m: None)
+    shared = {r.simulator: r.machine.endswith("cells at once") for r in outcome.results}
+    # the HDC cells ran in two workers side by side; the measuring one ran alone, here
+    assert shared == {"hdc-projection": True, "hdc-idlevel": True, "gpu-mlp": False}
+    assert outcome.computed == 1 and outcome.cached == 2
 
 
 def test_jobs_must_be_positive(tmp_path, capsys):
@@ -189,14 +194,26 @@ def test_jobs_must_be_positive(tmp_path, capsys):
     assert "--jobs 0" in capsys.readouterr().err
 
 
-def test_jobs_prefill_skips_simulators_that_do_not_fit_the_task(tmp_path):
-    """compare skips a simulator that cannot hold the task under --sim all; prefill must too."""
-    _study("mnist_comparison").prefill_cache(
-        ["digits"], ["hdc-projection", "vqc"], [0], tmp_path, jobs=2, subset=(300, 100),
-        quick=True, overrides={"vqc": {"preprocess": "none", "n_features": None, "n_qubits": 4}},
-        data_dir=None, progress=False)
-    (cell,) = (json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json"))
-    assert cell["simulator"] == "hdc-projection"
+def test_jobs_skip_simulators_that_do_not_fit_the_task(tmp_path):
+    """--sim all skips a simulator that cannot hold the task; the worker pool must too."""
+    outcome = nonvon.compare(["digits"], ["all"], out_dir=tmp_path, quick=True, subset=(100, 50),
+                             jobs=2, progress=False, log=lambda m: None,
+                             overrides={"vqc": {"preprocess": "none", "n_features": None,
+                                                "n_qubits": 4}})
+    ran = {r.simulator for r in outcome.results}
+    assert "vqc" not in ran and {"hdc-projection", "loihi", "onn-mzi"} <= ran
+    # every cell that does not read a hardware counter came out of the worker pool
+    pooled = [r for r in outcome.results if not r.simulator.startswith("gpu-")]
+    assert all(r.machine.endswith("up to 2 cells at once") for r in pooled)
+
+
+def test_jobs_need_an_output_folder_and_task_names(tmp_path):
+    reg = nonvon.registry()
+    with pytest.raises(ConfigError, match="output folder"):
+        nonvon.compare(["digits"], ["hdc-projection"], jobs=2, progress=False)
+    with pytest.raises(ConfigError, match="task names"):
+        nonvon.compare([reg.task("digits")], ["hdc-projection"], jobs=2, out_dir=tmp_path,
+                       progress=False)
 
 
 def test_summary_names_the_machines_the_cells_ran_on():
