@@ -182,7 +182,7 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
         sims.append(reg.simulator(name, **configs[name]))
     cut = subset or (QUICK_SUBSET if quick else None)
     loaded, specs = _load_tasks(tasks, reg, cut, data_dir, progress)
-    plan = []
+    plan, skipped = [], []
     for task in loaded:
         for sim in sims:
             try:
@@ -192,9 +192,12 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
                 if not every:  # a simulator named explicitly must run
                     raise
                 log(f"skipping {sim.name} on {task.name}: {e}")
+                skipped.append([sim.name, task.name, e.message, e.hint or ""])
     if not plan:
         raise IncompatibleError("no simulator can run the tasks with the presets chosen",
                                 "see the messages above; transform the task or pick presets")
+    if out_dir is not None:
+        _write_skipped_section(Path(out_dir), skipped)
 
     if jobs > 1:
         _compute_in_workers(plan, configs, specs, seeds, Path(out_dir), jobs, data_dir, progress, log)
@@ -228,6 +231,22 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
     log(f"{computed} cell(s) computed, {cached} taken from the cache"
         + (f" in {cache_dir}" if cache_dir else ""))
     return outcome
+
+
+_SKIPPED_SECTION = "skipped.section.json"
+
+
+def _write_skipped_section(out_dir: Path, skipped: list[list[str]]) -> None:
+    """A report section listing what ``--sim all`` could not run, so the report says so."""
+    path = out_dir / _SKIPPED_SECTION
+    if not skipped:
+        path.unlink(missing_ok=True)  # none now: a stale list must not stay in the report
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"title": "Not run", "order": 10, "blocks": [
+        {"p": "Simulators that `--sim all` includes but that cannot run a task as given; "
+              "a transformed task (for example downsampled) brings them in."},
+        {"table": {"header": ["simulator", "task", "why", "fix"], "rows": skipped}}]})
 
 
 def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True) -> None:

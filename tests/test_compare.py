@@ -189,3 +189,24 @@ def test_cli_compare_jobs_computes_cells_in_workers(tmp_path, capsys):
     assert len(cells) == 2 and all(c["machine"].endswith("up to 2 cells at once") for c in cells)
     assert run_cli(*args, "--jobs", "0") == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_simulators_skipped_under_sim_all_are_listed_in_the_report(tmp_path):
+    import dataclasses
+
+    from nonvon.registry import registry
+
+    full = registry()
+    # a registry of two cheap simulators, so that "all" stays small
+    reg = dataclasses.replace(full, simulators={k: full.simulators[k]
+                                                for k in ("hdc-projection", "truenorth")})
+    task = "mnist-5k"  # 784 inputs: more than a TrueNorth core's axons hold
+    compare([task], ["all"], out_dir=tmp_path, quick=True, subset=(200, 50), progress=False,
+            log=lambda m: None, reg=reg)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Not run" in md
+    assert "| truenorth | mnist-5k\\|subset200,50,s0 | truenorth holds at most 128 input" in md
+    # a later run with nothing skipped leaves no stale list behind
+    compare([task], ["hdc-projection"], out_dir=tmp_path, quick=True, subset=(200, 50),
+            progress=False, log=lambda m: None, reg=reg)
+    assert "## Not run" not in (tmp_path / "report.md").read_text()
