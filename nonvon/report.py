@@ -577,20 +577,16 @@ def headline_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     The native preset is the first of :data:`HEADLINE_PRESETS` the simulator was priced on
     (else its first device preset): the figure a reader would quote for that paradigm.
     """
-    out, seen = [], set()
-    for r in rows:
+    rank = {p: i for i, p in enumerate(HEADLINE_PRESETS)}
+    modelled: dict[tuple, list[dict[str, Any]]] = {}
+    measured: dict[tuple, list[dict[str, Any]]] = {}
+    for r in _device_rows(rows):  # grouped once, in the rows' order
         key = (r["task"], r["simulator"], r.get("seed"))
-        if r["kind"] == "measured" or key in seen:
-            continue
-        mine = [x for x in _device_rows(rows) if x["kind"] == "modelled"
-                and (x["task"], x["simulator"], x.get("seed")) == key]
-        if not mine:
-            continue
-        seen.add(key)
-        rank = {p: i for i, p in enumerate(HEADLINE_PRESETS)}
+        (measured if r["kind"] == "measured" else modelled).setdefault(key, []).append(r)
+    out = []
+    for key, mine in modelled.items():
         out.append(min(mine, key=lambda x: rank.get(x["preset"], len(rank))))
-        out += [x for x in rows if x["kind"] == "measured"
-                and (x["task"], x["simulator"], x.get("seed")) == key]
+        out += measured.get(key, [])
     return out
 
 

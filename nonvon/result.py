@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,9 @@ def library_versions() -> dict[str, str]:
 CONCURRENT_CELLS_ENV = "NONVON_CONCURRENT_CELLS"
 
 
-def machine_description() -> str:
-    """Where a result was computed, so its wall times can be read: CPU, core count, GPU if
-    any, and how many cells shared the machine when a sweep ran several at once."""
+@functools.cache
+def _hardware() -> str:
+    """CPU, core count and CUDA GPU, looked up once per process."""
     import os
     import platform
 
@@ -63,10 +64,17 @@ def machine_description() -> str:
             text += f", {torch.cuda.get_device_name()}"
     except ImportError:  # torch is a dependency, but a record must not fail for it
         pass
-    shared = os.environ.get(CONCURRENT_CELLS_ENV, "1")
-    if shared.isdigit() and int(shared) > 1:
-        text += f", up to {shared} cells at once"
     return text
+
+
+def machine_description() -> str:
+    """Where a result was computed, so its wall times can be read: CPU, core count, GPU if
+    any, and how many cells shared the machine when a sweep ran several at once."""
+    import os
+
+    shared = os.environ.get(CONCURRENT_CELLS_ENV, "1")
+    return _hardware() + (f", up to {shared} cells at once"
+                          if shared.isdigit() and int(shared) > 1 else "")
 
 
 @dataclasses.dataclass(frozen=True)
