@@ -272,9 +272,10 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
 
     Modelled points carry their preset's low-high range as error bars; hollow points are
     priced on a bound (``*-limit``) preset. The black staircase is the Pareto front of the
-    device points (modelled and measured), each front point labelled. Vertical lines: the
-    Landauer bound of the cheapest digital ledger and the optical shot-noise bound of the
-    smallest optical network (when one ran and its MAC count is known).
+    device points (modelled and measured), each front point labelled. Floors, each drawn at
+    its own network's accuracy as a line from the floor (the tick) to that network's cheapest
+    point: the Landauer bound of the cheapest digital ledger and the optical shot-noise bound
+    of the smallest optical network (when one ran and its MAC count is known).
     """
     plt = _pyplot()
     tasks = list(dict.fromkeys(r["task"] for r in rows))
@@ -318,17 +319,20 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
             ax.text(0.0, -0.13, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
                     va="top", ha="left", fontsize=7.5, family="monospace")
         limits = physical_limits(trow)
-        for key, style, colour, text, y, side in (
-                ("landauer", "--", "black", "Landauer bound ({sim}, 300 K)", 0.03, 1),
-                ("shot_noise", ":", "#d62728", "optical shot-noise bound ({sim}, 50 zJ/MAC)", 0.97, -1)):
+        for key, style, colour in (("landauer", "--", "black"), ("shot_noise", ":", "#d62728")):
             lim = limits[key]
-            if lim:
-                drawn.add(key)
-                ax.axvline(lim["energy_j"], color=colour, ls=style, lw=1.2)
-                ax.annotate(text.format(sim=lim["simulator"]), (lim["energy_j"], y),
-                            xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                            color=colour, xytext=(7 * side, 0), textcoords="offset points",
-                            va="bottom" if side > 0 else "top", ha="center")
+            own = [r for r in trow if r["simulator"] == (lim or {}).get("simulator") and _energy(r)]
+            if not own:
+                continue
+            # a bound belongs to one network: drawn at its accuracy, from the floor to its
+            # cheapest point, so that no other network's point reads as crossing it
+            drawn.add(key)
+            floor, acc = lim["energy_j"], 100 * max(r["accuracy"] for r in own)
+            ax.plot([floor, min(_energy(r) for r in own)], [acc, acc], color=colour, ls=style,
+                    lw=1.2, zorder=2)
+            ax.plot(floor, acc, marker="|", ms=16, mew=2, color=colour, zorder=2)
+            ax.annotate(lim["simulator"], (floor, acc), xytext=(-3, 9), textcoords="offset points",
+                        fontsize=7, color=colour, ha="left", va="bottom")
         ax.set_xscale("log")
         lo_x = [v["energy_j"] for v in limits.values() if v]
         energies = [e for e in (_energy(r) for r in trow) if e]
@@ -352,10 +356,12 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     handles.append(line([], [], color="black", lw=1.3, alpha=0.7, label="Pareto front (devices)"))
     if "landauer" in drawn:
         handles.append(line([], [], color="black", ls="--", lw=1.2,
-                            label="Landauer bound (digital bits)"))
+                            marker="|", ms=10, mew=2,
+                            label="Landauer bound (digital bits) of the named network"))
     if "shot_noise" in drawn:
         handles.append(line([], [], color="#d62728", ls=":", lw=1.2,
-                            label="optical shot-noise bound"))
+                            marker="|", ms=10, mew=2,
+                            label="optical shot-noise bound of the named network"))
     fig.legend(handles=handles, fontsize=7.5, loc="center left", ncol=1 if len(handles) <= 18 else 2,
                bbox_to_anchor=(1.0, 0.55), frameon=False,
                title="colour: simulator\nmarker: preset (bar: low-high)", title_fontsize=8)
@@ -383,6 +389,28 @@ def _breakdown_kinds(rows, other_below: float = 0.02) -> list[str]:
     return sorted(keep - {"static"}) + (["static"] if "static" in keep else [])
 
 
+def _breakdown_colours(rows, kinds: Sequence[str]) -> dict[str, Any]:
+    """A colour per op kind, plus "other"; "static" is always dark grey.
+
+    The kinds with the largest share of some bar take tab20's distinct dark shades first
+    (its light shades and tab20b after them), so that the dominant kinds of neighbouring
+    bars never get one hue's dark and light shade."""
+    plt = _pyplot()
+    palette = [*[plt.get_cmap("tab20")(i) for i in range(0, 20, 2) if i != 14],  # no greys:
+               *[plt.get_cmap("tab20")(i) for i in range(1, 20, 2) if i != 15],  # they are
+               *[plt.get_cmap("tab20b")(i) for i in range(0, 20, 4)]]            # static, other
+
+    def top_share(kind):
+        return max(((r.get("energy_breakdown_j") or {}).get(kind, 0.0) / r["energy_per_inference_j"]
+                    for r in rows if r["energy_per_inference_j"]), default=0.0)
+
+    by_share = sorted((k for k in kinds if k != "static"), key=lambda k: (-top_share(k), k))
+    colour = {k: palette[i % len(palette)] for i, k in enumerate(by_share)}
+    colour["static"] = "#4d4d4d"
+    colour["other"] = "#d9d9d9"
+    return colour
+
+
 def energy_breakdown_png(rows: list[dict[str, Any]]) -> bytes:
     """Share of each op kind in the modelled energy, one bar per simulator and preset.
 
@@ -397,13 +425,7 @@ def energy_breakdown_png(rows: list[dict[str, Any]]) -> bytes:
     bars = list(dict.fromkeys((r["simulator"], r["preset"])
                               for r in sorted(modelled, key=_order_key)))
     kinds = _breakdown_kinds(modelled)
-    # tab20's dark then light shades, without its greys (kept for "static" and "other")
-    palette = [*[plt.get_cmap("tab20")(i) for i in range(0, 20, 2) if i != 14],
-               *[plt.get_cmap("tab20")(i) for i in range(1, 20, 2) if i != 15],
-               *[plt.get_cmap("tab20b")(i) for i in range(0, 20, 4)]]
-    colour = {k: palette[i % len(palette)] for i, k in enumerate(k for k in kinds if k != "static")}
-    colour["static"] = "#4d4d4d"
-    colour["other"] = "#d9d9d9"
+    colour = _breakdown_colours(modelled, kinds)
     height = 0.3 * len(bars) + 1.6
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks) + 2.4, height),
                              squeeze=False, sharey=True)
@@ -659,10 +681,12 @@ def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
         {"table": dict(zip(("header", "rows"), _front_table(rows), strict=True))},
         {"img": FIGURES[0], "alt": "accuracy vs energy per inference"},
         {"h": "Physical limits"},
-        {"p": "Floors for the networks that ran, drawn as vertical lines above: the Landauer "
-              "bound (kT ln 2 per digital bit the cheapest digital ledger overwrites) and the "
+        {"p": "Floors for the networks that ran, drawn above at their network's accuracy (a tick "
+              "at the floor, a line to the network's cheapest point): the Landauer bound (kT ln 2 "
+              "per digital bit the cheapest digital ledger overwrites) and the "
               "optical shot-noise bound (Hamerly et al., Phys. Rev. X 9, 021032 (2019): 50 zJ "
-              "of light per MAC) of the smallest optical network whose MAC count is known."},
+              "of light per MAC) of the smallest optical network whose MAC count is known. A "
+              "floor holds for its own network only: another network can sit left of it."},
         {"table": dict(zip(("header", "rows"), _limits_table(rows), strict=True))},
     ]
     measured = _measured_table(rows)

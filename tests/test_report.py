@@ -162,6 +162,27 @@ def test_headline_picks_each_simulators_native_preset_and_keeps_measurements(row
     assert header.rstrip(" |").endswith("ran on")
 
 
+def test_dominant_op_kinds_get_distinct_hues():
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    from nonvon.report import _breakdown_colours, _breakdown_kinds
+
+    # 14 minor kinds named to sort first, and the 4 that dominate some bar named to sort last
+    minor = {f"a_minor_{i:02d}": 0.05 for i in range(14)}
+    big = {"z_big_0": 0.3, "z_big_1": 0.3, "z_big_2": 0.2, "z_big_3": 0.2}
+    bars = [{"energy_per_inference_j": 1.0, "energy_breakdown_j": {**{k: v / 2 for k, v in minor.items()},
+                                                                    "static": 0.1}},
+            {"energy_per_inference_j": 1.0, "energy_breakdown_j": big}]
+    kinds = _breakdown_kinds(bars)
+    colour = _breakdown_colours(bars, kinds)
+    assert set(colour) == set(kinds) | {"other"}
+    assert len({to_hex(c) for c in colour.values()}) == len(colour)  # no colour twice
+    # the dominant kinds take tab20's distinct dark shades, not the light twin of another
+    dark = {to_hex(c) for c in matplotlib.colormaps["tab20"].colors[0::2]}
+    assert all(to_hex(colour[k]) in dark for k in big)
+
+
 def _image_is_not_blank(path) -> None:
     import matplotlib.image
 

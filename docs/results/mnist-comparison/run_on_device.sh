@@ -8,11 +8,16 @@ mkdir -p results
 python3 -c "import qiskit, snntorch, torchhd, rich, matplotlib, scipy, jax, torch; print(jax.devices(), torch.cuda.get_device_name(0), qiskit.__version__)"
 nvidia-smi --query-gpu=name,power.draw,clocks.sm --format=csv
 start=$(date +%s)
-# the cells that read NVML first, alone on the GPU; then the rest in parallel
-timeout -k 10 ${GPU_LIMIT:-150} python3 studies/mnist_comparison.py --sim gpu-mlp,gpu-cnn --out results/mnist-comparison --no-progress > $OUT/gpu.log 2>&1
-echo "gpu rc=$? wall=$(( $(date +%s) - start ))s" >> $OUT/gpu.log
-timeout -k 10 $(( ${LIMIT:-520} - $(date +%s) + start )) python3 studies/mnist_comparison.py --jobs ${JOBS:-2} --out results/mnist-comparison --no-progress "$@" > $OUT/cmp.log 2>&1
-echo "rc=$? wall=$(( $(date +%s) - start ))s" >> $OUT/cmp.log
+# the cells that read NVML first, alone on the GPU (GPU_LIMIT=0: leave them to the study,
+# which runs them alone after its parallel workers); then the rest in parallel
+if [ "${GPU_LIMIT:-150}" != 0 ]; then
+  timeout -k 10 ${GPU_LIMIT:-150} python3 studies/mnist_comparison.py --sim gpu-mlp,gpu-cnn --out results/mnist-comparison --no-progress > $OUT/gpu.log 2>&1
+  echo "gpu rc=$? wall=$(( $(date +%s) - start ))s" >> $OUT/gpu.log
+fi
+# each line stamped with the seconds since the start, to show when each cell finished
+timeout -k 10 $(( ${LIMIT:-520} - $(date +%s) + start )) python3 studies/mnist_comparison.py --jobs ${JOBS:-2} --out results/mnist-comparison --no-progress "$@" 2>&1 \
+  | while IFS= read -r line; do echo "[$(( $(date +%s) - start ))s] $line"; done > $OUT/cmp.log
+echo "rc=${PIPESTATUS[0]} wall=$(( $(date +%s) - start ))s" >> $OUT/cmp.log
 pkill -f mnist_comparison; sleep 1
 tar czf $OUT/cmp.tgz -C results mnist-comparison
 ls -la $OUT; tail -30 $OUT/cmp.log
