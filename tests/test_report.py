@@ -162,6 +162,21 @@ def test_headline_picks_each_simulators_native_preset_and_keeps_measurements(row
     assert header.rstrip(" |").endswith("ran on")
 
 
+def test_each_floor_is_drawn_at_its_own_networks_accuracy(rows, monkeypatch):
+    figures = []
+    monkeypatch.setattr(report, "_png", lambda fig: figures.append(fig) or b"")
+    report.accuracy_vs_energy_png(rows)
+    ax = figures[0].axes[0]  # task-a
+    ticks = {line.get_color(): line.get_ydata()[0] for line in ax.get_lines() if line.get_marker() == "|"}
+    task_rows = [r for r in rows if r["task"] == "task-a" and r["kind"] == "modelled"]
+    lim = physical_limits(task_rows)
+    # one tick per floor, at the accuracy of the network it belongs to (not across the axis)
+    for key, colour in (("landauer", "black"), ("shot_noise", "#d62728")):
+        acc = next(100 * r["accuracy"] for r in task_rows if r["simulator"] == lim[key]["simulator"])
+        assert ticks[colour] == pytest.approx(acc)
+    assert ticks["black"] != ticks["#d62728"]  # hdc-projection at 95%, onn-mzi at 97%
+
+
 def test_dominant_op_kinds_get_distinct_hues():
     import matplotlib
     from matplotlib.colors import to_hex
