@@ -1,0 +1,35 @@
+"""benchmarks/compare_wall.py: a whole compare timed from scratch against DESIGN's target."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    path = ROOT / "benchmarks" / "compare_wall.py"
+    spec = importlib.util.spec_from_file_location("compare_wall_under_test", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compare_wall_times_a_fresh_compare(tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "cmp"
+    argv = ["--task", "digits", "--quick", "--sim", "gpu-mlp,hdc-projection", "--out", str(out)]
+    rec = bench.main(argv)
+    assert rec["cells"] == 2 and {c["simulator"] for c in rec["slowest"]} == {"gpu-mlp", "hdc-projection"}
+    assert rec["target_s"] == bench.QUICK_TARGET_S and rec["met"] == (rec["wall_s"] <= rec["target_s"])
+    assert rec["ratio"] == pytest.approx(rec["target_s"] / rec["wall_s"], rel=1e-2)
+    # its last line is the record as JSON; the comparison's own outputs are kept with --out
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == rec
+    assert (out / "results.json").is_file() and len(list((out / "cache").glob("*.json"))) == 2
+    # a folder with cells in it would time a resumed run, not one from scratch
+    with pytest.raises(SystemExit, match="from-scratch"):
+        bench.main(argv)
