@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (kept as it ran on the H200)
 """Throwaway probe (not committed): is a TTFS training step launch-bound on the GPU, and what
 does capturing it as a CUDA graph buy? Prints one JSON line."""
 import json
