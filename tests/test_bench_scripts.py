@@ -26,7 +26,7 @@ def test_compare_wall_times_a_fresh_compare(tmp_path, capsys):
     rec = bench.main(argv)
     assert rec["cells"] == 2 and {c["simulator"] for c in rec["slowest"]} == {"gpu-mlp", "hdc-projection"}
     assert rec["target_s"] == bench.QUICK_TARGET_S and rec["met"] == (rec["wall_s"] <= rec["target_s"])
-    assert rec["ratio"] == pytest.approx(rec["target_s"] / rec["wall_s"], rel=1e-2)
+    assert rec["ratio"] == pytest.approx(rec["target_s"] / rec["wall_s"], rel=1e-3)
     # its last line is the record as JSON; the comparison's own outputs are kept with --out
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == rec
     assert (out / "results.json").is_file() and len(list((out / "cache").glob("*.json"))) == 2
