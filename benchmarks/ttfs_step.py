@@ -1,9 +1,10 @@
 """TTFS training step: eager, and captured as one CUDA graph.
 
-The step of ``train_ttfs`` (forward through both layers, Göltz et al.'s loss, backward, NaN
-guard, per-layer clipping, Adam, weight bumping) on Göltz et al.'s 784-350-10 network at
-batch 100, the ``snn-ttfs`` defaults, with synthetic input times. The peer is nonvon's own
-eager step: the question is how much of a step is launching kernels rather than arithmetic.
+``train_ttfs``'s own step (``train_step``: forward through both layers, Göltz et al.'s loss,
+backward, NaN guard, per-layer clipping, Adam, weight bumping, the epoch sums) on Göltz et
+al.'s 784-350-10 network at batch 100, the ``snn-ttfs`` defaults, with synthetic input
+times. The peer is nonvon's own eager step: the question is how much of a step is launching
+kernels rather than arithmetic.
 Adam is ``capturable`` on CUDA in both runs, so their weights can be compared exactly.
 
 Prints ms per step eager and (on CUDA) replayed as a graph, kernels per step and the time
@@ -22,39 +23,23 @@ import time
 
 import torch
 
-from nonvon.models.spiking.ttfs import first_spike_times
-from nonvon.models.spiking.ttfs_training import TTFSNetwork, TTFSTrainConfig, _bump, _silent_limits, ttfs_loss
+from nonvon.models.spiking.ttfs_training import StepState, TTFSNetwork, TTFSTrainConfig, train_step
 
 WARMUP = 3  # eager steps before a capture (on a side stream, as CUDA graphs require)
 
 
 def make_step(hidden: int, dev: torch.device, cfg: TTFSTrainConfig):
-    """A fresh network and optimizer (same seed every call) and its training step."""
+    """A fresh network and optimizer (same seed every call) and ``train_ttfs``'s own step on them."""
     cuda = dev.type == "cuda"
     net = TTFSNetwork((784, hidden, 10), init=[(4, 2), (4, 2)],
                       generator=torch.Generator().manual_seed(1)).to(dev)
     # a tensor learning rate and device-side step counts: what a captured Adam needs
     opt = torch.optim.Adam(net.parameters(), lr=torch.tensor(cfg.lr, device=dev) if cuda else cfg.lr,
                            capturable=cuda)
-    bumped = torch.tensor(-1, device=dev)
-    scale = torch.tensor(1.0, dtype=torch.float64, device=dev)
-    limits = _silent_limits(cfg, 2, dev)
+    state = StepState.new(cfg, len(net.weights), dev)
 
     def step(xb, yb, noise):
-        w0, w1 = net.weights
-        t1 = first_spike_times(xb, w0, net.tau_syn, net.theta) + cfg.time_noise * net.tau_syn * noise
-        t2 = first_spike_times(t1, w1, net.tau_syn, net.theta)
-        loss = ttfs_loss(t2, yb, tau_syn=net.tau_syn, xi=cfg.xi, alpha=cfg.alpha, beta=cfg.beta,
-                         t_silent=cfg.t_silent)
-        loss.backward()
-        for p in net.weights:
-            torch.nan_to_num_(p.grad, nan=0.0, posinf=0.0, neginf=0.0)
-            torch.nn.utils.clip_grad_norm_([p], cfg.max_grad_norm)
-        opt.step()
-        new_bumped, new_scale = _bump(net, [t1.detach(), t2.detach()], yb, cfg, bumped, scale, limits)
-        bumped.copy_(new_bumped)  # in place: a captured graph keeps its tensors
-        scale.copy_(new_scale)
-        return loss.detach()
+        train_step(net, opt, cfg, xb, yb, [noise], state)
 
     return net, opt, step
 

@@ -82,6 +82,40 @@ def test_device_side_bump_matches_the_rule_step_by_step():
     assert {s[0] for s in seen} >= {None, 0, 1} and max(s[1] for s in seen) >= 2.0
 
 
+def test_predrawn_noise_is_the_noise_forward_would_draw():
+    """train_step takes its hidden-time noise drawn beforehand (so that a captured step has no
+    random draw in it); drawn from the same generator it must be the noise forward draws."""
+    net = TTFSNetwork((12, 9, 7, 4), generator=torch.Generator().manual_seed(0))
+    t_in = 0.15 + 1.85 * torch.rand(5, 12, generator=torch.Generator().manual_seed(1))
+    inside = net(t_in, 0.3, torch.Generator().manual_seed(7))
+    noise = net.draw_noise(5, torch.Generator().manual_seed(7), "cpu")
+    assert [z.shape for z in noise] == [(5, 9), (5, 7)]  # one per hidden layer
+    for a, b in zip(inside, net(t_in, 0.3, noise=noise), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(inside[0], net(t_in, 0.0)[0])  # the noise did move the times
+
+
+def test_train_step_updates_its_state_in_place(digits_task):
+    """A step keeps every state tensor it was given (a captured graph holds their addresses)."""
+    from nonvon.models.spiking.ttfs_training import StepState, train_step
+
+    cfg = TTFSTrainConfig(bump=0.5, max_silent=(0.0, 0.0))  # any silence bumps
+    net = TTFSNetwork((64, 8, 10), init=[(0.5, 0.1), (0.5, 0.1)],  # too weak: silent
+                      generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    state = StepState.new(cfg, 2, "cpu")
+    held = [id(t) for t in (state.bumped, state.scale, state.loss_sum, state.silent, state.bumps)]
+    xb, yb = _encode(digits_task.x_train[:20].reshape(20, -1)), torch.as_tensor(digits_task.y_train[:20])
+    for _ in range(2):
+        opt.zero_grad(set_to_none=True)
+        train_step(net, opt, cfg, xb, yb, net.draw_noise(20, None, "cpu"), state)
+    assert [id(t) for t in (state.bumped, state.scale, state.loss_sum, state.silent, state.bumps)] == held
+    assert int(state.bumps) == 2 and int(state.bumped) == 0  # the silent hidden layer, twice
+    assert float(state.scale) == 2.0 and float(state.loss_sum) > 0  # doubled on the repeat
+    state.new_epoch()
+    assert float(state.loss_sum) == 0 and int(state.bumps) == 0 and int(state.bumped) == 0
+
+
 def test_weight_bumping_revives_a_silent_network(digits_task, seed):
     def silent_net():
         net = TTFSNetwork((64, 16, 10), generator=torch.Generator().manual_seed(seed))

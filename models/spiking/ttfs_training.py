@@ -39,7 +39,8 @@ from nonvon.errors import ConfigError, require_positive
 from nonvon.models.spiking.ttfs import check_neuron, first_spike_times
 from nonvon.progress import progress_bar
 
-__all__ = ["TTFSNetwork", "TTFSTrainConfig", "ttfs_loss", "train_ttfs", "predict_ttfs", "shift_images"]
+__all__ = ["TTFSNetwork", "TTFSTrainConfig", "ttfs_loss", "train_ttfs", "train_step", "StepState",
+           "predict_ttfs", "shift_images"]
 
 
 class TTFSNetwork(nn.Module):
@@ -93,17 +94,30 @@ class TTFSNetwork(nn.Module):
         return [self.weight_fn(w) for w in self.weights]
 
     def forward(self, t_in: torch.Tensor, time_noise: float = 0.0,
-                generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """Spike times of every layer (hidden layers, then the output), ``inf`` = silent."""
+                generator: torch.Generator | None = None,
+                noise: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """Spike times of every layer (hidden layers, then the output), ``inf`` = silent.
+
+        With ``time_noise``, each hidden layer's times get ``time_noise x tau_syn`` times a
+        standard normal: ``noise`` (one tensor per hidden layer, e.g. from
+        :meth:`draw_noise`), else drawn here from ``generator``."""
         times, t = [], t_in
         ws = self.effective_weights()
         for i, w in enumerate(ws):
             t = first_spike_times(t, w, self.tau_syn, self.theta)
             if time_noise and i < len(ws) - 1:
-                noise = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
-                t = t + time_noise * self.tau_syn * noise
+                z = noise[i] if noise is not None else \
+                    torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
+                t = t + time_noise * self.tau_syn * z
             times.append(t)
         return times
+
+    def draw_noise(self, batch: int, generator: torch.Generator | None, device,
+                   dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+        """Standard normals for each hidden layer's times, drawn in the order :meth:`forward`
+        would draw them (so the same generator gives the same noise either way)."""
+        return [torch.randn((batch, n), generator=generator, device=device, dtype=dtype)
+                for n in self.sizes[1:-1]]
 
 
 def ttfs_loss(t_out: torch.Tensor, y: torch.Tensor, *, tau_syn: float = 1.0, xi: float = 0.2,
@@ -205,6 +219,65 @@ def _bump(net: TTFSNetwork, times: list[torch.Tensor], y: torch.Tensor, cfg: TTF
         return bumped, torch.where(bumped >= 0, new_scale, scale)
 
 
+@dataclasses.dataclass
+class StepState:
+    """What a training step reads and updates in place (tensors on the training device, so
+    that a step needs no host synchronisation and could be captured as a CUDA graph).
+
+    ``bumped`` and ``scale`` carry the weight-bumping rule between steps (see :func:`_bump`);
+    the rest sum over an epoch: loss x samples, correct predictions, silent fraction x
+    samples per layer, steps that bumped.
+    """
+
+    bumped: torch.Tensor
+    scale: torch.Tensor
+    limits: torch.Tensor
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    silent: torch.Tensor
+    bumps: torch.Tensor
+
+    @classmethod
+    def new(cls, cfg: TTFSTrainConfig, n_layers: int, device) -> StepState:
+        return cls(bumped=torch.tensor(-1, device=device),
+                   scale=torch.tensor(1.0, dtype=torch.float64, device=device),
+                   limits=_silent_limits(cfg, n_layers, device),
+                   loss_sum=torch.zeros((), device=device), correct=torch.zeros((), device=device),
+                   silent=torch.zeros(n_layers, device=device),
+                   bumps=torch.zeros((), dtype=torch.long, device=device))
+
+    def new_epoch(self) -> None:
+        for t in (self.loss_sum, self.correct, self.silent, self.bumps):
+            t.zero_()
+
+
+def train_step(net: TTFSNetwork, opt: torch.optim.Optimizer, cfg: TTFSTrainConfig,
+               xb: torch.Tensor, yb: torch.Tensor, noise: Sequence[torch.Tensor] | None,
+               state: StepState) -> None:
+    """One step of :func:`train_ttfs` on a batch (gradients must be cleared before): forward
+    with ``noise`` on the hidden times, Göltz et al.'s loss, backward, NaN guard and per-layer
+    clipping, the optimizer, weight bumping, the epoch sums. Updates ``state`` in place."""
+    times = net(xb, cfg.time_noise, noise=noise)
+    loss = ttfs_loss(times[-1], yb, tau_syn=net.tau_syn, xi=cfg.xi, alpha=cfg.alpha,
+                     beta=cfg.beta, t_silent=cfg.t_silent)
+    loss.backward()
+    for w in net.weights:
+        if w.grad is not None:
+            torch.nan_to_num_(w.grad, nan=0.0, posinf=0.0, neginf=0.0)
+            torch.nn.utils.clip_grad_norm_([w], cfg.max_grad_norm)
+    opt.step()
+    with torch.no_grad():
+        if cfg.bump:
+            bumped, scale = _bump(net, [t.detach() for t in times], yb, cfg, state.bumped,
+                                  state.scale, state.limits)
+            state.bumped.copy_(bumped)
+            state.scale.copy_(scale)
+            state.bumps += bumped >= 0
+        state.loss_sum += loss.detach() * len(yb)
+        state.correct += (predict_ttfs(times[-1]) == yb).sum()
+        state.silent += torch.stack([(~torch.isfinite(t)).float().mean() for t in times]) * len(yb)
+
+
 def shift_images(side: int, max_shift: int, fill: float):
     """An ``augment`` for :func:`train_ttfs`: shift each image of input times (``side x side``,
     flattened) by up to ``max_shift`` pixels in each direction, filling with ``fill`` (the
@@ -254,9 +327,7 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
     n = len(ty)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     planned, lr_step = cfg.epochs, cfg.lr_step
-    bumped = torch.tensor(-1, device=dev)
-    bump_scale = torch.tensor(1.0, dtype=torch.float64, device=dev)
-    limits = _silent_limits(cfg, len(net.weights), dev)
+    state = StepState.new(cfg, len(net.weights), dev)
     history: list[dict] = []
     start = time.perf_counter()
     with progress_bar(progress) as bar:
@@ -267,35 +338,18 @@ def train_ttfs(net: TTFSNetwork, t_x: np.ndarray | torch.Tensor, y: np.ndarray |
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * cfg.lr_gamma ** (epoch // lr_step)
             order = torch.randperm(n, generator=gen).to(dev)
-            loss_sum = torch.zeros((), device=dev)
-            correct = torch.zeros((), device=dev)
-            silent = torch.zeros(len(net.weights), device=dev)
-            bumps = torch.zeros((), dtype=torch.long, device=dev)
+            state.new_epoch()
             for i in range(0, n, cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
                 xb, yb = tx[idx], ty[idx]
                 if augment is not None:
                     xb = augment(xb, gen)
-                times = net(xb, cfg.time_noise, noise_gen)
-                loss = ttfs_loss(times[-1], yb, tau_syn=net.tau_syn, xi=cfg.xi, alpha=cfg.alpha,
-                                 beta=cfg.beta, t_silent=cfg.t_silent)
+                noise = net.draw_noise(len(idx), noise_gen, dev) if cfg.time_noise else None
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for w in net.weights:
-                    if w.grad is not None:
-                        torch.nan_to_num_(w.grad, nan=0.0, posinf=0.0, neginf=0.0)
-                        torch.nn.utils.clip_grad_norm_([w], cfg.max_grad_norm)
-                opt.step()
-                if cfg.bump:
-                    bumped, bump_scale = _bump(net, [t.detach() for t in times], yb, cfg, bumped,
-                                               bump_scale, limits)
-                    bumps += bumped >= 0
-                with torch.no_grad():
-                    loss_sum += loss.detach() * len(idx)
-                    correct += (predict_ttfs(times[-1]) == yb).sum()
-                    silent += torch.stack([(~torch.isfinite(t)).float().mean() for t in times]) * len(idx)
-            rec = {"epoch": epoch + 1, "loss": float(loss_sum) / n, "train_accuracy": float(correct) / n,
-                   "silent": [float(s) / n for s in silent], "bump_rounds": int(bumps),
+                train_step(net, opt, cfg, xb, yb, noise, state)
+            rec = {"epoch": epoch + 1, "loss": float(state.loss_sum) / n,
+                   "train_accuracy": float(state.correct) / n,
+                   "silent": [float(s) / n for s in state.silent], "bump_rounds": int(state.bumps),
                    "wall_s": time.perf_counter() - start, "lr": opt.param_groups[0]["lr"]}
             if on_epoch is not None:
                 on_epoch(epoch + 1, rec)
