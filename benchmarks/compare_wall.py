@@ -12,8 +12,8 @@ cache), prints a line as each cell finishes, and ends with the slowest cells and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -22,16 +22,10 @@ FULL_TARGET_S = 15 * 60   # every paradigm on full data, one GPU
 QUICK_TARGET_S = 5 * 60   # make demo on 2 CPU cores (this times the compare alone, not the install)
 
 
-def machine() -> str:
-    import torch
-
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
-    return f"{platform.machine()}, {torch.get_num_threads()} threads{gpu}"
-
-
 def run(task: str, sims: list[str], jobs: int, quick: bool, out: Path | None, data_dir=None) -> dict:
     """Run the comparison from scratch and return the benchmark's record."""
     from nonvon.compare import compare
+    from nonvon.result import machine_description
 
     start = time.perf_counter()
 
@@ -41,16 +35,16 @@ def run(task: str, sims: list[str], jobs: int, quick: bool, out: Path | None, da
     if out is not None and (out / "cache").exists() and any((out / "cache").iterdir()):
         raise SystemExit(f"{out}/cache already holds cells: a from-scratch time needs an empty "
                          "folder (drop --out to use a temporary one)")
-    with tempfile.TemporaryDirectory(prefix="nonvon-compare-wall-") as tmp:
-        folder = out or Path(tmp)
-        outcome = compare([task], sims, out_dir=folder, jobs=jobs, quick=quick, data_dir=data_dir,
+    with contextlib.nullcontext(out) if out is not None else \
+            tempfile.TemporaryDirectory(prefix="nonvon-compare-wall-") as folder:
+        outcome = compare([task], sims, out_dir=Path(folder), jobs=jobs, quick=quick, data_dir=data_dir,
                           progress=False, log=log)
     wall = round(time.perf_counter() - start, 2)  # the ratio is computed from the figure reported
     cells = sorted(outcome.results, key=lambda r: -(r.fit_wall_s + r.sim_wall_s))
     target = QUICK_TARGET_S if quick else FULL_TARGET_S
     return {"bench": "compare", "peer": None, "task": task, "quick": quick, "jobs": jobs,
             "cells": len(cells), "wall_s": wall, "target_s": target,
-            "ratio": round(target / wall, 3), "met": wall <= target, "machine": machine(),
+            "ratio": round(target / wall, 3), "met": wall <= target, "machine": machine_description(),
             "slowest": [{"simulator": r.simulator, "fit_s": round(r.fit_wall_s, 1),
                          "eval_s": round(r.sim_wall_s, 1)} for r in cells[:5]]}
 
