@@ -28,11 +28,11 @@ __all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_
 
 QUICK_SUBSET = (2000, 500)  # train, test samples under --quick
 
-#: The built-in simulators by the fit time of their defaults on full MNIST, longest first
-#: (docs/results). With ``jobs`` workers these start first, so that no long cell starts last;
-#: simulators not listed follow them.
-LONGEST_FIRST = ("snn-ttfs", "brainscales2-ttfs", "onn-diffractive", "vqc", "snn-cnn", "loihi",
-                 "truenorth", "spinnaker2", "brainscales2", "snn-mlp", "onn-mzi", "snn-converted")
+#: The built-in simulators by the time of one cell (fit and evaluation) of their defaults on
+#: full MNIST alone on an H200, longest first (docs/results/cell-times-h200). With ``jobs``
+#: workers these start first, so that no long cell starts last; simulators not listed follow.
+LONGEST_FIRST = ("onn-mzi", "snn-cnn", "onn-diffractive", "vqc", "snn-ttfs", "brainscales2-ttfs",
+                 "snn-converted", "loihi", "truenorth", "spinnaker2", "brainscales2", "snn-mlp")
 
 
 @dataclasses.dataclass

@@ -146,6 +146,21 @@ def test_save_load_round_trip(fitted_mzi, digits_task, tmp_path):
     assert r1.accuracy == r2.accuracy and dict(r1.ledger.totals) == dict(r2.ledger.totals)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_mzi_cuda_without_cuda_is_refused(digits_task):
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        MziOnn(**{**MziOnn.quick, "device": "cuda"}).fit(digits_task, seed=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("init", ["phase", "svd"])
+def test_mzi_trains_on_cuda_and_comes_back_to_the_cpu(digits_task, init):
+    kw = {**MziOnn.quick, "device": "cuda", "init": init, "finetune_epochs": 1 if init == "svd" else 0}
+    sim = MziOnn(**kw).fit(digits_task, seed=0)
+    assert {p.device.type for p in sim.net.parameters()} == {"cpu"}
+    assert sim.evaluate(digits_task).accuracy > 0.5  # chance is 0.1
+
+
 def test_with_config_keeps_the_network_fixed(fitted_mzi):
     with pytest.raises(ConfigError, match="define the trained network"):
         fitted_mzi.with_config(hidden=(8,))
@@ -209,7 +224,7 @@ def test_photonic_limit_is_the_optical_energy(fitted_mzi, digits_task):
     ({"arrangement": "triangle"}, "arrangement"), ({"thermal_crosstalk": 0.7}, "thermal_crosstalk"),
     ({"hidden": (0,)}, "hidden"), ({"phase_noise_rad": float("nan")}, "phase_noise_rad"),
     ({"n_inputs": 0}, "n_inputs"), ({"init": "random"}, "init"), ({"finetune_epochs": -1}, "finetune_epochs"),
-    ({"dropout": 1.0}, "dropout")])
+    ({"dropout": 1.0}, "dropout"), ({"device": "bogus"}, "device")])
 def test_mzi_config_rejects_bad_values(option, match):
     with pytest.raises(ConfigError, match=match):
         MziOnn(**option)

@@ -182,3 +182,42 @@ def test_bad_layer_arguments():
         first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), method="fast")
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         ttfs_encode(torch.tensor([[-0.1]]))
+
+
+def test_triton_method_needs_cuda_float32():
+    from nonvon.models.spiking import _triton_ttfs
+
+    if _triton_ttfs.usable(torch.zeros(1)):  # e.g. under TRITON_INTERPRET=1
+        pytest.skip("Triton runs on CPU tensors here")
+    with pytest.raises(ConfigError, match="triton"):
+        first_spike_times(torch.zeros(1, 2), torch.ones(1, 2), method="triton")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (Triton kernels)")
+def test_triton_kernels_match_the_dense_path(seed):
+    """Göltz et al.'s input layer (784 -> 350) on image-like times with ties and silent
+    pixels: same spikes, times and gradients as the torch dense path, to rounding."""
+    from nonvon.models.spiking import _triton_ttfs
+
+    assert _triton_ttfs.available()
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.rand(64, 784, generator=g)
+    pixels[pixels < 0.6] = 0.0  # most MNIST pixels are black
+    t_in = ttfs_encode(torch.round(pixels * 255) / 255, t_max=2.0, t_min=0.15).cuda()
+    t_in[:, :5] = math.inf  # inputs that never spike
+    w = (4.0 / 784 * (4.0 + 2.0 * math.sqrt(784) * torch.randn(350, 784, generator=g))).cuda()
+    upstream = torch.randn(64, 350, generator=g).cuda()
+    runs = {}
+    for method in ("dense", "triton"):
+        ti, wi = t_in.clone().requires_grad_(), w.clone().requires_grad_()
+        out = first_spike_times(ti, wi, method=method)
+        torch.where(torch.isfinite(out), out * upstream, 0.0).sum().backward()
+        runs[method] = (out.detach(), ti.grad, wi.grad)
+    (t_d, gt_d, gw_d), (t_t, gt_t, gw_t) = runs["dense"], runs["triton"]
+    fired = torch.isfinite(t_d)
+    assert 0.2 < float(fired.float().mean()) < 0.99, "exercise firing and silent neurons"
+    assert float((fired != torch.isfinite(t_t)).float().mean()) < 1e-4  # grazing crossings only
+    both = fired & torch.isfinite(t_t)
+    torch.testing.assert_close(t_t[both], t_d[both], rtol=0, atol=1e-4)
+    for a, b in ((gt_t, gt_d), (gw_t, gw_d)):
+        assert float((a - b).norm() / b.norm()) < 1e-3

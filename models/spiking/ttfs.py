@@ -44,6 +44,7 @@ import warnings
 import torch
 
 from nonvon.errors import ConfigError
+from nonvon.models.spiking import _triton_ttfs
 
 __all__ = ["first_spike_times", "first_spike_times_autograd", "ttfs_encode", "check_neuron",
            "update_counts"]
@@ -238,29 +239,36 @@ class _FirstSpikeDense(torch.autograd.Function):
     GPU the per-step cost of the grouped version is kernel launches, not arithmetic."""
 
     @staticmethod
-    def forward(ctx, t_in, w, tau_m, theta):
+    def forward(ctx, t_in, w, tau_m, theta, triton=False):
         B, n = t_in.shape
         n_out = w.shape[0]
         order, ts, finite, ref, ea, next_t = _sorted_inputs(t_in, tau_m)
-        wt = w.t()
-        out = torch.empty((B, n_out), dtype=t_in.dtype, device=t_in.device)
-        k = torch.empty((B, n_out), dtype=torch.long, device=t_in.device)
-        a_sel, b_sel = torch.empty_like(out), torch.empty_like(out)
-        fired = torch.empty((B, n_out), dtype=torch.bool, device=t_in.device)
-        step = _chunk_rows(n * n_out, t_in.device)
-        for r in range(0, B, step):
-            sl = slice(r, r + step)
-            ws = wt[order[sl]]                                           # (b, n, n_out)
-            a = torch.cumsum(ws * ea[sl].unsqueeze(-1), dim=1)
-            b = torch.cumsum(ws * (ea[sl] * ea[sl]).unsqueeze(-1), dim=1)
-            idx, fired[sl], out[sl] = _first_crossing(a, b, ts[sl], next_t[sl], ref[sl], tau_m, theta)
-            k[sl] = idx.squeeze(1)
-            a_sel[sl] = torch.gather(a, 1, idx).squeeze(1)
-            b_sel[sl] = torch.gather(b, 1, idx).squeeze(1)
+        if triton:  # the running sums in registers (see _triton_ttfs)
+            lo = (2.0 * theta) * torch.exp((ts - ref) / tau_m)
+            hi = (2.0 * theta) * torch.exp((next_t - ref) / tau_m)
+            k, u, a_sel, b_sel, fired = _triton_ttfs.forward(order, ea, lo, hi, w, theta)
+            t_out = ref + tau_m * torch.log(torch.where(fired, u, 2.0 * theta) / (2.0 * theta))
+            out = torch.where(fired, t_out, math.inf)
+        else:
+            wt = w.t()
+            out = torch.empty((B, n_out), dtype=t_in.dtype, device=t_in.device)
+            k = torch.empty((B, n_out), dtype=torch.long, device=t_in.device)
+            a_sel, b_sel = torch.empty_like(out), torch.empty_like(out)
+            fired = torch.empty((B, n_out), dtype=torch.bool, device=t_in.device)
+            step = _chunk_rows(n * n_out, t_in.device)
+            for r in range(0, B, step):
+                sl = slice(r, r + step)
+                ws = wt[order[sl]]                                       # (b, n, n_out)
+                a = torch.cumsum(ws * ea[sl].unsqueeze(-1), dim=1)
+                b = torch.cumsum(ws * (ea[sl] * ea[sl]).unsqueeze(-1), dim=1)
+                idx, fired[sl], out[sl] = _first_crossing(a, b, ts[sl], next_t[sl], ref[sl], tau_m, theta)
+                k[sl] = idx.squeeze(1)
+                a_sel[sl] = torch.gather(a, 1, idx).squeeze(1)
+                b_sel[sl] = torch.gather(b, 1, idx).squeeze(1)
         rank = torch.empty_like(order).scatter_(1, order, torch.arange(n, device=t_in.device).expand(B, n))
         e_in = torch.zeros_like(ea).scatter_(1, order, ea)
         ctx.save_for_backward(w, rank, e_in, k, fired, a_sel, b_sel)
-        ctx.tau_m, ctx.theta = tau_m, theta
+        ctx.tau_m, ctx.theta, ctx.triton = tau_m, theta, triton
         return out
 
     @staticmethod
@@ -269,6 +277,9 @@ class _FirstSpikeDense(torch.autograd.Function):
         p, q = _set_gradients(g, fired, a_sel, b_sel, ctx.tau_m, ctx.theta)
         B, n = e_in.shape
         need_t, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.triton:
+            grad_t, grad_w = _triton_ttfs.backward(rank, e_in, k, p, q, w, ctx.tau_m, need_t, need_w)
+            return grad_t, grad_w, None, None, None
         grad_w = torch.zeros_like(w.t()) if need_w else None
         grad_t = torch.zeros_like(e_in) if need_t else None
         wt = w.t()
@@ -282,7 +293,7 @@ class _FirstSpikeDense(torch.autograd.Function):
                 grad_w += torch.einsum("bno,bn->no", mp, ea) + torch.einsum("bno,bn->no", mq, eb)
             if need_t:
                 grad_t[sl] = ((mp * wt).sum(-1) * ea + 2.0 * (mq * wt).sum(-1) * eb) / ctx.tau_m
-        return grad_t, (grad_w.t() if need_w else None), None, None
+        return grad_t, (grad_w.t() if need_w else None), None, None, None
 
 
 def _set_gradients(g, fired, a_sel, b_sel, tau_m, theta):
@@ -294,7 +305,7 @@ def _set_gradients(g, fired, a_sel, b_sel, tau_m, theta):
     return g * (-tau_m / s), g * (2.0 * theta * tau_m / (u * s))
 
 
-METHODS = ("auto", "grouped", "dense")
+METHODS = ("auto", "grouped", "dense", "triton")
 DENSE_MAX_SYNAPSES = 16_384  # on a CPU, smaller layers are cheaper dense (fewer kernels)
 
 
@@ -309,8 +320,10 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
         theta: threshold > 0.
         method: ``"grouped"`` (one candidate per distinct input time, sparse products: least
             arithmetic, suits CPUs), ``"dense"`` (every sorted input, few large kernels:
-            suits GPUs and small layers) or ``"auto"`` (dense on CUDA or for layers of at most
-            ``DENSE_MAX_SYNAPSES`` synapses, grouped otherwise). Same results.
+            suits GPUs and small layers), ``"triton"`` (the dense method as Triton kernels
+            that keep the running sums in registers; CUDA, float32) or ``"auto"`` (triton
+            on CUDA when Triton is installed, else dense on CUDA or for layers of at most
+            ``DENSE_MAX_SYNAPSES`` synapses, grouped otherwise). Same results, to rounding.
 
     Returns:
         ``(B, n_out)`` spike times, ``inf`` where a neuron does not fire.
@@ -331,9 +344,16 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, tau_syn: float = 1.0,
                           "give t_in as (batch, n_in) and w as (n_out, n_in)")
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}", f"use one of {METHODS}")
-    dense = method == "dense" or (method == "auto" and (t_in.is_cuda or w.numel() <= DENSE_MAX_SYNAPSES))
-    fn = _FirstSpikeDense if dense else _FirstSpike
-    return fn.apply(t_in, w, 2.0 * float(tau_syn), float(theta))
+    tau_m, theta = 2.0 * float(tau_syn), float(theta)
+    triton_ok = _triton_ttfs.usable(t_in) and w.dtype == t_in.dtype
+    if method == "triton" and not triton_ok:
+        raise ConfigError("method='triton' needs float32 input times and weights on a CUDA "
+                          "device, and the triton package", "use method='auto'")
+    if method == "triton" or (method == "auto" and t_in.is_cuda and triton_ok):
+        return _FirstSpikeDense.apply(t_in, w, tau_m, theta, True)
+    if method == "dense" or (method == "auto" and (t_in.is_cuda or w.numel() <= DENSE_MAX_SYNAPSES)):
+        return _FirstSpikeDense.apply(t_in, w, tau_m, theta)
+    return _FirstSpike.apply(t_in, w, tau_m, theta)
 
 
 @torch.no_grad()

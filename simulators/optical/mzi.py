@@ -72,6 +72,7 @@ from nonvon.simulators.optical.common import (
     quantize_signed,
     torch_threads,
 )
+from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
 __all__ = ["MziConfig", "MziOnn", "Chip"]
@@ -102,6 +103,8 @@ class MziConfig:
             programmed their chip), followed by ``finetune_epochs`` of phase-domain training.
         finetune_epochs: phase-domain epochs after ``init="svd"`` (at lr / 10).
         dropout: dropout of the electronic MLP trained by ``init="svd"``.
+        device: where training runs: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+            Everything after training (calibration, chip, evaluation) runs on the CPU.
         wavelength_nm: laser wavelength (sets the photon energy).
         photons_per_mac: laser photons per multiply-accumulate at full-scale inputs (> 0). The
             default, 1000, costs the trained MNIST / Fashion networks < 0.1 pp of accuracy
@@ -137,6 +140,7 @@ class MziConfig:
     init: str = "phase"
     finetune_epochs: int = 0
     dropout: float = 0.0
+    device: str = "auto"
     wavelength_nm: float = 1550.0
     photons_per_mac: float = 1000.0
     lo_ratio: float = 1.0
@@ -166,6 +170,7 @@ class MziConfig:
         check_choice("input_reduction", self.input_reduction, ("pca", "none"))
         check_choice("arrangement", self.arrangement, ARRANGEMENTS)
         check_choice("init", self.init, ("phase", "svd"))
+        check_choice("device", self.device, ("auto", "cpu", "cuda"))
         if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) \
                 or self.finetune_epochs < 0:
             raise ConfigError(f"finetune_epochs={self.finetune_epochs!r} must be an integer >= 0",
@@ -270,7 +275,7 @@ class Chip:
         return ChipLayer(w, hold_v + hold_u + hold_s, n_v + n_u + 2 * layer.rank, path)
 
 
-class MziOnn(Simulator):
+class MziOnn(TorchBacked, Simulator):
     """Hybrid MZI-mesh optical neural network with electronic ReLU (``onn-mzi``)."""
 
     paradigm = "optical"
@@ -370,8 +375,9 @@ class MziOnn(Simulator):
         epochs, lr = (c.epochs, c.lr) if c.init == "phase" else (c.finetune_epochs, c.lr / 10)
         if epochs:
             train_classifier(self.net, xa, ya, epochs=epochs, batch_size=c.batch_size, lr=lr,
-                             weight_decay=c.weight_decay, seed=seed, progress=progress,
-                             label=f"{self.name} train")
+                             weight_decay=c.weight_decay, seed=seed, device=self.device,
+                             progress=progress, label=f"{self.name} train")
+            self.net.cpu()  # calibration, chip and evaluation run on the CPU
         self._calibrate(xr[:CALIBRATION_SAMPLES])
 
     def _program_from_mlp(self, sizes, xa, ya, *, seed: int, progress: bool) -> None:
@@ -381,8 +387,9 @@ class MziOnn(Simulator):
         c = self.config
         net = mlp(sizes[0], sizes[1:-1], sizes[-1], c.dropout)
         train_classifier(net, xa, ya, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
-                         weight_decay=c.weight_decay, seed=seed, progress=progress,
+                         weight_decay=c.weight_decay, seed=seed, device=self.device, progress=progress,
                          label=f"{self.name} electronic pre-training")
+        net.cpu()  # SVD and decomposition of the weights run on the CPU
         linears = [m for m in net if isinstance(m, torch.nn.Linear)]
         self.net.program([m.weight.detach() for m in linears], [m.bias.detach() for m in linears])
 
