@@ -22,6 +22,7 @@ from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.progress import progress_bar
 from nonvon.registry import Registry, registry
 from nonvon.result import ROW_FIELDS, Result, library_versions
+from nonvon.simulator import is_execution_option
 from nonvon.tasks import Task
 
 __all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key"]
@@ -45,8 +46,12 @@ class CompareOutcome:
 
 
 def cell_key(task: Task, sim, seed: int) -> str:
+    config = dataclasses.asdict(sim.config)
+    for f in dataclasses.fields(sim.config):
+        if is_execution_option(f):  # how a cell is computed does not re-key it
+            del config[f.name]
     payload = {"task": task.name, "data": task.fingerprint, "simulator": sim.name,
-               "config": dataclasses.asdict(sim.config), "seed": seed,
+               "config": config, "seed": seed,
                "nonvon": library_versions().get("nonvon", "?")}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]

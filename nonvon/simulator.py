@@ -21,7 +21,18 @@ from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.result import Measurement, Result
 from nonvon.tasks import Task
 
-__all__ = ["Simulator", "Capabilities", "Prediction"]
+__all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option"]
+
+
+def execution_option(default):
+    """A config field that chooses how a cell is computed, not what (e.g. replaying the
+    training step as a CUDA graph): the same experiment either way, equal to rounding, so
+    ``compare``'s cache key leaves it out, as it leaves out which machine ran the cell."""
+    return dataclasses.field(default=default, metadata={"execution": True})
+
+
+def is_execution_option(field: dataclasses.Field) -> bool:
+    return bool(field.metadata.get("execution"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,10 @@ finished.
 ``--jobs N`` (``compare(jobs=N)``) first computes the cells in ``N`` worker processes (sharing
 the GPU when there is one), longest first, then runs the comparison over the filled cache.
 Cells that read a hardware energy counter (the GPU baseline under NVML) are left out of the
-pool and run alone afterwards: anything running beside them would be measured too. On one
-H200, two TTFS cells at a time each trained as fast as one alone on an H100 (285 s vs 289 s),
-while with eight workers they took 1.5x as long as with two: a few workers per GPU pays.
+pool and run alone afterwards: anything running beside them would be measured too. Workers
+sharing one GPU take turns on it: on an H200 with six workers, cells ran 4 to 5 times slower
+than alone (docs/results/cell-times-h200), so more workers than GPUs mostly helps cells that
+leave the GPU idle.
 
     NONVON_DATA=/path/to/data python studies/mnist_comparison.py --out results/mnist-comparison
     NONVON_DATA=/path/to/data python studies/mnist_comparison.py --jobs 2   # one GPU

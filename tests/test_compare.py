@@ -210,3 +210,18 @@ def test_simulators_skipped_under_sim_all_are_listed_in_the_report(tmp_path):
     compare([task], ["hdc-projection"], out_dir=tmp_path, quick=True, subset=(200, 50),
             progress=False, log=lambda m: None, reg=reg)
     assert "## Not run" not in (tmp_path / "report.md").read_text()
+
+
+def test_execution_options_do_not_re_key_a_cell(digits_task):
+    """A cell computed with a TTFS step replayed as a CUDA graph is the same experiment as one
+    computed eagerly (equal to rounding): same key. A training setting is another experiment."""
+    from nonvon.compare import cell_key
+    from nonvon.registry import registry
+
+    reg = registry()
+    key = cell_key(digits_task, reg.simulator("snn-ttfs"), 0)
+    assert cell_key(digits_task, reg.simulator("snn-ttfs", cuda_graph=False), 0) == key
+    assert cell_key(digits_task, reg.simulator("onn-mzi", device="cpu"), 0) == \
+        cell_key(digits_task, reg.simulator("onn-mzi"), 0)
+    assert cell_key(digits_task, reg.simulator("snn-ttfs", epochs=59), 0) != key
+    assert cell_key(digits_task, reg.simulator("snn-ttfs"), 1) != key

@@ -55,7 +55,7 @@ from nonvon.errors import ConfigError
 from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
 from nonvon.result import Result
-from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulator import Capabilities, Prediction, Simulator, execution_option
 from nonvon.simulators.optical.common import (
     ZJ,
     check_bits,
@@ -104,7 +104,8 @@ class MziConfig:
         finetune_epochs: phase-domain epochs after ``init="svd"`` (at lr / 10).
         dropout: dropout of the electronic MLP trained by ``init="svd"``.
         device: where training runs: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-            Everything after training (calibration, chip, evaluation) runs on the CPU.
+            Everything after training (calibration, chip, evaluation) runs on the CPU. An
+            execution option: not part of ``compare``'s cache key.
         wavelength_nm: laser wavelength (sets the photon energy).
         photons_per_mac: laser photons per multiply-accumulate at full-scale inputs (> 0). The
             default, 1000, costs the trained MNIST / Fashion networks < 0.1 pp of accuracy
@@ -140,7 +141,7 @@ class MziConfig:
     init: str = "phase"
     finetune_epochs: int = 0
     dropout: float = 0.0
-    device: str = "auto"
+    device: str = execution_option("auto")
     wavelength_nm: float = 1550.0
     photons_per_mac: float = 1000.0
     lo_ratio: float = 1.0

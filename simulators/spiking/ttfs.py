@@ -56,7 +56,7 @@ from nonvon.models.spiking.ttfs_training import (
     shift_images,
     train_ttfs,
 )
-from nonvon.simulator import Prediction, Simulator
+from nonvon.simulator import Prediction, Simulator, execution_option
 from nonvon.simulators.spiking.chips import quantize_symmetric
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
@@ -98,8 +98,9 @@ class TTFSConfig:
         weight_bits: deployed weights as ``weight_bits``-bit magnitudes with a sign, one scale
             per layer, trained with them in the forward pass (``None``: fp32).
         time_budget_s: stop training after the epoch that crosses this many seconds.
-        cuda_graph: on CUDA, replay each training step as one CUDA graph (about 2.7x faster
-            on an H200, the same weights); ``False``: step by step.
+        cuda_graph: on CUDA, replay each training step as one CUDA graph (a cell about 4x
+            faster on an H200, the same weights); ``False``: step by step. An execution
+            option: not part of ``compare``'s cache key.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         eval_batch_size: samples per evaluation batch.
     """
@@ -127,7 +128,7 @@ class TTFSConfig:
     augment_shift: int = 0
     weight_bits: int | None = None
     time_budget_s: float | None = None
-    cuda_graph: bool = True
+    cuda_graph: bool = execution_option(True)
     device: str = "auto"
     eval_batch_size: int = 1000
 
