@@ -67,6 +67,23 @@ def test_mesh_is_unitary(arrangement, n):
 
 
 @pytest.mark.parametrize("arrangement", ARRANGEMENTS)
+@pytest.mark.parametrize("n", [2, 5, 16])
+def test_block_size_changes_speed_only(arrangement, n):
+    """Blocks of 1 column (CUDA's default), a few, or all: the same matrix and gradients."""
+    mesh = MZIMesh(n, arrangement, dtype=T64)
+    mesh.reset_parameters(torch.Generator().manual_seed(n))
+    runs = []
+    for block in (1, 3, None, mesh.layout.n_columns):
+        mesh.zero_grad()
+        u = mesh_unitary(mesh.layout, mesh.theta, mesh.phi, mesh.out_phase, block=block)
+        (u.real * torch.arange(n * n, dtype=T64).view(n, n)).sum().backward()
+        runs.append((u.detach(), mesh.theta.grad.clone(), mesh.phi.grad.clone()))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("arrangement", ARRANGEMENTS)
 def test_imbalanced_couplers_stay_unitary_but_change_the_matrix(arrangement):
     n = 6
     lay = mesh_layout(n, arrangement)
