@@ -78,6 +78,25 @@ def test_counts_match_an_event_by_event_loop(seed):
     assert math.isclose(nb.activation_sparsity, 1 - spikes / (9 * 5 * 17))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_counting_on_the_gpu_equals_counting_on_the_cpu(seed):
+    """Recordings are counted where they were made: the same counts as on the CPU."""
+    from nonvon.models.spiking import spiking_cnn
+
+    torch.manual_seed(seed)
+    net = spiking_cnn(12, (4, 6), 16, 3, LIFConfig(timesteps=5, coding="rate"), kernel=3)
+    core_map = CoreMap([144, 576, 216, 16, 3], neurons_per_core=64, mesh_width=4)
+    net.generator = torch.Generator(device="cuda").manual_seed(0)
+    with torch.no_grad():
+        _, rec = net.cuda().run(torch.rand(7, 12, 12, device="cuda"), record=True)
+    on_gpu = Counter(net.cpu(), core_map).to("cuda").count(rec)
+    for name in ("inputs", "currents", "mems"):
+        setattr(rec, name, [t.cpu() for t in getattr(rec, name)])
+    rec.logits = rec.logits.cpu()
+    assert on_gpu == Counter(net, core_map).count(rec)
+    assert on_gpu.synops > 0 and on_gpu.hops > 0
+
+
 def test_conv_fanout_matches_brute_force(seed):
     torch.manual_seed(seed)
     conv = nn.Conv2d(2, 3, 3, stride=2, padding=1)

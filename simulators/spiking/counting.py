@@ -202,6 +202,14 @@ class Counter:
             per_out = w[0].numel()  # in_features, or C_in/groups * kh * kw
             self.dense_per_step.append(self.sizes[i + 1] * per_out)
 
+    def to(self, device) -> Counter:
+        """Move the routing tables, so that recordings are counted where they were made (on a
+        GPU, copying a convolutional network's recordings to the host costs more than the
+        counting; the counts are sums of whole numbers, exact on either device)."""
+        self.fanout = [f.to(device) for f in self.fanout]
+        self.routes = [None if r is None else (r[0].to(device), r[1].to(device)) for r in self.routes]
+        return self
+
     def count(self, rec: Recording) -> Counts:
         net, c = self.net, Counts()
         T = net.lif.timesteps

@@ -197,7 +197,7 @@ class SpikingSimulator(TorchBacked, Simulator):
     def _predict(self, x: np.ndarray) -> Prediction:
         net = self.network.to(self.device).eval()
         if self._counter is None:
-            self._counter = Counter(net.cpu(), self._core_map())
+            self._counter = Counter(net.cpu(), self._core_map()).to(self.device)
             net.to(self.device)
         xt = torch.from_numpy(np.ascontiguousarray(x))
         check_unit_interval(xt)
@@ -209,7 +209,6 @@ class SpikingSimulator(TorchBacked, Simulator):
                 for i in range(0, len(xt), self.config.eval_batch_size):
                     logits, rec = net.run(xt[i:i + self.config.eval_batch_size].to(self.device),
                                           record=True)
-                    rec = _to_cpu(rec)
                     counts += self._counter.count(rec)
                     labels.append(logits.argmax(1).cpu())
         finally:
@@ -230,14 +229,6 @@ class SpikingSimulator(TorchBacked, Simulator):
         t["mul_fp32"] += lif_active
         t["cmp_fp32"] += lif_active + c.samples * (self.network.n_classes - 1)
         return {k: v for k, v in t.items() if v}
-
-
-def _to_cpu(rec):
-    rec.inputs = [t.cpu() for t in rec.inputs]
-    rec.currents = [t.cpu() for t in rec.currents]
-    rec.mems = [t.cpu() for t in rec.mems]
-    rec.logits = rec.logits.cpu()
-    return rec
 
 
 class SnnMLP(SpikingSimulator):
