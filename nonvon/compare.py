@@ -24,6 +24,7 @@ from nonvon.registry import Registry, registry
 from nonvon.result import ROW_FIELDS, Result, library_versions
 from nonvon.simulator import is_execution_option
 from nonvon.tasks import Task
+from nonvon.training_memo import memo_folder
 
 __all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key"]
 
@@ -204,9 +205,23 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
     if out_dir is not None:
         _write_skipped_section(Path(out_dir), skipped)
 
+    cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
+    # cells that train the same network alike (snn-mlp and the chips) train it once
+    with memo_folder(cache_dir / "training" if cache_dir else None):
+        outcome = _compute(plan, configs, specs, seeds, out_dir, cache_dir, jobs, data_dir,
+                           progress, log)
+    if out_dir is not None:
+        write_results(outcome.rows, Path(out_dir), report=report)
+    log(f"{outcome.computed} cell(s) computed, {outcome.cached} taken from the cache"
+        + (f" in {cache_dir}" if cache_dir else ""))
+    return outcome
+
+
+def _compute(plan, configs, specs, seeds, out_dir, cache_dir, jobs, data_dir, progress,
+             log) -> CompareOutcome:
+    """Every cell of the plan, from the cache or computed (in workers first when jobs > 1)."""
     if jobs > 1:
         _compute_in_workers(plan, configs, specs, seeds, Path(out_dir), jobs, data_dir, progress, log)
-    cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
     results, rows, cached, computed = [], [], 0, 0
     with progress_bar(progress) as bar:
         job = bar.add_task("compare", total=len(plan) * len(seeds), status="")
@@ -230,12 +245,7 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
                          for p in sim_presets]
                 rows += result.measured_rows()
                 bar.advance(job)
-    outcome = CompareOutcome(results, rows, cached, computed, Path(out_dir) if out_dir else None)
-    if out_dir is not None:
-        write_results(rows, Path(out_dir), report=report)
-    log(f"{computed} cell(s) computed, {cached} taken from the cache"
-        + (f" in {cache_dir}" if cache_dir else ""))
-    return outcome
+    return CompareOutcome(results, rows, cached, computed, Path(out_dir) if out_dir else None)
 
 
 _SKIPPED_SECTION = "skipped.section.json"

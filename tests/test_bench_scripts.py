@@ -41,3 +41,10 @@ def test_ttfs_step_bench_times_the_eager_step_on_a_cpu(capsys):
     assert rec["aten_ops_per_step"] > 10  # the profiler saw the step's operations
     assert rec["graph"].startswith("not run")  # graphs need CUDA; nothing claimed without one
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == rec
+
+
+def test_shared_training_bench_runs_both_ways(capsys):
+    rec = _bench("shared_training").main(["--task", "digits", "--quick"])
+    assert set(rec["shared_cells"]) == set(rec["each_trains_cells"]) == {"snn-mlp", "loihi", "spinnaker2"}
+    assert rec["same_accuracies"] and rec["ratio"] > 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == rec

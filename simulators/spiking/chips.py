@@ -1,7 +1,9 @@
 """Neuromorphic chips: the same surrogate-trained LIF network, deployed under a chip's limits.
 
 Each chip simulator trains like ``snn-mlp`` / ``snn-cnn``, then deploys the network as the
-chip would hold it and refuses, with the limit and the value, a network that does not fit:
+chip would hold it and refuses, with the limit and the value, a network that does not fit
+(in a comparison with an output folder, chips and ``snn-mlp`` with the same training
+settings share one training: :mod:`nonvon.training_memo`):
 
 - **weights** are quantized (symmetric, one scale per layer, ``weight_bits``) and the network
   is fine-tuned with the quantized weights in the forward pass (straight-through

@@ -43,10 +43,12 @@ from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
 from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
+from nonvon.result import library_versions
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
+from nonvon.training_memo import shared_training
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN"]
 
@@ -160,10 +162,27 @@ class SpikingSimulator(TorchBacked, Simulator):
         self.network = self._build(task)
         self._check_network(self.network)
         c = self.config
-        train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
-                         batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay, seed=seed,
-                         device=self.device, progress=progress, label=f"{self.name} train")
+
+        def train() -> None:
+            train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
+                             batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
+                             seed=seed, device=self.device, progress=progress,
+                             label=f"{self.name} train")
+
+        # snn-mlp and the chips train the same network alike before a chip deploys it: in a
+        # comparison the first cell trains it and the others load it (nonvon.training_memo)
+        shared_training(self.network, self._training_recipe(task, seed), train)
+        self.network.to(self.device).eval()
         self._after_training(task, seed=seed, progress=progress)
+
+    def _training_recipe(self, task: Task, seed: int) -> dict:
+        """What determines the trained (pre-deployment) weights: the :class:`SNNConfig`
+        settings, none of a chip's, and where training ran."""
+        settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(SNNConfig)
+                    if f.name not in ("device", "eval_batch_size")}
+        return {"training": "surrogate-gradient LIF network", "task": task.name,
+                "data": task.fingerprint, "settings": settings, "seed": seed,
+                "device": self.device.type, "versions": library_versions()}
 
     def _check_network(self, net: SpikingClassifier) -> None:
         """Structural limits, before any training (chips override)."""

@@ -1,0 +1,99 @@
+"""Trained weights shared between cells that train the same network the same way.
+
+``snn-mlp``, ``loihi`` and ``spinnaker2`` start from the same surrogate-gradient training of
+the same LIF network (the chips then quantize and fine-tune it for themselves). In a
+comparison the three cells would train it three times; with a memo folder the first cell
+trains and saves the weights, and the others load them. The key is what defines the
+training (the caller's description: data fingerprint, settings, seed, device kind, library
+versions), never the weights alone, since settings outside the weights (a neuron's decay,
+a quantizer) change what training does.
+
+``compare`` sets the folder (``<out>/cache/training``) for itself and its worker processes;
+with no folder set, :func:`shared_training` simply trains. A cell that needs a network
+another process is training waits for it (a lock file per key) rather than training it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nonvon._io import atomic_write_bytes
+
+__all__ = ["ENV", "memo_folder", "shared_training"]
+
+ENV = "NONVON_TRAINING_MEMO"
+
+
+@contextlib.contextmanager
+def memo_folder(path: str | os.PathLike | None) -> Iterator[None]:
+    """Share trainings through ``path`` inside the block (and in processes started in it)."""
+    old = os.environ.get(ENV)
+    if path is not None:
+        os.environ[ENV] = str(path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
+
+
+def _key(recipe: dict[str, Any]) -> str:
+    blob = json.dumps(recipe, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): concurrent cells may both train
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Callable[[], None]) -> bool:
+    """Run ``train()``, which trains ``module`` in place, unless the memo folder holds the
+    result of the same ``recipe``; then load that instead.
+
+    Args:
+        module: the freshly built network (same architecture and initialisation as the
+            one the recipe trains).
+        recipe: everything that determines the trained weights, as JSON-able values.
+        train: trains ``module`` in place.
+
+    Returns:
+        ``True`` when the weights came from the memo.
+    """
+    folder = os.environ.get(ENV)
+    if not folder:
+        train()
+        return False
+    path = Path(folder) / f"{_key(recipe)}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")):
+        if path.exists():
+            device = next(module.parameters()).device
+            module.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+            return True
+        train()
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+    return False

@@ -1,0 +1,88 @@
+"""Shared trainings: snn-mlp and the chips train their common LIF network once in a compare,
+and a chip deployed from the shared weights is the chip trained on its own."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+import nonvon.simulators.spiking.simulator as spiking_simulator
+from nonvon.compare import compare
+from nonvon.registry import registry
+from nonvon.training_memo import ENV, memo_folder, shared_training
+
+QUICK = {"hidden": (16,), "epochs": 2, "timesteps": 4, "batch_size": 64, "lr": 5e-3}
+
+
+def _net(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Linear(3, 2)
+
+
+def test_without_a_folder_it_just_trains(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    calls = []
+    assert shared_training(_net(), {"a": 1}, lambda: calls.append(1)) is False
+    assert calls == [1]
+
+
+def test_the_second_training_of_a_recipe_loads_the_first(tmp_path):
+    def train(net):
+        def run():
+            with torch.no_grad():
+                net.weight.add_(1.0)
+        return run
+
+    with memo_folder(tmp_path):
+        first = _net()
+        assert shared_training(first, {"recipe": 1}, train(first)) is False
+        second = _net()
+        assert shared_training(second, {"recipe": 1}, lambda: pytest.fail("trained twice")) is True
+        assert torch.equal(second.weight, first.weight) and torch.equal(second.bias, first.bias)
+        other = _net()
+        assert shared_training(other, {"recipe": 2}, train(other)) is False  # another recipe
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+
+
+def test_memo_folder_restores_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV, "/somewhere/else")
+    with memo_folder(tmp_path):
+        assert os.environ[ENV] == str(tmp_path)
+    assert os.environ[ENV] == "/somewhere/else"
+
+
+@pytest.fixture
+def float_trainings(monkeypatch):
+    """Labels of the float (pre-deployment) trainings that actually ran."""
+    labels = []
+    real = spiking_simulator.train_classifier
+
+    def spy(*args, label="", **kwargs):
+        labels.append(label)
+        return real(*args, label=label, **kwargs)
+
+    monkeypatch.setattr(spiking_simulator, "train_classifier", spy)
+    return labels
+
+
+def test_a_chip_from_shared_weights_equals_the_chip_trained_alone(digits_task, tmp_path,
+                                                                   float_trainings):
+    reg = registry()
+    alone = reg.simulator("loihi", **QUICK).fit(digits_task, seed=0).evaluate(digits_task)
+    with memo_folder(tmp_path):
+        reg.simulator("snn-mlp", **QUICK).fit(digits_task, seed=0)
+        shared = reg.simulator("loihi", **QUICK).fit(digits_task, seed=0).evaluate(digits_task)
+    assert float_trainings == ["loihi train", "snn-mlp train"]  # the second loihi loaded it
+    assert shared.accuracy == alone.accuracy
+    assert shared.ledger.totals == alone.ledger.totals
+
+
+def test_compare_trains_the_common_network_once(tmp_path, float_trainings):
+    overrides = {name: QUICK for name in ("snn-mlp", "loihi", "spinnaker2")}
+    out = compare(["digits"], list(overrides), overrides=overrides, out_dir=tmp_path,
+                  progress=False, log=lambda m: None, report=False)
+    assert out.computed == 3 and len(float_trainings) == 1
+    assert len(list((tmp_path / "cache" / "training").glob("*.pt"))) == 1
+    assert {r.simulator for r in out.results} == {"snn-mlp", "loihi", "spinnaker2"}
