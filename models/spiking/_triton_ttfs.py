@@ -24,18 +24,11 @@ import os
 
 import torch
 
+from nonvon.models.spiking._triton_lif import available  # noqa: F401 (one check for both)
+
 BLOCK_OUT = 128   # neurons per forward program
 BLOCK_IN = 64     # inputs per gradient program
 BLOCK_GRAD_OUT = 64
-
-
-@functools.cache
-def available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def usable(t: torch.Tensor) -> bool:
