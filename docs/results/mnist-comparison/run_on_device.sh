@@ -1,8 +1,16 @@
 #!/bin/bash
 # Full MNIST + Fashion-MNIST comparison on the device machine; resumes from .device/cmp.tgz if carried.
+# Extra arguments go to the study (e.g. --task mnist). GPU_LIMIT=0: the NVML cells run inside the
+# study, after its workers; JOBS: its workers; LIMIT: seconds the study may run; TESTS=1: see below.
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit 1
 python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 || { echo "editable install failed"; exit 1; }
 export NONVON_DATA=$PWD/.device/data PYTHONUNBUFFERED=1
+# TESTS=1: the CUDA tests first (graphs, Triton kernels, counting and onn-mzi on the GPU)
+if [ "${TESTS:-0}" = 1 ]; then
+  timeout 120 python3 -m pytest -q -p no:cacheprovider -k "cuda or triton or gpu" tests/test_spiking_ttfs.py \
+    tests/test_spiking_ttfs_training.py tests/test_spiking_lif.py tests/test_spiking_sim.py \
+    tests/test_optical_simulators.py 2>&1 | tail -5 > $OUT/pytest.log
+fi
 mkdir -p results
 [ -f .device/cmp.tgz ] && tar xzf .device/cmp.tgz -C results
 python3 -c "import qiskit, snntorch, torchhd, rich, matplotlib, scipy, jax, torch; print(jax.devices(), torch.cuda.get_device_name(0), qiskit.__version__)"
