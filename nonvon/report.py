@@ -222,7 +222,7 @@ def _results_table(rows):
         body.append([r["task"], r["simulator"], r["preset"], r["kind"], f"{100 * r['accuracy']:.2f}%",
                      f"{format_si(r['energy_per_inference_j'], 'J')}{rng}",
                      format_si(r.get("latency_per_inference_s"), "s"),
-                     f"{r.get('fit_wall_s') or 0.0:.1f} s", f"{r.get('sim_wall_s') or 0.0:.2f} s"])
+                     _fit_time(r, 1), f"{r.get('sim_wall_s') or 0.0:.2f} s"])
     return header, body
 
 
@@ -612,6 +612,13 @@ def headline_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _fit_time(r: dict[str, Any], digits: int) -> str:
+    """A cell's fit time; a cell that loaded another cell's training says so (its time is the
+    deployment alone, see nonvon.training_memo)."""
+    shared = (r.get("metrics") or {}).get("training_shared")
+    return f"{r.get('fit_wall_s') or 0.0:.{digits}f} s" + (" (training shared)" if shared else "")
+
+
 def _headline_table(rows):
     header = ["task", "simulator", "paradigm", "preset / measurement", "accuracy",
               "energy / inference", "device latency / inference", "fit time", "eval time",
@@ -622,7 +629,7 @@ def _headline_table(rows):
                      r["preset"] + (" (measured)" if r["kind"] == "measured" else ""),
                      f"{100 * r['accuracy']:.2f}%", format_si(r["energy_per_inference_j"], "J"),
                      format_si(r.get("latency_per_inference_s"), "s"),
-                     f"{r.get('fit_wall_s') or 0.0:.0f} s", f"{r.get('sim_wall_s') or 0.0:.1f} s",
+                     _fit_time(r, 0), f"{r.get('sim_wall_s') or 0.0:.1f} s",
                      r.get("machine") or "n/a"])
     return header, body
 

@@ -11,6 +11,7 @@ import torch
 import nonvon.simulators.spiking.simulator as spiking_simulator
 from nonvon.compare import compare
 from nonvon.registry import registry
+from nonvon.report import headline_markdown
 from nonvon.training_memo import ENV, memo_folder, shared_training
 
 QUICK = {"hidden": (16,), "epochs": 2, "timesteps": 4, "batch_size": 64, "lr": 5e-3}
@@ -85,4 +86,7 @@ def test_compare_trains_the_common_network_once(tmp_path, float_trainings):
                   progress=False, log=lambda m: None, report=False)
     assert out.computed == 3 and len(float_trainings) == 1
     assert len(list((tmp_path / "cache" / "training").glob("*.pt"))) == 1
-    assert {r.simulator for r in out.results} == {"snn-mlp", "loihi", "spinnaker2"}
+    shared = {r.simulator: r.metrics.get("training_shared", 0.0) for r in out.results}
+    assert sorted(shared.values()) == [0.0, 1.0, 1.0]  # the first cell trained, two loaded
+    # the report says which fit times leave the training out (one headline row per cell)
+    assert headline_markdown(out.rows).count("(training shared)") == 2

@@ -127,6 +127,7 @@ class SpikingSimulator(TorchBacked, Simulator):
         self.network: SpikingClassifier | None = None
         self.neurobench: NeuroBench | None = None
         self._counter: Counter | None = None
+        self._training_shared = False  # the trained weights came from another cell's training
 
     @property
     def op_kinds(self) -> frozenset[str]:
@@ -171,7 +172,7 @@ class SpikingSimulator(TorchBacked, Simulator):
 
         # snn-mlp and the chips train the same network alike before a chip deploys it: in a
         # comparison the first cell trains it and the others load it (nonvon.training_memo)
-        shared_training(self.network, self._training_recipe(task, seed), train)
+        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train)
         self.network.to(self.device).eval()
         self._after_training(task, seed=seed, progress=progress)
 
@@ -237,6 +238,8 @@ class SpikingSimulator(TorchBacked, Simulator):
         extra = {}
         if "metrics" in {f.name for f in dataclasses.fields(Prediction)}:
             extra["metrics"] = self.neurobench.to_dict()  # carried into the Result when supported
+            if self._training_shared:  # its fit time leaves the training out
+                extra["metrics"]["training_shared"] = 1.0
         return Prediction(torch.cat(labels).numpy(), ledger, **extra)
 
     def _ledger(self, c: Counts) -> dict[str, float]:
