@@ -5,8 +5,8 @@ The targets (DESIGN section 6): every paradigm on full data in <= 15 min on one 
 ratio printed is target / measured (>= 1: met). The comparison runs into a fresh folder (no
 cache), prints a line as each cell finishes, and ends with the slowest cells and one JSON line.
 
-    NONVON_DATA=/path/to/data python benchmarks/compare_wall.py --task mnist --jobs 4   # one GPU
-    NONVON_DATA=... python benchmarks/compare_wall.py --task mnist,fashion-mnist --jobs 4  # the study
+    NONVON_DATA=/path/to/data python benchmarks/compare_wall.py --task mnist --jobs 2   # one GPU
+    NONVON_DATA=... python benchmarks/compare_wall.py --task mnist,fashion-mnist --jobs 2  # the study
     python benchmarks/compare_wall.py --task digits --quick                             # smoke
 """
 

@@ -1,7 +1,9 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one), and the
+names cached files are stored under."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -49,3 +51,9 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> 
     fmt = Path(path).suffix.lstrip(".") or "png"
     fig.savefig(buf, format=fmt, **savefig_kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def content_key(payload: Any) -> str:
+    """A short stable name for what ``payload`` (JSON-able) describes: a cache file's name."""
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]

@@ -10,13 +10,12 @@ presets is cheap and redone every time (so a new or edited preset applies at onc
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nonvon._io import atomic_write_json, atomic_write_text
+from nonvon._io import atomic_write_json, atomic_write_text, content_key
 from nonvon.energy_models import Preset
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.progress import progress_bar
@@ -54,8 +53,7 @@ def cell_key(task: Task, sim, seed: int) -> str:
     payload = {"task": task.name, "data": task.fingerprint, "simulator": sim.name,
                "config": config, "seed": seed,
                "nonvon": library_versions().get("nonvon", "?")}
-    blob = json.dumps(payload, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
+    return content_key(payload)
 
 
 def _load_tasks(names: Sequence[str | Task], reg: Registry, cut: tuple[int, int] | None,

@@ -16,9 +16,7 @@ another process is training waits for it (a lock file per key) rather than train
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from typing import Any
 
 import torch
 
-from nonvon._io import atomic_write_bytes
+from nonvon._io import atomic_write_bytes, content_key
 
 __all__ = ["ENV", "memo_folder", "shared_training"]
 
@@ -46,11 +44,6 @@ def memo_folder(path: str | os.PathLike | None) -> Iterator[None]:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = old
-
-
-def _key(recipe: dict[str, Any]) -> str:
-    blob = json.dumps(recipe, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:24]
 
 
 @contextlib.contextmanager
@@ -85,7 +78,7 @@ def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Call
     if not folder:
         train()
         return False
-    path = Path(folder) / f"{_key(recipe)}.pt"
+    path = Path(folder) / f"{content_key(recipe)}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.with_suffix(".lock")):
         if path.exists():

@@ -24,7 +24,7 @@ import os
 
 import torch
 
-from nonvon.models.spiking._triton_lif import available  # noqa: F401 (one check for both)
+from nonvon.models.spiking._triton_lif import available  # one check for both kernel modules
 
 BLOCK_OUT = 128   # neurons per forward program
 BLOCK_IN = 64     # inputs per gradient program
