@@ -5,6 +5,15 @@ A preset file looks like this (see ``docs/energy-model.md``)::
     name = "cmos-45nm"
     description = "Digital CMOS at 45 nm, 0.9 V"
     paradigms = ["gpu", "hdc"]
+    boundary = "core"        # core, chip or system: which cost classes it must price
+
+    [absent]                 # a class the boundary includes but the device truly lacks
+    static = "reason, with its source"
+
+    [memory]                 # optional: on-chip capacity and SRAM energy by array size
+    onchip_bytes = 4.0e6     # beyond this, on-chip accesses spill to dram_byte
+    sram_tiers = [[8192, 0.94], [32768, 1.06], [1048576, 1.75]]   # [array bytes, pJ/byte]
+    source = "..."
 
     [static]                 # optional: static power over the modelled latency
     power_w = 0.0
@@ -28,13 +37,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from nonvon.energy_models.catalog import TIME_UNIT, get_op_kind
+from nonvon.energy_models.catalog import COST_CLASSES, TIME_UNIT, get_op_kind
 from nonvon.errors import NonvonError, PresetError
 
-__all__ = ["OpPrice", "Preset", "load_preset", "PARADIGMS"]
+__all__ = ["OpPrice", "Preset", "load_preset", "PARADIGMS", "BOUNDARIES", "classes_within"]
 
 PARADIGMS = ("gpu", "spiking", "optical", "hdc", "quantum")
 SERIAL = "serial"
+
+#: What each boundary includes (DESIGN.md section 2b). ``chip`` adds interconnect, on-chip io
+#: and the chip's static power to ``core``; ``system`` adds off-chip memory, host io, power
+#: delivery, cooling and cryostats, which price through the same five classes.
+BOUNDARIES = ("core", "chip", "system")
+_CLASSES_WITHIN = {
+    "core": ("compute", "memory"),
+    "chip": COST_CLASSES,
+    "system": COST_CLASSES,
+}
+
+
+def classes_within(boundary: str) -> tuple[str, ...]:
+    """The cost classes a preset at ``boundary`` must price or declare absent."""
+    return _CLASSES_WITHIN[boundary]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +76,22 @@ class OpPrice:
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
+    """A device's price list at a declared boundary.
+
+    ``absent`` maps a cost class the boundary includes but the device lacks to the reason;
+    ``onchip_bytes`` (None: not modelled) and ``sram_tiers`` (``(array_bytes, pJ/byte)``,
+    ascending) drive memory placement in :func:`~nonvon.energy_models.price`.
+    """
+
     name: str
     description: str
     paradigms: tuple[str, ...]
     ops: Mapping[str, OpPrice]
+    boundary: str = "core"
+    absent: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    onchip_bytes: float | None = None
+    sram_tiers: tuple[tuple[float, float], ...] = ()
+    memory_source: str = ""
     static_power_w: float = 0.0
     static_low_w: float = 0.0
     static_high_w: float = 0.0
@@ -66,9 +102,19 @@ class Preset:
         """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""
         return sorted(set(op_kinds) - set(self.ops))
 
+    @property
+    def priced_classes(self) -> frozenset[str]:
+        """The cost classes some entry of this preset prices (static power counts as static)."""
+        classes = {get_op_kind(k).cost_class for k in self.ops}
+        if self.static_power_w or self.static_high_w:
+            classes.add("static")
+        return frozenset(classes)
+
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description,
-                "paradigms": list(self.paradigms), "ops": sorted(self.ops), "path": self.path}
+                "paradigms": list(self.paradigms), "boundary": self.boundary,
+                "absent": dict(self.absent), "onchip_bytes": self.onchip_bytes,
+                "ops": sorted(self.ops), "path": self.path}
 
 
 def _number(table: Mapping, key: str, where: str, *, required: bool = True,
@@ -120,7 +166,8 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
     if not isinstance(name, str) or not name:
         raise PresetError(f"{where}: missing 'name'", 'add `name = "my-device"` at the top')
     where = f"preset {name!r}" + (f" ({path})" if path else "")
-    _reject_unknown_keys(data, {"name", "description", "paradigms", "source", "static", "ops"}, where)
+    _reject_unknown_keys(data, {"name", "description", "paradigms", "boundary", "absent", "memory",
+                                "source", "static", "ops"}, where)
     paradigms = data.get("paradigms")
     if not isinstance(paradigms, list) or not paradigms or any(p not in PARADIGMS for p in paradigms):
         raise PresetError(f"{where}: paradigms = {paradigms!r}",
@@ -161,9 +208,81 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
     else:
         power = s_low = s_high = 0.0
         s_src = ""
-    return Preset(name=name, description=str(data.get("description", "")),
-                  paradigms=tuple(paradigms), ops=MappingProxyType(ops), static_power_w=power,
-                  static_low_w=s_low, static_high_w=s_high, static_source=s_src, path=path)
+    boundary = data.get("boundary")
+    if boundary not in BOUNDARIES:
+        raise PresetError(f"{where}: boundary = {boundary!r}",
+                          f"declare what the preset models: boundary = one of {list(BOUNDARIES)} "
+                          "(core: compute + on-chip memory; chip: + interconnect, on-chip io, "
+                          "static power; system: + off-chip memory, host io, cooling)")
+    absent = _absent(data.get("absent", {}), where)
+    onchip, tiers, mem_src = _memory(data.get("memory", {}), where)
+    preset = Preset(name=name, description=str(data.get("description", "")),
+                    paradigms=tuple(paradigms), ops=MappingProxyType(ops), boundary=boundary,
+                    absent=MappingProxyType(absent), onchip_bytes=onchip, sram_tiers=tiers,
+                    memory_source=mem_src, static_power_w=power, static_low_w=s_low,
+                    static_high_w=s_high, static_source=s_src, path=path)
+    _check_boundary(preset, where)
+    return preset
+
+
+def _absent(table, where: str) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise PresetError(f"{where}: [absent] must be a table",
+                          'write [absent] with lines like static = "reason, with its source"')
+    out = {}
+    for cls, reason in table.items():
+        if cls not in COST_CLASSES:
+            raise PresetError(f"{where}, [absent]: unknown cost class {cls!r}",
+                              f"use one of {', '.join(COST_CLASSES)}")
+        if not isinstance(reason, str) or len(reason.strip()) < 10:
+            raise PresetError(f"{where}, [absent]: {cls} = {reason!r} gives no reason",
+                              f'say why the device has no {cls} cost, with its source')
+        out[cls] = reason.strip()
+    return out
+
+
+def _memory(table, where: str) -> tuple[float | None, tuple[tuple[float, float], ...], str]:
+    if not isinstance(table, dict):
+        raise PresetError(f"{where}: [memory] must be a table",
+                          "write [memory] with onchip_bytes and/or sram_tiers, and source")
+    if not table:
+        return None, (), ""
+    w = f"{where}, [memory]"
+    _reject_unknown_keys(table, {"onchip_bytes", "sram_tiers", "source", "note"}, w)
+    onchip = _number(table, "onchip_bytes", w, required=False)
+    if onchip is not None and onchip <= 0:
+        raise PresetError(f"{w}: onchip_bytes = {onchip} must be > 0",
+                          "leave it out if the preset does not model on-chip capacity")
+    tiers = table.get("sram_tiers", [])
+    ok = isinstance(tiers, list) and all(
+        isinstance(t, list) and len(t) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in t) for t in tiers)
+    if not ok or [t[0] for t in tiers] != sorted({t[0] for t in tiers}):
+        raise PresetError(f"{w}: sram_tiers = {tiers!r}",
+                          "give [[array_bytes, energy_pj_per_byte], ...] with positive numbers, "
+                          "array sizes strictly ascending")
+    return onchip, tuple((float(a), float(e)) for a, e in tiers), _source(table, w)
+
+
+def _check_boundary(preset: Preset, where: str) -> None:
+    """A preset may not claim a boundary without pricing (or declaring absent) every class in it."""
+    priced = preset.priced_classes
+    both = sorted(c for c in preset.absent if c in priced)
+    if both:
+        raise PresetError(f"{where}: [absent] lists {both}, which the preset prices",
+                          "remove them from [absent], or remove the entries that price them")
+    missing = [c for c in classes_within(preset.boundary)
+               if c not in priced and c not in preset.absent]
+    if missing:
+        raise PresetError(
+            f"{where}: boundary = {preset.boundary!r} includes cost classes {missing} that the "
+            "preset neither prices nor declares absent",
+            "price them ([ops.<kind>] of that class, or [static] power), declare each under "
+            "[absent] with a sourced reason, or claim a smaller boundary")
+    if preset.sram_tiers and "sram_byte" not in preset.ops:
+        raise PresetError(f"{where}: [memory] sram_tiers without [ops.sram_byte]",
+                          "price sram_byte (its nominal value) or drop sram_tiers")
 
 
 def load_preset(path: str | Path) -> Preset:

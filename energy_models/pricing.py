@@ -6,12 +6,13 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from nonvon.energy_models.catalog import TIME_UNIT, get_op_kind
+from nonvon.energy_models.catalog import COST_CLASSES, TIME_UNIT, get_op_kind
 from nonvon.energy_models.ledger import OpLedger
-from nonvon.energy_models.preset import SERIAL, Preset
+from nonvon.energy_models.preset import SERIAL, OpPrice, Preset
 from nonvon.errors import IncompatibleError
 
-__all__ = ["EnergyReport", "price", "landauer_j", "BOLTZMANN_J_PER_K"]
+__all__ = ["EnergyReport", "Placement", "place_memory", "price", "landauer_j",
+           "BOLTZMANN_J_PER_K"]
 
 PJ = 1e-12
 BOLTZMANN_J_PER_K = 1.380649e-23  # exact, SI 2019
@@ -23,7 +24,9 @@ class EnergyReport:
     """Energy and modelled latency per inference on one preset.
 
     ``breakdown_j`` maps each op kind (and ``"static"``) to joules per inference;
-    ``low_j``/``high_j`` price every op at its preset bound.
+    ``energy_by_class_j`` sums it by cost class (all five keys, DESIGN.md 2b);
+    ``low_j``/``high_j`` price every op at its preset bound; ``boundary`` is the preset's;
+    ``placement`` says where the resident data went (see :func:`place_memory`).
     """
 
     preset: str
@@ -33,11 +36,79 @@ class EnergyReport:
     breakdown_j: dict[str, float]
     latency_s: float | None
     assumptions: tuple[str, ...]
+    boundary: str = "core"
+    energy_by_class_j: dict[str, float] = dataclasses.field(default_factory=dict)
+    placement: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["assumptions"] = list(self.assumptions)
         return d
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a ledger's resident data lives on one preset.
+
+    ``spilled_fraction`` of the on-chip accesses go to off-chip memory (``dram_byte``)
+    because ``resident_bytes`` exceeds ``onchip_bytes``; ``sram_array_bytes`` is the SRAM
+    array size whose energy prices the rest (None: the preset's nominal ``sram_byte``).
+    """
+
+    resident_bytes: float
+    onchip_bytes: float | None
+    spilled_fraction: float
+    sram_array_bytes: float | None
+    sram_price: OpPrice | None
+
+    def to_dict(self) -> dict[str, float]:
+        d = {"resident_bytes": self.resident_bytes, "spilled_fraction": self.spilled_fraction}
+        if self.onchip_bytes is not None:
+            d["onchip_bytes"] = self.onchip_bytes
+        if self.sram_array_bytes is not None:
+            d["sram_array_bytes"] = self.sram_array_bytes
+        return d
+
+
+def place_memory(resident_bytes: float, preset: Preset) -> Placement:
+    """Place ``resident_bytes`` in ``preset``'s on-chip memory.
+
+    What fits is priced on chip, at the smallest SRAM array (``sram_tiers``) that holds it,
+    or the largest array when none does (a big memory is banked into arrays of that size).
+    What does not fit spills: that share of every on-chip access is charged as off-chip
+    memory. Without ``onchip_bytes`` the preset does not model capacity and nothing spills.
+    """
+    cap = preset.onchip_bytes
+    spilled = 0.0
+    if cap is not None and resident_bytes > cap:
+        spilled = 1.0 - cap / resident_bytes
+    sram_price, array = None, None
+    if preset.sram_tiers and "sram_byte" in preset.ops:
+        held = resident_bytes if cap is None else min(resident_bytes, cap)
+        array, pj = next(((a, e) for a, e in preset.sram_tiers if a >= held), preset.sram_tiers[-1])
+        nominal = preset.ops["sram_byte"]
+        sram_price = dataclasses.replace(
+            nominal, value=pj, low=pj, high=pj,
+            source=f"{preset.memory_source} (the {array:,.0f}-byte array holding "
+                   f"{held:,.0f} resident bytes)")
+    return Placement(resident_bytes, cap, spilled, array, sram_price)
+
+
+def _placed_counts(per_inf: dict[str, float], place: Placement, preset: Preset) -> dict[str, float]:
+    if not place.spilled_fraction or not per_inf.get("sram_byte"):
+        return per_inf
+    if "dram_byte" not in preset.ops:
+        raise IncompatibleError(
+            f"the network holds {place.resident_bytes:,.0f} bytes of weights and state; preset "
+            f"{preset.name!r} has {place.onchip_bytes:,.0f} bytes on chip and prices no off-chip "
+            "memory (dram_byte) to spill to",
+            "use a smaller network or lower weight precision, a preset with off-chip memory, "
+            "or several chips where the preset models chip-to-chip links")
+    out = dict(per_inf)
+    moved = out["sram_byte"] * place.spilled_fraction
+    out["sram_byte"] -= moved
+    out["dram_byte"] = out.get("dram_byte", 0.0) + moved
+    return out
 
 
 def modelled_latency_s(per_inf: dict[str, float], preset: Preset) -> float | None:
@@ -82,12 +153,16 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
             f"preset {preset.name!r} cannot price op kinds {missing}",
             f"add [ops.<kind>] entries to {preset.path or 'the preset'} or choose a preset that "
             "prices them (`nonvon list`)")
-    per_inf = ledger.per_inference()
+    place = place_memory(ledger.resident_bytes, preset)
+    per_inf = _placed_counts(ledger.per_inference(), place, preset)
+    prices = dict(preset.ops)
+    if place.sram_price is not None:
+        prices["sram_byte"] = place.sram_price
     # Low and high are summed like the nominal total (fsum), so low <= nominal <= high holds
     # exactly when the bounds equal the nominal value.
     breakdown, low, high = {}, [], []
     for kind_name, count in per_inf.items():
-        p = preset.ops[kind_name]
+        p = prices[kind_name]
         scale = 1.0 if get_op_kind(kind_name).unit == TIME_UNIT else PJ  # W*s or pJ
         breakdown[kind_name] = count * p.value * scale
         low.append(count * p.low * scale)
@@ -102,12 +177,21 @@ def price(ledger: OpLedger, preset: Preset) -> EnergyReport:
         low.append(preset.static_low_w * latency)
         high.append(preset.static_high_w * latency)
     total = math.fsum(breakdown.values())
-    assumptions = tuple(f"{k}: {preset.ops[k].source}" for k in sorted(per_inf))
+    by_class = {c: [] for c in COST_CLASSES}
+    for kind_name, joules in breakdown.items():
+        by_class[STATIC if kind_name == STATIC else get_op_kind(kind_name).cost_class].append(joules)
+    assumptions = tuple(f"{k}: {prices[k].source}" for k in sorted(per_inf))
     if STATIC in breakdown:
         assumptions += (f"static {preset.static_power_w} W over the modelled latency: "
                         f"{preset.static_source}",)
+    if place.spilled_fraction:
+        assumptions += (f"memory: {place.resident_bytes:,.0f} resident bytes exceed the "
+                        f"{place.onchip_bytes:,.0f} on chip; {place.spilled_fraction:.1%} of "
+                        f"on-chip accesses spilled to dram_byte ({preset.memory_source})",)
+    assumptions += tuple(f"{c} absent: {r}" for c, r in sorted(preset.absent.items()))
     return EnergyReport(preset.name, total, math.fsum(low), math.fsum(high), breakdown, latency,
-                        assumptions)
+                        assumptions, preset.boundary,
+                        {c: math.fsum(v) for c, v in by_class.items()}, place.to_dict())
 
 
 def landauer_j(ledger: OpLedger | Mapping[str, float], temperature_k: float = 300.0) -> float:

@@ -11,14 +11,16 @@ from typing import Any
 
 from nonvon._io import atomic_write_json
 from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
+from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import DataError
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
-    "task", "simulator", "paradigm", "preset", "kind", "accuracy", "energy_per_inference_j",
-    "energy_low_j", "energy_high_j", "energy_breakdown_j", "latency_per_inference_s",
+    "task", "simulator", "paradigm", "preset", "boundary", "precision", "kind", "accuracy",
+    "energy_per_inference_j", "energy_low_j", "energy_high_j", "energy_by_class_j",
+    "energy_breakdown_j", "latency_per_inference_s",
     "sim_wall_s", "fit_wall_s", "n_params", "seed", "n_evaluated", "data_source", "machine",
 )
 
@@ -98,6 +100,7 @@ class Result:
     versions: dict[str, str] = dataclasses.field(default_factory=library_versions)
     machine: str = dataclasses.field(default_factory=machine_description)
     energy: EnergyReport | None = None
+    precision: str = ""  # stored precision of weights and arithmetic, e.g. fp32, int8, binary
 
     @property
     def preset(self) -> str | None:
@@ -109,7 +112,7 @@ class Result:
     # -- rows for tables -------------------------------------------------------------
     def _base_row(self) -> dict[str, Any]:
         return {"task": self.task, "simulator": self.simulator, "paradigm": self.paradigm,
-                "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
+                "precision": self.precision, "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
                 "fit_wall_s": self.fit_wall_s, "n_params": self.n_params, "seed": self.seed,
                 "n_evaluated": self.n_evaluated, "data_source": self.data_source,
                 "machine": self.machine, "metrics": dict(self.metrics)}
@@ -119,18 +122,23 @@ class Result:
         if self.energy is None:
             raise ValueError("this result is not priced; call result.priced(preset) first")
         e = self.energy
-        return {**self._base_row(), "preset": e.preset, "kind": "modelled",
+        return {**self._base_row(), "preset": e.preset, "boundary": e.boundary, "kind": "modelled",
                 "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
-                "energy_high_j": e.high_j, "energy_breakdown_j": dict(e.breakdown_j),
+                "energy_high_j": e.high_j, "energy_by_class_j": dict(e.energy_by_class_j),
+                "memory_placement": dict(e.placement),
+                "energy_breakdown_j": dict(e.breakdown_j),
                 "latency_per_inference_s": e.latency_s, "ledger": self.ledger.per_inference(),
                 "ledger_totals": self.ledger.to_dict(),
                 "assumptions": list(e.assumptions)}
 
     def measured_rows(self) -> list[dict[str, Any]]:
         """One row per hardware measurement (e.g. NVML at batch 1 and 1024)."""
-        return [{**self._base_row(), "preset": m.label, "kind": "measured",
+        # A wall-power measurement covers the whole board (system boundary) and cannot be split
+        # by cost class: the five classes are null, never a guessed split.
+        return [{**self._base_row(), "preset": m.label, "boundary": "system", "kind": "measured",
                  "energy_per_inference_j": m.energy_per_inference_j,
                  "energy_low_j": m.energy_per_inference_j, "energy_high_j": m.energy_per_inference_j,
+                 "energy_by_class_j": dict.fromkeys(COST_CLASSES),
                  "energy_breakdown_j": {"measured": m.energy_per_inference_j},
                  "latency_per_inference_s": m.latency_per_inference_s, "batch_size": m.batch_size,
                  "details": m.details} for m in self.measurements]

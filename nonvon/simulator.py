@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -21,7 +22,20 @@ from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.result import Measurement, Result
 from nonvon.tasks import Task
 
-__all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option"]
+__all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option",
+           "check_precision"]
+
+_PRECISION = re.compile(r"(fp32|tf32|bf16|fp16|int([1-9]|[12][0-9]|3[0-2])|binary|ternary|analog)")
+
+
+def check_precision(value: object, where: str) -> str:
+    """``value`` if it names a precision (fp32, tf32, bf16, fp16, int1..int32, binary,
+    ternary, analog), else a :class:`ConfigError` naming ``where``."""
+    if not isinstance(value, str) or not _PRECISION.fullmatch(value):
+        raise ConfigError(f"{where}: precision {value!r} is not one nonvon knows",
+                          "use fp32, tf32, bf16, fp16, int<bits> (int1..int32), binary, "
+                          "ternary or analog")
+    return value
 
 
 def execution_option(default):
@@ -100,6 +114,18 @@ class Simulator(abc.ABC):
         return 0
 
     @property
+    def precision(self) -> str:
+        """The stored precision of weights and arithmetic in this configuration (``fp32``,
+        ``bf16``, ``int8``, ``binary``, ``analog``, ...): rows are compared at matched
+        precision, so every simulator states it. Defaults to ``config.precision`` or
+        ``config.dtype``."""
+        for name in ("precision", "dtype"):
+            if hasattr(self.config, name):
+                return getattr(self.config, name)
+        raise NotImplementedError(f"{type(self).__name__} does not declare its precision: "
+                                  "override the `precision` property")
+
+    @property
     def measures_hardware(self) -> bool:
         """Whether evaluating here reads a hardware energy counter (e.g. NVML on a GPU).
 
@@ -162,12 +188,34 @@ class Simulator(abc.ABC):
         if extra:
             raise RuntimeError(f"{self.name} counted undeclared op kinds {sorted(extra)}; "
                                "add them to op_kinds")
+        precision = check_precision(self.precision, f"{self.name}.precision")
         return Result(task=task.name, simulator=self.name, paradigm=self.paradigm,
-                      seed=self._seed, accuracy=float(np.mean(pred.labels == y)),
+                      precision=precision, seed=self._seed, accuracy=float(np.mean(pred.labels == y)),
                       n_evaluated=len(y), ledger=pred.ledger, sim_wall_s=wall,
                       fit_wall_s=self.fit_wall_s, n_params=self.n_params,
                       config=dataclasses.asdict(self.config), data_source=task.source,
                       measurements=pred.measurements, metrics=dict(pred.metrics))
+
+    # -- trained state, for re-counting without retraining --------------------------------
+    def state_tensors(self) -> dict[str, Any]:
+        """The trained state as named tensors or arrays (no Python objects), written beside a
+        cached cell as ``.safetensors`` so a counting change re-evaluates it instead of
+        retraining. Override together with :meth:`_load_state_tensors`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save its trained state")
+
+    def load_state_tensors(self, tensors: Mapping[str, Any], task: Task, *, seed: int = 0,
+                           fit_wall_s: float = 0.0) -> Simulator:
+        """Restore what :meth:`state_tensors` returned for a fit on ``task`` with ``seed``;
+        afterwards :meth:`evaluate` counts exactly as after that fit."""
+        self.check_task(task)
+        self._load_state_tensors(dict(tensors), task)
+        self._fitted_on = (task.input_shape, task.n_classes)
+        self._seed = seed
+        self.fit_wall_s = fit_wall_s
+        return self
+
+    def _load_state_tensors(self, tensors: dict[str, Any], task: Task) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot load a trained state")
 
     @abc.abstractmethod
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None: ...

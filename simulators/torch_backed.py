@@ -18,6 +18,14 @@ class TorchBacked:
     def n_params(self) -> int:
         return sum(p.numel() for p in self.network.parameters()) if self.network else 0
 
+    # Default trained state: the network's state_dict; ``_build(task)`` makes the empty network.
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task) -> None:
+        self.network = self._build(task).to(self.device)
+        self.network.load_state_dict({k: torch.as_tensor(v) for k, v in tensors.items()})
+
     @property
     def device(self) -> torch.device:
         """``config.device``: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``."""
