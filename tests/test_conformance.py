@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 
-from nonvon.energy_models.catalog import CATALOG, TIME_UNIT
+from nonvon.energy_models.catalog import CATALOG, COST_CLASSES, TIME_UNIT
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.registry import registry
-from nonvon.simulator import Simulator
+from nonvon.simulator import Simulator, check_precision
 from nonvon.tasks import Task
 
 SIMULATORS = sorted(registry().simulators)
@@ -62,16 +62,43 @@ def test_fit_evaluate_ledger(sim_name, digits_task, reg):
 
 
 def test_prices_on_every_compatible_preset(sim_name, digits_task, reg):
+    """Every compatible preset prices the ledger; at the chip and system boundaries every class
+    the device has is charged (DESIGN.md 2b): memory, io and, where the preset has static
+    power, static are > 0, unless the preset declares the class absent with its reason."""
     sim = build(sim_name)
     task = fit_task(sim, digits_task)
     result = sim.fit(task, seed=0).evaluate(task)
+    assert result.precision == check_precision(sim.precision, sim_name)
     presets = reg.presets_for(sim.paradigm, sim.op_kinds)
     assert presets, f"no preset can price {sim_name}"
+    assert any(p.boundary == "chip" for p in presets), f"no chip-boundary preset prices {sim_name}"
     for preset in presets:
         rep = result.priced(preset).energy
         assert rep.energy_j > 0 and rep.low_j <= rep.energy_j <= rep.high_j
         assert all(v >= 0 for v in rep.breakdown_j.values())
         assert math.isclose(sum(rep.breakdown_j.values()), rep.energy_j, rel_tol=1e-9)
+        by = rep.energy_by_class_j
+        assert set(by) == set(COST_CLASSES) and rep.boundary == preset.boundary
+        assert math.isclose(math.fsum(by.values()), rep.energy_j, rel_tol=1e-9)
+        if preset.boundary == "core":
+            continue
+        needed = ["memory", "io"] + (["static"] if "static" in preset.priced_classes else [])
+        for cls in needed:
+            assert by[cls] > 0 or cls in preset.absent, (
+                f"{sim_name} on {preset.name} ({preset.boundary}): {cls} is 0 and not declared absent")
+
+
+def test_trained_state_round_trips(sim_name, digits_task):
+    """A cached cell is recounted from its stored state: loading it into a fresh simulator
+    must give the very same accuracy and ledger as the simulator that trained."""
+    sim = build(sim_name)
+    task = fit_task(sim, digits_task)
+    trained = sim.fit(task, seed=0).evaluate(task)
+    fresh = build(sim_name).load_state_tensors(sim.state_tensors(), task, seed=0)
+    again = fresh.evaluate(task)
+    assert again.accuracy == trained.accuracy
+    assert dict(again.ledger.totals) == dict(trained.ledger.totals)
+    assert again.ledger.resident_bytes == trained.ledger.resident_bytes
 
 
 def test_deterministic_under_seed(sim_name, digits_task):

@@ -201,6 +201,9 @@ def test_unpriced_kind_raises_rather_than_zero():
 GOOD = """
 name = "tiny"
 paradigms = ["hdc"]
+boundary = "core"
+[absent]
+memory = "a register-only toy datapath: operands arrive in registers"
 [ops.add_int8]
 energy_pj = 0.03
 source = "Horowitz, ISSCC 2014"
@@ -317,3 +320,110 @@ def test_price_is_additive_over_ledgers(name, data):
         assert _close((na + nb) * rab.energy_j, na * ra.energy_j + nb * rb.energy_j)
         assert _close((na + nb) * rab.low_j, na * ra.low_j + nb * rb.low_j)
         assert _close((na + nb) * rab.high_j, na * ra.high_j + nb * rb.high_j)
+
+
+# -- boundaries, cost classes and memory placement (DESIGN.md 2b) --------------------
+
+CHIP = """
+name = "chip"
+paradigms = ["gpu"]
+boundary = "chip"
+[absent]
+interconnect = "one datapath: nothing moves between units (test fixture)"
+[memory]
+onchip_bytes = 1000
+sram_tiers = [[100, 1.0], [1000, 2.0]]
+source = "test fixture"
+[static]
+power_w = 1.0
+source = "test fixture"
+[ops.mac_int8]
+energy_pj = 0.1
+time_s = 1e-9
+source = "test fixture"
+[ops.sram_byte]
+energy_pj = 1.5
+source = "test fixture"
+[ops.dram_byte]
+energy_pj = 40.0
+source = "test fixture"
+[ops.host_transfer_byte]
+energy_pj = 10.0
+source = "test fixture"
+"""
+
+
+@pytest.mark.parametrize("text,match", [
+    (GOOD.replace('boundary = "core"\n', ""), "boundary"),
+    (GOOD.replace('boundary = "core"', 'boundary = "board"'), "boundary"),
+    (GOOD.replace('memory = "a register-only', 'memri = "a register-only'), "unknown cost class"),
+    (GOOD.replace('"a register-only toy datapath: operands arrive in registers"', '"none"'),
+     "no reason"),
+    (GOOD.replace("[absent]\nmemory", "[absent]\ncompute = \"it prices add_int8 though\"\nmemory"),
+     "which the preset prices"),
+    (CHIP.replace('[static]\npower_w = 1.0\nsource = "test fixture"\n', ""), r"\['static'\]"),
+    (CHIP.replace("[ops.host_transfer_byte]", "[ops.mac_fp32]"), r"\['io'\]"),
+    (CHIP.replace("sram_tiers = [[100, 1.0], [1000, 2.0]]", "sram_tiers = [[1000, 1.0], [100, 2.0]]"),
+     "ascending"),
+    (CHIP.replace("onchip_bytes = 1000", "onchip_bytes = 0"), "> 0"),
+])
+def test_a_preset_cannot_claim_a_boundary_it_does_not_price(tmp_path, text, match):
+    with pytest.raises(PresetError, match=match) as err:
+        load_preset(_write(tmp_path, text))
+    assert "p.toml" in err.value.message  # the error names the file
+
+
+def test_every_builtin_preset_prices_or_explains_every_class_of_its_boundary():
+    from nonvon.energy_models.catalog import COST_CLASSES
+    from nonvon.energy_models.preset import classes_within
+
+    for f in PRESET_FILES:
+        p = load_preset(f)
+        for cls in classes_within(p.boundary):
+            assert cls in p.priced_classes or cls in p.absent, (p.name, cls)
+        for cls, reason in p.absent.items():
+            assert cls in COST_CLASSES and "INTERIM" not in reason, (p.name, cls, reason)
+
+
+def test_energy_by_class_sums_to_the_total_and_names_the_boundary(tmp_path):
+    p = load_preset(_write(tmp_path, CHIP))
+    r = price(OpLedger({"mac_int8": 1000, "sram_byte": 500, "host_transfer_byte": 10}, 10,
+                       resident_bytes=50), p)
+    assert r.boundary == "chip" and set(r.energy_by_class_j) == {
+        "compute", "memory", "interconnect", "io", "static"}
+    assert math.fsum(r.energy_by_class_j.values()) == approx(r.energy_j, rel=1e-12)
+    assert r.energy_by_class_j["io"] == approx(1 * 10e-12)
+    assert r.energy_by_class_j["static"] == approx(1.0 * 100 * 1e-9)  # 1 W over 100 MACs x 1 ns
+    assert r.energy_by_class_j["interconnect"] == 0.0
+
+
+@pytest.mark.parametrize("resident,sram_pj,spilled", [
+    (50, 1.0, 0.0),      # fits the 100-byte array
+    (500, 2.0, 0.0),     # needs the 1000-byte array
+    (4000, 2.0, 0.75),   # 1000 of 4000 bytes on chip: 3/4 of the accesses go to DRAM
+])
+def test_memory_is_placed_by_capacity_and_priced_by_array_size(tmp_path, resident, sram_pj, spilled):
+    p = load_preset(_write(tmp_path, CHIP))
+    r = price(OpLedger({"sram_byte": 800, "mac_int8": 1}, 1, resident_bytes=resident), p)
+    assert r.placement["spilled_fraction"] == approx(spilled)
+    want = 800 * (1 - spilled) * sram_pj + 800 * spilled * 40.0
+    assert r.energy_by_class_j["memory"] == approx(want * 1e-12)
+    if spilled:
+        assert any("spilled" in a for a in r.assumptions)
+
+
+def test_a_network_that_cannot_spill_is_refused_with_the_fix(tmp_path):
+    p = load_preset(_write(tmp_path, CHIP.replace('[ops.dram_byte]\nenergy_pj = 40.0\nsource = "test fixture"\n', "")))
+    with pytest.raises(IncompatibleError, match="4,000 bytes.*1,000 bytes on chip") as err:
+        price(OpLedger({"sram_byte": 10}, 1, resident_bytes=4000), p)
+    assert "smaller network" in err.value.hint
+
+
+def test_an_op_kind_needs_a_cost_class():
+    from nonvon.energy_models import OpKind, register_op_kind
+    from nonvon.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cost_class"):
+        register_op_kind(OpKind("classless_test_op", "op", "no class"))
+    with pytest.raises(ConfigError, match="memory_level"):
+        register_op_kind(OpKind("levelless_test_op", "byte", "memory, no level", 8, "memory"))

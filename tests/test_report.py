@@ -144,22 +144,60 @@ def test_physical_limits_per_task(rows):
     assert optical_macs_per_inference({"ledger": {"laser_optical_zj": 5.0}}) is None
 
 
-def test_headline_picks_each_simulators_native_preset_and_keeps_measurements(rows, report_dir):
-    from nonvon.report import headline_rows
+def test_headline_ranks_one_boundary_on_each_simulators_native_preset(rows, report_dir):
+    from nonvon.report import headline_rows, row_boundary
 
-    head = headline_rows(rows)
-    picked = {(r["task"], r["simulator"]): r["preset"] for r in head if r["kind"] == "modelled"}
-    # one modelled row per task and simulator, on the device it stands for (never a bound)
+    chip = headline_rows(rows, "chip")
+    picked = {(r["task"], r["simulator"]): r["preset"] for r in chip}
+    # one row per task and simulator at the chip boundary, on the device it stands for (never a
+    # bound); gpu-h100 is a whole board (system), so gpu-mlp is not ranked against the chips
     assert picked == {(t, s): p for t in ("task-a", "task-b") for s, p in
-                      (("gpu-mlp", "gpu-h100"), ("hdc-projection", "hdc-asic-28nm"),
-                       ("onn-mzi", "photonic-mzi"))}
-    assert sum(r["kind"] == "measured" for r in head) == 4  # both NVML rows of each task
+                      (("hdc-projection", "hdc-asic-28nm"), ("onn-mzi", "photonic-mzi"))}
+    assert {row_boundary(r) for r in chip} == {"chip"}
+    system = headline_rows(rows, "system")
+    assert {(r["simulator"], r["preset"]) for r in system if r["kind"] == "modelled"} == {
+        ("gpu-mlp", "gpu-h100")}
+    assert sum(r["kind"] == "measured" for r in system) == 4  # both NVML rows of each task
     md = (report_dir / "report.md").read_text()
-    assert md.index("## Headline") < md.index("## Pareto front")
-    assert "| task-a | onn-mzi | optical | photonic-mzi |" in md
+    assert md.index("## Headline at the chip boundary") < md.index("## Headline at the system")
+    assert md.index("## Headline at the system") < md.index("## Pareto front")
+    assert re.search(r"\| task-a \| onn-mzi \| optical \| [^|]+ \| photonic-mzi \|", md)
+    assert "In one sentence: on task-a at the chip boundary the cheapest row is" in md
     # the wall times are only readable with the machine they ran on beside them
     header = next(line for line in md.splitlines() if line.startswith("| task | simulator | paradigm"))
     assert header.rstrip(" |").endswith("ran on")
+
+
+def test_pareto_front_never_mixes_boundaries(rows):
+    from nonvon.report import _front_table
+
+    header, body = _front_table(rows)
+    col = header.index("boundary")
+    fronts = {}
+    for line in body:
+        fronts.setdefault((line[0], line[col]), []).append(line)
+    assert {b for _, b in fronts} == {"chip", "system", "core"}  # cmos-* are core presets
+    # a cheap chip row does not push the system rows off their own front
+    assert any(line[header.index("simulator")] == "gpu-mlp" for (_, b), ls in fronts.items()
+               if b == "system" for line in ls)
+
+
+def test_break_even_spike_rate_against_the_int8_baseline():
+    from nonvon.report import break_even_rows
+
+    base = {"task": "t", "simulator": "gpu-mlp-int8", "paradigm": "gpu", "preset": "npu-7nm",
+            "boundary": "chip", "kind": "modelled", "accuracy": 0.98, "energy_per_inference_j": 6e-6}
+    snn = {"task": "t", "simulator": "snn-mlp", "paradigm": "spiking", "preset": "npu-7nm",
+           "boundary": "chip", "kind": "modelled", "accuracy": 0.98, "energy_per_inference_j": 10e-6,
+           "ledger": {"synop": 1000.0, "neuron_update": 50.0},
+           "energy_breakdown_j": {"synop": 8e-6, "neuron_update": 2e-6},
+           "metrics": {"spike_rate": 0.1, "spike_driven.synop": 1000.0}}
+    (b,) = break_even_rows([base, snn])
+    # E(r) = 2 uJ fixed + 8 uJ * r / 0.1 equals 6 uJ at r = 0.05
+    assert b["break_even_rate"] == pytest.approx(0.05) and b["spike_driven_j"] == pytest.approx(8e-6)
+    dear = dict(snn, energy_breakdown_j={"synop": 1e-6, "neuron_update": 9e-6})
+    (b,) = break_even_rows([base, dear])
+    assert b["break_even_rate"] is None  # the fixed 9 uJ alone exceed the baseline's 6 uJ
 
 
 def test_each_floor_is_drawn_at_its_own_networks_accuracy(rows, monkeypatch):

@@ -111,6 +111,10 @@ class ToyNPU(Simulator):
     def n_params(self) -> int:
         return 0 if self.weights is None else self.weights.size + self.bias.size
 
+    @property
+    def precision(self) -> str:
+        return f"int{self.config.bits}"
+
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         # Class means have no randomness: the seed is accepted and has nothing to do.
         x = task.x_train.reshape(len(task.x_train), -1)
@@ -130,7 +134,9 @@ class ToyNPU(Simulator):
         counts: Counter[str] = Counter()
         for i, sample in enumerate(xq):
             labels[i] = self._infer_one(sample, counts)
-        return Prediction(labels, OpLedger(counts, n_inferences=len(xq)))
+        # Resident on chip: the int8 centroids and the int32 biases (pricing places them).
+        resident = self.weights.size + self.bias.size * BIAS_BYTES
+        return Prediction(labels, OpLedger(counts, n_inferences=len(xq), resident_bytes=resident))
 
     def _infer_one(self, sample: np.ndarray, counts: Counter[str]) -> int:
         """One inference as the device runs it; adds what it touched to ``counts``."""
