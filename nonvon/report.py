@@ -702,6 +702,25 @@ def cheapest_sentence(rows: Sequence[dict[str, Any]], boundary: str = "chip") ->
 INT8_BASELINE = "gpu-mlp-int8"
 
 
+def _spike_driven_j(r: dict[str, Any], metrics: dict[str, float]) -> float:
+    """Energy of the spike-driven counts: each kind's share of its priced energy. On-chip
+    accesses that spilled off chip (``memory_placement``) are priced under ``dram_byte``, so
+    the spike-driven share of ``sram_byte`` takes its part of the spilled DRAM energy too."""
+    ledger, parts = r.get("ledger") or {}, r.get("energy_breakdown_j") or {}
+    spilled = (r.get("memory_placement") or {}).get("spilled_fraction", 0.0)
+    total = []
+    for key, count in metrics.items():
+        if not key.startswith("spike_driven.") or not ledger.get(key[len("spike_driven."):]):
+            continue
+        kind = key[len("spike_driven."):]
+        energy = parts.get(kind, 0.0)
+        if kind == "sram_byte" and spilled:
+            moved = ledger[kind] * spilled
+            energy += parts.get("dram_byte", 0.0) * moved / (ledger.get("dram_byte", 0.0) + moved)
+        total.append(energy * count / ledger[kind])
+    return math.fsum(total)
+
+
 def break_even_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> list[dict[str, Any]]:
     """For each spiking headline row at ``boundary``: the spike rate at which it would cost
     as much as the int8 dense baseline's headline row on the same task and boundary.
@@ -719,10 +738,7 @@ def break_even_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> l
         m = r.get("metrics") or {}
         if r.get("paradigm") != "spiking" or "spike_rate" not in m or r["task"] not in base:
             continue
-        ledger, parts = r.get("ledger") or {}, r.get("energy_breakdown_j") or {}
-        e_spk = math.fsum(parts.get(k[len("spike_driven."):], 0.0) * v / ledger[k[len("spike_driven."):]]
-                          for k, v in m.items() if k.startswith("spike_driven.")
-                          and ledger.get(k[len("spike_driven."):]))
+        e_spk = _spike_driven_j(r, m)
         e_total, e_base = r["energy_per_inference_j"], base[r["task"]]["energy_per_inference_j"]
         e_fixed = e_total - e_spk
         rate = m["spike_rate"]

@@ -328,3 +328,19 @@ def test_measured_rows_at_or_below_zero_are_left_off_the_log_axis(rows):
         if r["kind"] == "measured":
             r["energy_per_inference_j"] = -1e-6  # below the counter's resolution
     assert report.accuracy_vs_energy_png(noisy).startswith(PNG)
+
+
+def test_break_even_counts_the_spilled_share_of_spike_driven_memory():
+    from nonvon.report import break_even_rows
+
+    base = {"task": "t", "simulator": "gpu-mlp-int8", "paradigm": "gpu", "preset": "npu-7nm",
+            "boundary": "chip", "kind": "modelled", "accuracy": 0.98, "energy_per_inference_j": 1.0}
+    # 100 on-chip accesses, half spilled: 50 priced as SRAM (0.5 J), 50 as DRAM (2.5 J)
+    snn = {"task": "t", "simulator": "snn-mlp", "paradigm": "spiking", "preset": "npu-7nm",
+           "boundary": "chip", "kind": "modelled", "accuracy": 0.98, "energy_per_inference_j": 4.0,
+           "ledger": {"sram_byte": 100.0, "add_fp32": 10.0},
+           "energy_breakdown_j": {"sram_byte": 0.5, "dram_byte": 2.5, "add_fp32": 1.0},
+           "memory_placement": {"spilled_fraction": 0.5},
+           "metrics": {"spike_rate": 0.2, "spike_driven.sram_byte": 40.0}}
+    (b,) = break_even_rows([base, snn])
+    assert b["spike_driven_j"] == pytest.approx(0.4 * 3.0)  # 40% of both SRAM and spilled DRAM

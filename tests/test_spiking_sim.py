@@ -155,12 +155,23 @@ def test_loihi_quantizes_and_prices(small_task):
     assert ledger["synop"] == sim.neurobench.effective_acs
     from nonvon.registry import registry
 
-    rep = price(r.ledger, registry().preset("loihi"))
-    expected = (ledger["synop"] * 23.6 + ledger["neuron_update"] * 81 + ledger["neuron_update_idle"] * 52
-                + ledger["spike_local"] * 1.7 + ledger["spike_hop"] * 3.5) * 1e-12
-    assert math.isclose(rep.energy_j, expected, rel_tol=1e-12)
+    preset = registry().preset("loihi")
+    rep = price(r.ledger, preset)
+    # every event at Davies et al.'s energies, io at the preset's, and static power over
+    # T steps of the preset's step time
+    assert ledger["chip_timestep"] == 6
+    assert ledger["input_spike"] == sim.counts.input_spikes / len(small_task.y_test)
+    assert ledger["host_transfer_byte"] == 10 * 3  # ten 24-bit class scores
+    dynamic = (ledger["synop"] * 23.6 + ledger["neuron_update"] * 81 + ledger["neuron_update_idle"] * 52
+               + ledger["spike_local"] * 1.7 + ledger["spike_hop"] * 3.5
+               + ledger["input_spike"] * preset.ops["input_spike"].value
+               + ledger["host_transfer_byte"] * preset.ops["host_transfer_byte"].value) * 1e-12
+    latency = 6 * preset.ops["chip_timestep"].time_s
+    assert math.isclose(rep.latency_s, latency, rel_tol=1e-12)
+    assert math.isclose(rep.energy_j, dynamic + preset.static_power_w * latency, rel_tol=1e-12)
     assert set(rep.breakdown_j) == {"synop", "neuron_update", "neuron_update_idle", "spike_local",
-                                    "spike_hop"}
+                                    "spike_hop", "chip_timestep", "input_spike",
+                                    "host_transfer_byte", "static"}
 
 
 def test_ternary_and_symmetric_quantizers():

@@ -54,7 +54,9 @@ def test_ledger_counts_emitted_spikes(digital, digits_task):
     expected = {"mul_fp32": spikes + c["updates"],
                 "mac_fp32": 2 * synops + c["updates"] + 2 * SQRT_LOG_MACS * c["solves"],
                 "cmp_fp32": c["updates"] + 2 * c["solves"] + 50 * 9,
-                "sram_byte": 4 * spikes + 4 * synops + 16 * c["updates"]}
+                "sram_byte": 4 * spikes + 4 * synops + 16 * c["updates"],
+                "input_spike": 50 * 64,               # one injected spike per pixel
+                "host_transfer_byte": 50 * 10 * 4}    # ten fp32 output spike times out
     assert dict(r.ledger.totals) == pytest.approx(expected, rel=0, abs=1e-6)
     assert all(v == int(v) for v in r.ledger.totals.values())
     assert r.metrics["effective_acs"] == pytest.approx(synops / 50)

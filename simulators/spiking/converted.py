@@ -5,7 +5,9 @@ network is converted by :func:`nonvon.models.spiking.conversion.convert_mlp` (IF
 reset by subtraction, constant analog input, max or 99.9th-percentile normalization on
 training activations) and run for ``timesteps`` steps as an event-driven spiking network,
 counted like ``snn-mlp`` (the analog first layer in ``mac_fp32``, the rest in synaptic
-events). ``sim.ann_accuracy(task)`` gives the source network's accuracy for comparison.
+events; the analog inputs in and the class scores out as ``host_transfer_byte``; fp32).
+``sim.ann_accuracy(task)`` gives the source network's accuracy for comparison. The trained
+state (:meth:`state_tensors`) is the converted network (``snn.*``) and its source (``ann.*``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from nonvon.errors import ConfigError
 from nonvon.models import mlp, train_classifier
+from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_mlp
 from nonvon.models.spiking.coding import check_timesteps
 from nonvon.models.spiking.conversion import NORMALIZATIONS, convert_mlp
 from nonvon.simulators.spiking.simulator import SpikingSimulator, _positive
@@ -93,6 +96,28 @@ class ConvertedSNN(SpikingSimulator):
         self.network = convert_mlp(self.ann, task.x_train[np.sort(idx)], c.timesteps,
                                    task.input_shape, c.normalization, c.percentile)
         self._counter = None
+
+    def _build(self, task: Task) -> SpikingClassifier:
+        """The converted network's shape: IF neurons (threshold 1, reset by subtraction),
+        constant analog input (as :func:`convert_mlp` builds it)."""
+        lif = LIFConfig(timesteps=self.config.timesteps, beta=1.0, threshold=1.0,
+                        reset="subtract", coding="direct")
+        return spiking_mlp(task.n_features, self.config.hidden, task.n_classes, lif,
+                           task.input_shape)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"snn.{k}": v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        out.update({f"ann.{k}": v.detach().cpu().contiguous() for k, v in self.ann.state_dict().items()})
+        return out
+
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        c = self.config
+        snn = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("snn.")}
+        ann = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("ann.")}
+        super()._load_state_tensors(snn, task)
+        self.ann = mlp(task.n_features, c.hidden, task.n_classes, c.dropout)
+        self.ann.load_state_dict(ann)
+        self.ann.eval()
 
     def ann_accuracy(self, task: Task, split: str = "test") -> float:
         """Accuracy of the source ReLU network on ``split``."""

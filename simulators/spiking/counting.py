@@ -14,6 +14,10 @@ of :class:`~nonvon.models.spiking.SpikingClassifier` with ``record=True``):
   holds at least one of its targets; a packet costs one local delivery plus one router
   hop per mesh step (Manhattan distance between source and destination core).
 
+Synaptic events, packets and hops caused by the input spikes of a spike-coded input are
+also kept apart (``*_input``): they scale with the input coding, the rest with the hidden
+layers' spike rate, and a break-even analysis needs the two separately.
+
 The NeuroBench-style figures (Yik et al., "NeuroBench: a framework for benchmarking
 neuromorphic computing algorithms and systems", Nature Communications 16, 2025) follow
 from the same counts: effective ACs = synaptic events, effective MACs as above, dense ops =
@@ -62,8 +66,12 @@ class Counts:
     spikes: int = 0            # spikes emitted by hidden (LIF) neurons
     input_spikes: int = 0      # spikes of a spike-coded input
     spiking_neuron_steps: int = 0
+    input_neuron_steps: int = 0  # input population x steps, when the input is spike-coded
     packets: int = 0           # (spike, destination core) pairs
     hops: int = 0
+    synops_input: int = 0      # the part of synops, packets and hops due to input spikes
+    packets_input: int = 0
+    hops_input: int = 0
     biased_updates: int = 0    # neuron-steps that add a bias current
     samples: int = 0
 
@@ -148,25 +156,36 @@ class CoreMap:
 
     Args:
         sizes: neurons per population (input first).
-        neurons_per_core: capacity of one core.
+        neurons_per_core: neurons one core holds: one number for every population, or one
+            per population (a chip whose synapse memory fills before its neuron slots holds
+            fewer neurons of a wide-fan-in layer per core).
         mesh_width: cores per mesh row (hop distance is Manhattan on this grid).
     """
 
     sizes: list[int]
-    neurons_per_core: int
+    neurons_per_core: int | list[int]
     mesh_width: int
 
     def __post_init__(self) -> None:
+        per = self.neurons_per_core
+        self.per_pop = [per] * len(self.sizes) if isinstance(per, int) else list(per)
+        if len(self.per_pop) != len(self.sizes) or any(
+                isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.per_pop):
+            raise ValueError(f"neurons_per_core={per!r}: one positive integer, or one per "
+                             f"population ({len(self.sizes)})")
         self.first_core = []
         c = 0
-        for n in self.sizes:
+        for n, k in zip(self.sizes, self.per_pop, strict=True):
             self.first_core.append(c)
-            c += -(-n // self.neurons_per_core)
+            c += -(-n // k)
         self.n_cores = c
 
     def cores_of(self, pop: int) -> torch.Tensor:
         n = self.sizes[pop]
-        return self.first_core[pop] + torch.arange(n) // self.neurons_per_core
+        return self.first_core[pop] + torch.arange(n) // self.per_pop[pop]
+
+    def n_cores_of(self, pop: int) -> int:
+        return -(-self.sizes[pop] // self.per_pop[pop])
 
     def distance(self, a: torch.Tensor, b: int) -> torch.Tensor:
         ax, ay = a % self.mesh_width, a // self.mesh_width
@@ -224,16 +243,23 @@ class Counter:
                 c.dense_ops += B * self.dense_per_step[0]
             else:
                 spikes = inp.reshape(T * B, -1).sum(0).round().long()      # per presynaptic neuron
-                c.synops += int((spikes * self.fanout[i]).sum())
+                synops = int((spikes * self.fanout[i]).sum())
+                c.synops += synops
                 c.dense_ops += T * B * self.dense_per_step[i]
+                packets = hops = 0
+                if self.routes[i] is not None:
+                    n_dest, dist = self.routes[i]
+                    packets, hops = int((spikes * n_dest).sum()), int((spikes * dist).sum())
+                    c.packets += packets
+                    c.hops += hops
                 if i == 0:
                     c.input_spikes += int(spikes.sum())
+                    c.input_neuron_steps += T * B * spikes.numel()
+                    c.synops_input += synops
+                    c.packets_input += packets
+                    c.hops_input += hops
                 else:
                     c.spikes += int(spikes.sum())
-                if self.routes[i] is not None:
-                    n_dest, hops = self.routes[i]
-                    c.packets += int((spikes * n_dest).sum())
-                    c.hops += int((spikes * hops).sum())
             # the neurons this layer drives: active when input arrives or state is non-zero
             cur = rec.currents[i].reshape(T, B, -1)
             mem = rec.mems[i].reshape(T, B, -1)

@@ -16,12 +16,27 @@ active readout neuron-step   ``add_fp32`` + 8 ``sram_byte``
 spike                        ``add_fp32`` (reset by subtraction or to zero)
 bias                         ``add_fp32`` per neuron-step
 prediction                   ``n_classes - 1`` ``cmp_fp32`` (argmax)
+input spike (rate, latency)  ``input_spike`` (one per spike injected into the accelerator)
+direct (analog) input        4 ``host_transfer_byte`` per input value (fp32), per inference
+class scores out             4 ``host_transfer_byte`` per class (fp32), per inference
 ==========================  ===========================================================
 
-Idle neurons (zero state, no input) are skipped. The input coding (rate or latency
-spikes, or the analog pixels of direct coding) is treated as the sensor's output and not
-counted. The chip simulators (:mod:`.chips`) reuse the training and the counts, and write
-them as chip operations instead.
+Idle neurons (zero state, no input) are skipped. The ledger's ``resident_bytes`` is what the
+``sram_byte`` accesses read and write: every weight and bias (fp32) and every membrane of
+the non-input populations (fp32), so pricing places the network in the memory that can
+hold it (a 2.7 MB weight set does not pretend to live in a 32 KB array). The chip
+simulators (:mod:`.chips`) reuse the training and the counts, and write them as chip
+operations instead.
+
+Every prediction's metrics also carry (per inference):
+
+- ``spike_rate``: mean spikes per neuron per timestep over the spiking hidden (LIF) layers,
+  i.e. hidden spikes / (hidden neurons x ``T``); the readout does not spike and the input
+  is set by the coding. ``input_spike_rate`` is the same for a spike-coded input.
+- ``spike_driven.<kind>``: the part of ledger kind ``<kind>`` proportional to the spikes
+  (synaptic events and their accumulations, spike-driven weight reads, spike routing, resets,
+  injected input spikes), per inference; ``spike_driven_input.<kind>`` is the share of it
+  that input spikes cause. The rest of the ledger does not change with the spike rate.
 
 After :meth:`~nonvon.Simulator.evaluate`, ``sim.neurobench`` holds the NeuroBench-style
 figures of that run (effective ACs and MACs, dense ops, activation sparsity).
@@ -30,6 +45,7 @@ figures of that run (effective ACs and MACs, dense ops, activation sparsity).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter as _Counter
 from pathlib import Path
 from typing import ClassVar
@@ -50,7 +66,22 @@ from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 from nonvon.training_memo import shared_training
 
-__all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN"]
+__all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "spike_metrics"]
+
+FP32_BYTES = 4
+
+
+def spike_metrics(spikes: float, neuron_steps: float, driven: dict[str, float],
+                  driven_input: dict[str, float], n: int, input_spikes: float = 0.0,
+                  input_steps: float = 0.0) -> dict[str, float]:
+    """``spike_rate`` and the spike-proportional ledger counts, per inference (see the
+    module docstring); ``driven`` and ``driven_input`` are totals over ``n`` samples."""
+    m = {"spike_rate": spikes / neuron_steps if neuron_steps else 0.0}
+    if input_steps:
+        m["input_spike_rate"] = input_spikes / input_steps
+    m.update({f"spike_driven.{k}": v / n for k, v in driven.items() if v})
+    m.update({f"spike_driven_input.{k}": v / n for k, v in driven_input.items() if v})
+    return m
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +157,19 @@ class SpikingSimulator(TorchBacked, Simulator):
         super().__init__(config, **overrides)
         self.network: SpikingClassifier | None = None
         self.neurobench: NeuroBench | None = None
+        self.counts: Counts | None = None  # the last evaluation's totals
         self._counter: Counter | None = None
         self._training_shared = False  # the trained weights came from another cell's training
 
     @property
     def op_kinds(self) -> frozenset[str]:
-        kinds = {"add_fp32", "mul_fp32", "cmp_fp32", "sram_byte"}
-        if self.config.coding == "direct":
-            kinds.add("mac_fp32")
+        kinds = {"add_fp32", "mul_fp32", "cmp_fp32", "sram_byte", "host_transfer_byte"}
+        kinds.add("mac_fp32" if self.config.coding == "direct" else "input_spike")
         return frozenset(kinds)
+
+    @property
+    def precision(self) -> str:
+        return "fp32"  # weights, membranes and arithmetic of the digital accelerator
 
     @property
     def capabilities(self) -> Capabilities:
@@ -234,13 +269,52 @@ class SpikingSimulator(TorchBacked, Simulator):
         finally:
             net.generator = None
         self.neurobench = counts.neurobench()
-        ledger = OpLedger(self._ledger(counts), n_inferences=len(xt))
-        extra = {}
-        if "metrics" in {f.name for f in dataclasses.fields(Prediction)}:
-            extra["metrics"] = self.neurobench.to_dict()  # carried into the Result when supported
-            if self._training_shared:  # its fit time leaves the training out
-                extra["metrics"]["training_shared"] = 1.0
-        return Prediction(torch.cat(labels).numpy(), ledger, **extra)
+        self.counts = counts
+        ledger = OpLedger(self._ledger(counts), n_inferences=len(xt),
+                          resident_bytes=self.resident_bytes())
+        metrics = self.neurobench.to_dict()
+        driven, driven_input = self._spike_driven(counts)
+        metrics.update(spike_metrics(counts.spikes, counts.spiking_neuron_steps, driven,
+                                     driven_input, len(xt), counts.input_spikes,
+                                     counts.input_neuron_steps))
+        if self._training_shared:  # its fit time leaves the training out
+            metrics["training_shared"] = 1.0
+        return Prediction(torch.cat(labels).numpy(), ledger, metrics=metrics)
+
+    def _populations(self) -> list[int]:
+        """Neurons per population, input first (built once per network)."""
+        if self._counter is not None:
+            return self._counter.sizes
+        from nonvon.simulators.spiking.counting import population_sizes
+
+        return population_sizes(self.network.cpu())
+
+    def resident_bytes(self) -> float:
+        """Bytes the counted on-chip accesses hold: fp32 weights and biases, and one fp32
+        membrane per non-input neuron."""
+        params = sum(p.numel() for p in self.network.parameters())
+        return float(FP32_BYTES * (params + sum(self._populations()[1:])))
+
+    def _spike_driven(self, c: Counts) -> tuple[dict[str, float], dict[str, float]]:
+        """Totals of the spike-proportional ledger counts, and the share due to input spikes."""
+        driven = {"add_fp32": c.synops + c.spikes, "sram_byte": FP32_BYTES * c.synops,
+                  "input_spike": c.input_spikes}
+        driven_input = {"add_fp32": c.synops_input, "sram_byte": FP32_BYTES * c.synops_input,
+                        "input_spike": c.input_spikes}
+        return driven, driven_input
+
+    def _io_bytes(self, c: Counts) -> int:
+        """Host transfers: class scores out (fp32) and, for direct coding, the analog inputs in."""
+        per = self.network.n_classes
+        if self.network.lif.coding == "direct":
+            per += math.prod(self.network.input_shape)
+        return c.samples * FP32_BYTES * per
+
+    # -- trained state ---------------------------------------------------------------
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        super()._load_state_tensors(tensors, task)
+        self._counter = None
+        self._training_shared = False
 
     def _ledger(self, c: Counts) -> dict[str, float]:
         lif_active = c.neuron_updates_active - c.readout_active
@@ -250,6 +324,8 @@ class SpikingSimulator(TorchBacked, Simulator):
         t["mac_fp32"] += c.effective_macs
         t["mul_fp32"] += lif_active
         t["cmp_fp32"] += lif_active + c.samples * (self.network.n_classes - 1)
+        t["input_spike"] += c.input_spikes
+        t["host_transfer_byte"] += self._io_bytes(c)
         return {k: v for k, v in t.items() if v}
 
 

@@ -25,10 +25,25 @@ candidate crossing solved       16 ``mac_fp32`` (``sqrt`` and ``log`` at 8 MAC-e
                                 each: a modelling assumption for polynomial/Newton
                                 evaluation) + 2 ``cmp_fp32`` (causality)
 prediction                      ``n_classes - 1`` ``cmp_fp32`` (earliest output)
+input spike                     ``input_spike`` (one per pixel spike injected)
+class scores out                4 ``host_transfer_byte`` per output neuron (its fp32
+                                spike time)
 ==============================  ======================================================
 
 A synaptic event is one emitted spike reaching one non-zero synapse of its fan-out, so
-synaptic events are ``sum over emitted spikes of non-zero fan-out``.
+synaptic events are ``sum over emitted spikes of non-zero fan-out``. The ledger's
+``resident_bytes`` is what the ``sram_byte`` accesses hold: the fp32 weights (also when
+``weight_bits`` quantizes their values: the digital accelerator stores and reads them as
+fp32, so its ``precision`` is ``fp32``), ``A`` and ``B`` of every non-input neuron and the
+spike-time table of every population (fp32 each).
+
+Metrics (per inference): ``spike_rate`` is spikes per neuron per inference over the hidden
+and output layers (each neuron spikes at most once; the inference is TTFS's one "step"),
+``input_spike_rate`` the same for the input; ``spike_driven.<kind>`` the part of the ledger
+proportional to the emitted spikes (per spike: ``e^2``, its table read; per synaptic event:
+the two MACs and the weight read; the injected input spikes), ``spike_driven_input.<kind>``
+the share of it that input spikes cause. ``brainscales2-ttfs`` prices chip power x time,
+so none of its ledger scales with the spikes.
 
 ``brainscales2-ttfs`` deploys the network on BrainScaleS-2 as Göltz et al. did (16 x 16
 inputs, 256-246-10, 6-bit weights): see :class:`BrainScaleS2TTFS` for the chip's limits and
@@ -58,6 +73,7 @@ from nonvon.models.spiking.ttfs_training import (
 )
 from nonvon.simulator import Prediction, Simulator, execution_option
 from nonvon.simulators.spiking.chips import quantize_symmetric
+from nonvon.simulators.spiking.simulator import FP32_BYTES, spike_metrics
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
@@ -213,9 +229,14 @@ class TTFSSimulator(TorchBacked, Simulator):
 
     paradigm = "spiking"
     Config = TTFSConfig
-    op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_fp32", "mul_fp32", "cmp_fp32", "sram_byte"})
+    op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_fp32", "mul_fp32", "cmp_fp32", "sram_byte",
+                                                    "input_spike", "host_transfer_byte"})
     quick: ClassVar[dict] = {"hidden": (32,), "epochs": 3, "batch_size": 20, "lr": 0.03,
                              "input_side": 16}
+
+    @property
+    def precision(self) -> str:
+        return "fp32"  # the digital accelerator stores and computes in fp32 (module docstring)
 
     def __init__(self, config: TTFSConfig | None = None, /, **overrides):
         super().__init__(config, **overrides)
@@ -252,13 +273,17 @@ class TTFSSimulator(TorchBacked, Simulator):
         xs = torch.from_numpy(prepare_inputs(x, c.crop, c.input_side))
         return ttfs_encode(xs, t_max=c.t_late * c.tau_syn, t_min=c.t_early * c.tau_syn)
 
-    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+    def _build(self, task: Task, generator: torch.Generator | None = None) -> TTFSNetwork:
         c = self.config
         sizes = self.sizes(task)
         init = c.init if len(c.init) == len(sizes) - 1 else (c.init[0],) * (len(sizes) - 2) + (c.init[-1],)
+        return TTFSNetwork(sizes, c.tau_syn, c.theta, init, generator=generator)
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        sizes = self.sizes(task)
         torch.manual_seed(seed)
-        self.network = TTFSNetwork(sizes, c.tau_syn, c.theta, init,
-                                   generator=torch.Generator().manual_seed(seed))
+        self.network = self._build(task, torch.Generator().manual_seed(seed))
         if c.weight_bits is not None:
             self.network.weight_fn = _FakeQuant(2 ** c.weight_bits - 1)
         on_epoch = None
@@ -331,24 +356,47 @@ class TTFSSimulator(TorchBacked, Simulator):
         counts = self._count(times)
         self.event_totals = counts
         self.counts = {k: v / len(x) for k, v in counts.items()}
-        ledger = OpLedger(self._ledger(counts, len(x)), n_inferences=len(x))
+        ledger = OpLedger(self._ledger(counts, len(x)), n_inferences=len(x),
+                          resident_bytes=self.resident_bytes())
         n_neurons = sum(t.shape[1] for t in times[1:])
         metrics = {"effective_acs": counts["synops"] / len(x), "effective_macs": 0.0,
                    "dense_ops": float(sum(a * b for a, b in zip(self.network.sizes[:-1],
                                                                 self.network.sizes[1:], strict=True))),
                    "activation_sparsity": 1.0 - counts["neuron_spikes"] / (n_neurons * len(x))}
+        driven, driven_input = self._spike_driven(counts)
+        metrics.update(spike_metrics(counts["neuron_spikes"], n_neurons * len(x), driven,
+                                     driven_input, len(x), counts["input_spikes"],
+                                     times[0].shape[1] * len(x)))
         return Prediction(labels.numpy().astype(np.int64), ledger, metrics=metrics)
+
+    def resident_bytes(self) -> float:
+        """fp32 weights, ``A`` and ``B`` per non-input neuron, a spike-time table entry per
+        neuron (module docstring)."""
+        sizes = self.network.sizes
+        weights = sum(w.numel() for w in self.network.weights)
+        return float(FP32_BYTES * (weights + 2 * sum(sizes[1:]) + sum(sizes)))
+
+    def _spike_driven(self, c: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+        spikes = c["input_spikes"] + c["neuron_spikes"]
+        return ({"mul_fp32": spikes, "mac_fp32": 2 * c["synops"],
+                 "sram_byte": FP32_BYTES * (spikes + c["synops"]), "input_spike": c["input_spikes"]},
+                {"mul_fp32": c["input_spikes"], "mac_fp32": 2 * c["synops_input"],
+                 "sram_byte": FP32_BYTES * (c["input_spikes"] + c["synops_input"]),
+                 "input_spike": c["input_spikes"]})
 
     def _count(self, times: list[torch.Tensor]) -> dict[str, int]:
         """Events of one run, from the emitted spikes (totals over the samples)."""
         net = self.network
         c = {"input_spikes": int(torch.isfinite(times[0]).sum()), "neuron_spikes": 0, "synops": 0,
-             "updates": 0, "solves": 0}
+             "synops_input": 0, "updates": 0, "solves": 0}
         for i, w in enumerate(net.weights):
             w = w.detach()
             fanout = (w != 0).sum(0)                                      # per presynaptic neuron
             emitted = torch.isfinite(times[i])
-            c["synops"] += int((emitted.long() * fanout).sum())
+            synops = int((emitted.long() * fanout).sum())
+            c["synops"] += synops
+            if i == 0:
+                c["synops_input"] = synops
             c["neuron_spikes"] += int(torch.isfinite(times[i + 1]).sum())
             for r in range(0, len(times[i]), self.config.eval_batch_size):
                 up, sol = update_counts(times[i][r:r + self.config.eval_batch_size].to(self.device),
@@ -365,6 +413,8 @@ class TTFSSimulator(TorchBacked, Simulator):
             "mac_fp32": 2 * c["synops"] + c["updates"] + 2 * SQRT_LOG_MACS * c["solves"],
             "cmp_fp32": c["updates"] + 2 * c["solves"] + n * (n_classes - 1),
             "sram_byte": 4 * spikes + 4 * c["synops"] + 16 * c["updates"],
+            "input_spike": c["input_spikes"],
+            "host_transfer_byte": FP32_BYTES * n * n_classes,  # output spike times out
         }
         return {k: v for k, v in t.items() if v}
 
@@ -482,6 +532,27 @@ class BrainScaleS2TTFS(TTFSSimulator):
     def __init__(self, config: BrainScaleS2TTFSConfig | None = None, /, **overrides):
         super().__init__(config, **overrides)
         self.window: float | None = None  # in units of tau_syn
+
+    @property
+    def precision(self) -> str:
+        return f"int{self.config.weight_bits + 1}"  # magnitude bits and the row's sign
+
+    def resident_bytes(self) -> float:
+        """The synapse array's weights (``weight_bits`` each; the sign is the row's); the
+        neuron state is analog."""
+        return sum(w.numel() for w in self.network.weights) * self.config.weight_bits / 8
+
+    def _spike_driven(self, c: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+        return {}, {}  # chip power x time: nothing in the ledger scales with the spikes
+
+    # the run window is part of the deployed state: it was measured on the training images
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {**super().state_tensors(), "window": torch.tensor(self.window, dtype=torch.float64)}
+
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        tensors = dict(tensors)
+        self.window = float(torch.as_tensor(tensors.pop("window")))
+        super()._load_state_tensors(tensors, task)
 
     def _check_sizes(self, sizes: tuple[int, ...]) -> None:
         check_brainscales2(sizes, self.config.circuits_per_neuron)
