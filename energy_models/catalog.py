@@ -79,8 +79,10 @@ _BUILTIN: list[OpKind] = [
     # kernel_launch is a host command to the device: io, not arithmetic.
     OpKind("kernel_launch", "event", "one accelerator kernel launch (fixed per-layer overhead)",
            0, IO),
+    # Moving bits over a link overwrites nothing in principle (like spike routing), so no
+    # Landauer floor is charged for it.
     OpKind("host_transfer_byte", "byte", "one byte moved between the host and the device "
-           "(inputs in, class scores out) over its host link (PCIe, USB, AXI)", 8, IO),
+           "(inputs in, class scores out) over its host link (PCIe, USB, AXI)", 0, IO),
     # -- spiking neuromorphic --------------------------------------------------------
     # output_bits: a synaptic event accumulates (at least) an 8-bit weight into the target's
     # input; an active neuron update rewrites a 16-bit membrane state (narrower than most

@@ -95,7 +95,9 @@ def place_memory(resident_bytes: float, preset: Preset) -> Placement:
 
 
 def _placed_counts(per_inf: dict[str, float], place: Placement, preset: Preset) -> dict[str, float]:
-    if not place.spilled_fraction or not per_inf.get("sram_byte"):
+    """Move the spilled share of every on-chip memory access (bytes or bits) to ``dram_byte``."""
+    onchip = {k: c for k, c in per_inf.items() if c and get_op_kind(k).memory_level == "onchip"}
+    if not place.spilled_fraction or not onchip:
         return per_inf
     if "dram_byte" not in preset.ops:
         raise IncompatibleError(
@@ -105,9 +107,11 @@ def _placed_counts(per_inf: dict[str, float], place: Placement, preset: Preset) 
             "use a smaller network or lower weight precision, a preset with off-chip memory, "
             "or several chips where the preset models chip-to-chip links")
     out = dict(per_inf)
-    moved = out["sram_byte"] * place.spilled_fraction
-    out["sram_byte"] -= moved
-    out["dram_byte"] = out.get("dram_byte", 0.0) + moved
+    for kind, count in onchip.items():
+        moved = count * place.spilled_fraction
+        out[kind] -= moved
+        out["dram_byte"] = out.get("dram_byte", 0.0) + (moved / 8 if get_op_kind(kind).unit == "bit"
+                                                        else moved)
     return out
 
 

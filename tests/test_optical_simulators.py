@@ -212,7 +212,11 @@ def test_photonic_limit_is_the_optical_energy(fitted_mzi, digits_task):
     assert limit.energy_j == pytest.approx(r.ledger.per_inference()["laser_optical_zj"] * 1e-21, rel=1e-12)
     real = price(r.ledger, load_preset(PRESET_DIR / "photonic-mzi.toml"))
     assert real.breakdown_j["laser_optical_zj"] == pytest.approx(4 * limit.energy_j, rel=1e-12)  # WPE 0.25
-    assert real.latency_s == pytest.approx(1e-10 * r.ledger.per_inference()["optical_pass"])
+    # one 100 ps symbol per optical pass, then the host link: PCIe Gen3 x16, 15.75 GB/s
+    per = r.ledger.per_inference()
+    link_s = per["host_transfer_byte"] / 15.75e9
+    assert real.latency_s == pytest.approx(1e-10 * per["optical_pass"] + link_s, rel=1e-4)
+    assert limit.boundary == "core" and real.boundary == "chip"
 
 
 # -- bad input ------------------------------------------------------------------------------------------

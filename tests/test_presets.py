@@ -427,3 +427,12 @@ def test_an_op_kind_needs_a_cost_class():
         register_op_kind(OpKind("classless_test_op", "op", "no class"))
     with pytest.raises(ConfigError, match="memory_level"):
         register_op_kind(OpKind("levelless_test_op", "byte", "memory, no level", 8, "memory"))
+
+
+def test_every_onchip_memory_kind_spills_bits_as_bytes(tmp_path):
+    text = CHIP.replace("[ops.sram_byte]", '[ops.hv_read_bit]\nenergy_pj = 0.1\nsource = "test fixture"\n\n[ops.sram_byte]')
+    p = load_preset(_write(tmp_path, text))
+    r = price(OpLedger({"hv_read_bit": 800, "mac_int8": 1}, 1, resident_bytes=4000), p)
+    # 3/4 of 800 bits = 600 bits = 75 bytes read off chip
+    assert r.breakdown_j["dram_byte"] == approx(75 * 40.0e-12)
+    assert r.breakdown_j["hv_read_bit"] == approx(200 * 0.1e-12)

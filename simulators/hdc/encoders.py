@@ -19,10 +19,11 @@ signs of a bipolar MAP one (bit 1 = +1). Their random item memories come from
   - ``"sign"``: ``acc_d > theta_d`` with ``theta_d`` the training mean, the classic
     sign random projection.
 
-  Executed per sample: one ``add_int32`` per non-zero input and connected dimension
-  (zero inputs are skipped, as a sparse-input datapath does), one sign bit of ``phi``
-  read per such add, then one ``add_int32`` (periodic) or ``cmp_int32`` (sign) per
-  dimension and the offset or threshold read.
+  Executed per sample (the input buffer's reads are counted by the simulator): one
+  ``add_int32`` per non-zero input and connected dimension (zero inputs are skipped, as a
+  sparse-input datapath does), one sign bit of ``phi`` read per such add, then one
+  ``add_int32`` (periodic) or ``cmp_int32`` (sign) per dimension and the offset or
+  threshold read.
 
 * :class:`IDLevelEncoder`, ID-level (record-based) encoding as in torchhd's ``Vanilla``
   classifier: ``majority_j(ID_j XOR L[q(x_j)])`` with ``ID = torchhd.embeddings.Random``
@@ -32,12 +33,19 @@ signs of a bipolar MAP one (bit 1 = +1). Their random item memories come from
   population counts (bundling), ``D`` compares with the majority threshold, and
   ``2 F D + D`` item-memory bits read (key, level and tie-break hypervectors).
 
-Not counted: the input quantization (the sensor's ADC) and the accumulator registers
-inside the datapath.
+Resident memory (:meth:`ProjectionEncoder.resident_bytes`, :meth:`IDLevelEncoder.resident_bytes`):
+what the encoder's counted reads hold on chip, at stored precision -- the projection's sign
+bits (only the patch's signs and the patch origin per dimension with receptive fields) and
+its int16 offsets or int32 thresholds; the ID-level key, level and tie-break hypervectors.
+
+The input quantization and host transfer are counted by the simulator
+(:class:`~nonvon.simulators.hdc.simulator.HDCSimulator`); the accumulator registers inside
+the datapath are not counted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 
@@ -69,6 +77,18 @@ def _generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
+def _digest(*tensors: torch.Tensor) -> torch.Tensor:
+    """SHA-256 of the tensors' bytes, as 32 uint8: a restored encoder is checked against it."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().contiguous().cpu().numpy().tobytes())
+    return torch.frombuffer(bytearray(h.digest()), dtype=torch.uint8).clone()
+
+
+def _bits_to_bytes(bits: int) -> int:
+    return -(-bits // 8)
+
+
 class ProjectionEncoder:
     """Random bipolar projection, optionally local, with a periodic or sign output bit.
 
@@ -92,6 +112,7 @@ class ProjectionEncoder:
         g = _generator(seed)
         self.n_features, self.dimensions = n_features, dimensions
         self.activation, self.input_levels = activation, input_levels
+        self.receptive_field, self.image_shape = receptive_field, image_shape
         phi = torchhd.embeddings.Random(n_features, dimensions, "MAP", generator=g).weight
         phi = phi.detach().as_subclass(torch.Tensor).to(torch.float32)
         if receptive_field:
@@ -149,11 +170,27 @@ class ProjectionEncoder:
             out[i:i + _BATCH] = self.bits(self.accumulate(xq[i:i + _BATCH]))
         return out
 
+    def resident_bytes(self) -> int:
+        """Bytes the encoder keeps on chip: sign bits of the projection and the per-dimension
+        offsets (int16) or thresholds (int32) that :meth:`count` reads."""
+        d, rf = self.dimensions, self.receptive_field
+        if rf:
+            # a dimension stores only its rf x rf patch's signs, and where the patch starts
+            side = max(self.image_shape)
+            origin_bytes = 2 * _bits_to_bytes(max(1, math.ceil(math.log2(side))))
+            signs = _bits_to_bytes(d * rf * rf) + d * origin_bytes
+        else:
+            signs = _bits_to_bytes(self.n_features * d)
+        return signs + d * (4 if self.activation == "sign" else 2)
+
+    def fingerprint(self) -> torch.Tensor:
+        """Digest of the seeded random draws (item memory, receptive fields, offsets)."""
+        return _digest(self.phi, self._offset_u)
+
     def count(self, xq: torch.Tensor, counts: Counter) -> None:
         """Add the operations that encoding ``xq`` executes to ``counts``."""
         n, d = len(xq), self.dimensions
         adds = int(((xq != 0).to(torch.int64) @ self.fanout).sum())  # non-zero input x fan-out
-        counts["sram_byte"] += n * self.n_features  # read the 8-bit (or narrower) inputs
         counts["add_int32"] += adds
         counts["hv_read_bit"] += adds  # one sign bit of phi per executed add
         if self.activation == "sign":
@@ -197,6 +234,14 @@ class IDLevelEncoder:
     def fit(self, xq: torch.Tensor) -> IDLevelEncoder:
         return self
 
+    def resident_bytes(self) -> int:
+        """Bytes of the key, level and tie-break hypervectors (one bit per component)."""
+        return _bits_to_bytes((self.n_features + self.levels + 1) * self.dimensions)
+
+    def fingerprint(self) -> torch.Tensor:
+        """Digest of the seeded key, level and tie-break hypervectors."""
+        return _digest(self._keys, self._lv, self._tb)
+
     def encode(self, xq: torch.Tensor) -> torch.Tensor:
         """``(N, F)`` level indices -> ``(N, D)`` bool hypervectors (majority of F + 1).
 
@@ -219,7 +264,6 @@ class IDLevelEncoder:
 
     def count(self, xq: torch.Tensor, counts: Counter) -> None:
         n, f, d = len(xq), self.n_features, self.dimensions
-        counts["sram_byte"] += n * f
         counts["xor_bit"] += n * f * d
         counts["popcount_bit"] += n * (f + 1) * d
         counts["cmp_int32"] += n * d

@@ -1,8 +1,8 @@
 """Hyperdimensional classifiers: torchhd encoders and learners, bit-packed binary inference.
 
-A sample is quantized (the sensor's ADC, not counted), encoded into a ``D``-bit
-hypervector by a random-projection or ID-level encoder (:mod:`.encoders`), and compared
-with one hypervector per class (:mod:`.learners`):
+A sample arrives from the host, is quantized, encoded into a ``D``-bit hypervector by a
+random-projection or ID-level encoder (:mod:`.encoders`), and compared with one
+hypervector per class (:mod:`.learners`):
 
 * ``model="bsc"``: binary class vectors packed into uint64 words; similarity is
   ``popcount(query XOR class)`` per word (:mod:`.packing`), the label the nearest class.
@@ -13,6 +13,18 @@ with one hypervector per class (:mod:`.learners`):
   the bipolar query: one float add or subtract per dimension and class (a +-1 multiply
   is a sign flip), ``4 C D`` bytes read, ``C - 1`` float compares.
 
+Input and output (class ``io``): the host sends each feature as one 8-bit code (the
+image tasks' pixels; two bytes when the encoder resolves more than 256 levels, which the
+host then quantizes itself) and reads back the class index (``host_transfer_byte``). The
+chip requantizes an 8-bit code to the encoder's ``L < 256`` levels by a binary search over
+the ``L - 1`` level boundaries: ``ceil(log2 L)`` 8-bit compares per feature (``cmp_int8``),
+none when ``L = 256``.
+
+Memory: a ledger's ``resident_bytes`` is what the chip holds for these reads -- the
+encoder's item memory and constants (:meth:`.ProjectionEncoder.resident_bytes`,
+:meth:`.IDLevelEncoder.resident_bytes`) and the class vectors, packed (BSC) or float32 (MAP).
+Pricing places it in the preset's on-chip memory.
+
 Predictions of the packed path equal those of torchhd's own unpacked
 ``hamming_similarity`` on the same vectors (:meth:`HDCSimulator.predict_unpacked`, and
 the tests assert it over whole test splits).
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from collections import Counter
 from typing import ClassVar
 
@@ -29,7 +42,7 @@ import numpy as np
 import torch
 
 from nonvon.energy_models import OpLedger
-from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import (
@@ -54,6 +67,8 @@ __all__ = ["HDCConfig", "HDCSimulator", "HDCProjection", "HDCIDLevel", "ENCODERS
 
 ENCODERS = ("projection", "idlevel")
 ACTIVATIONS = ("periodic", "sign")
+# The host's code for one input feature: the 8-bit pixels of the image tasks.
+HOST_LEVELS = 256
 
 
 def _choice(name: str, value, choices: tuple[str, ...]) -> None:
@@ -159,6 +174,8 @@ class HDCSimulator(Simulator):
         self.class_bits: torch.Tensor | None = None  # (C, D) bool, BSC
         self.class_words: np.ndarray | None = None  # (C, W) uint64, BSC
         self.class_unit: torch.Tensor | None = None  # (C, D) float32, MAP
+        self.tiebreak: torch.Tensor | None = None  # (D,) bool, breaks ties of W == 0
+        self._encoder_seed: int | None = None
         # Optional, set by the caller: a dict shared by simulators that differ only in
         # learner or model, so a sweep encodes each training set once (no global state).
         self.encoding_cache: dict | None = None
@@ -167,7 +184,9 @@ class HDCSimulator(Simulator):
     @property
     def op_kinds(self) -> frozenset[str]:
         c = self.config
-        kinds = {"sram_byte", "hv_read_bit"}
+        kinds = {"sram_byte", "hv_read_bit", "host_transfer_byte"}
+        if self.input_levels < HOST_LEVELS:
+            kinds.add("cmp_int8")  # requantizing the host's 8-bit codes
         if c.encoder == "projection":
             kinds |= {"add_int32"} | ({"cmp_int32"} if c.activation == "sign" else set())
         else:
@@ -177,6 +196,17 @@ class HDCSimulator(Simulator):
         else:
             kinds |= {"add_fp32", "cmp_fp32"}
         return frozenset(kinds)
+
+    @property
+    def precision(self) -> str:
+        """``binary`` for the packed BSC datapath; ``fp32`` for MAP's float class vectors."""
+        return "binary" if self.config.model == "bsc" else "fp32"
+
+    @property
+    def input_levels(self) -> int:
+        """Levels the encoder resolves each input into."""
+        c = self.config
+        return c.levels if c.encoder == "idlevel" else 2 ** c.input_bits
 
     @property
     def capabilities(self) -> Capabilities:
@@ -205,8 +235,7 @@ class HDCSimulator(Simulator):
 
     # -- training ----------------------------------------------------------------------
     def _quantize(self, x: np.ndarray) -> torch.Tensor:
-        c = self.config
-        return quantize(x, c.levels if c.encoder == "idlevel" else 2 ** c.input_bits)
+        return quantize(x, self.input_levels)
 
     def _encoding_key(self, task: Task, seed: int) -> tuple:
         c = self.config
@@ -220,14 +249,7 @@ class HDCSimulator(Simulator):
         if self.encoding_cache is not None and key in self.encoding_cache:
             self.encoder, bits = self.encoding_cache[key]
             return bits
-        c = self.config
-        if c.encoder == "projection":
-            self.encoder = ProjectionEncoder(
-                task.n_features, c.dimensions, image_shape=task.input_shape[:2] if task.is_image else None,
-                receptive_field=c.receptive_field, activation=c.activation,
-                period_bits=c.period_bits, input_levels=2 ** c.input_bits, seed=seed)
-        else:
-            self.encoder = IDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
+        self.encoder = self._new_encoder(task, seed)
         xq = self._quantize(task.x_train)
         self.encoder.fit(xq)
         bits = self.encoder.encode(xq)
@@ -235,8 +257,20 @@ class HDCSimulator(Simulator):
             self.encoding_cache[key] = (self.encoder, bits)
         return bits
 
+    def _new_encoder(self, task: Task, seed: int, period_bits: int | None = None):
+        """The seeded encoder for ``task`` (not yet fitted to data)."""
+        c = self.config
+        if c.encoder == "idlevel":
+            return IDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
+        return ProjectionEncoder(
+            task.n_features, c.dimensions, image_shape=task.input_shape[:2] if task.is_image else None,
+            receptive_field=c.receptive_field, activation=c.activation,
+            period_bits=c.period_bits if period_bits is None else period_bits,
+            input_levels=2 ** c.input_bits, seed=seed)
+
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         c = self.config
+        self._encoder_seed = seed
         bits = self._fit_encoder(task, seed)
         y = torch.as_tensor(task.y_train, dtype=torch.int64)
         self.tiebreak = torch.rand(c.dimensions, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
@@ -244,11 +278,79 @@ class HDCSimulator(Simulator):
             bits, y, task.n_classes, model=c.model, learner=c.learner, epochs=c.epochs, lr=c.lr,
             margin=c.margin, batch_size=c.batch_size, tiebreak=self.tiebreak, seed=seed,
             progress=progress, label=f"{self.name} {c.learner}")
-        if c.model == "bsc":
+        self._set_class_vectors()
+
+    def _set_class_vectors(self) -> None:
+        """What inference compares with, derived from the accumulators ``self.weights``."""
+        if self.config.model == "bsc":
             self.class_bits = binarize(self.weights, self.tiebreak)
-            self.class_words = pack_bits(self.class_bits, pad=c.pad)
+            self.class_words = pack_bits(self.class_bits, pad=self.config.pad)
         else:
             self.class_unit = normalize(self.weights)
+
+    # -- trained state, for re-counting without retraining ------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Class accumulators, tie-break vector, the encoder's fitted constants, and the seed
+        and a SHA-256 digest of its random item memory (regenerated from the seed on load,
+        rather than stored: an ID-level item memory at D = 10,000 is ~1 MB)."""
+        if self.weights is None:
+            raise ConfigError(f"{self.name} has no trained state: it has not been fitted",
+                              "call fit(task) first")
+        enc = self.encoder
+        out = {"weights": self.weights.contiguous(), "tiebreak": self.tiebreak.contiguous(),
+               "encoder.seed": torch.tensor(self._encoder_seed, dtype=torch.int64),
+               "encoder.sha256": enc.fingerprint()}
+        if isinstance(enc, ProjectionEncoder):
+            k = -1 if enc.period_bits is None else enc.period_bits
+            out["encoder.period_bits"] = torch.tensor(k, dtype=torch.int64)
+            if enc.threshold is not None:
+                out["encoder.threshold"] = enc.threshold.contiguous()
+        return out
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
+        c = self.config
+        missing = sorted({"weights", "tiebreak", "encoder.seed", "encoder.sha256"} - set(tensors))
+        if missing:
+            raise ConfigError(f"{self.name} state is missing tensors {missing}",
+                              "pass what state_tensors() returned for this simulator")
+        weights = torch.as_tensor(tensors["weights"]).to(torch.float32)
+        if tuple(weights.shape) != (task.n_classes, c.dimensions):
+            raise IncompatibleError(
+                f"{self.name} state holds class vectors of shape {tuple(weights.shape)}; this config "
+                f"and task {task.name!r} need ({task.n_classes}, {c.dimensions})",
+                "load the state with the config and task it was fitted with")
+        seed = int(tensors["encoder.seed"])
+        period = int(tensors.get("encoder.period_bits", torch.tensor(-1)))
+        enc = self._new_encoder(task, seed, period_bits=None if period < 0 else period)
+        if "encoder.threshold" in tensors:
+            enc.threshold = torch.as_tensor(tensors["encoder.threshold"]).to(torch.int64)
+        if not torch.equal(enc.fingerprint(), torch.as_tensor(tensors["encoder.sha256"])):
+            raise NonvonError(
+                f"{self.name}: the item memory regenerated from seed {seed} differs from the trained "
+                "one (a torch or torchhd version that draws random numbers differently)",
+                "retrain the cell with fit(task); its stored state cannot be re-counted here")
+        self.encoder, self._encoder_seed = enc, seed
+        self.weights = weights
+        self.tiebreak = torch.as_tensor(tensors["tiebreak"]).to(torch.bool)
+        self._set_class_vectors()
+
+    def resident_bytes(self) -> int:
+        """Bytes held on chip for inference: the encoder's item memory and constants, and the
+        class vectors (packed 64-bit words for BSC, float32 for MAP)."""
+        c = self.config
+        n_classes = len(self.weights)
+        per_class = memory_bytes(c.dimensions)["packed_uint64" if c.model == "bsc" else "float32"]
+        return self.encoder.resident_bytes() + n_classes * per_class
+
+    def _count_io(self, n: int, n_features: int, n_classes: int, counts: Counter) -> None:
+        """Host transfer of the inputs and the class index, and their requantization."""
+        levels = self.input_levels
+        per_feature = 1 if levels <= HOST_LEVELS else 2
+        class_bytes = max(1, -(-math.ceil(math.log2(n_classes)) // 8))
+        counts["host_transfer_byte"] += n * (n_features * per_feature + class_bytes)
+        counts["sram_byte"] += n * n_features * per_feature  # the input buffer, read by the encoder
+        if levels < HOST_LEVELS:
+            counts["cmp_int8"] += n * n_features * math.ceil(math.log2(levels))
 
     # -- inference ---------------------------------------------------------------------
     def encode(self, x: np.ndarray) -> torch.Tensor:
@@ -259,9 +361,10 @@ class HDCSimulator(Simulator):
         c = self.config
         xq = self._quantize(x)
         counts: Counter[str] = Counter()
+        n, n_classes = len(xq), len(self.weights)
+        self._count_io(n, xq.shape[1], n_classes, counts)
         self.encoder.count(xq, counts)
         bits = self.encoder.encode(xq)
-        n, n_classes = len(xq), len(self.weights)
         if c.model == "bsc":
             dist = hamming_packed(pack_bits(bits, pad=c.pad), self.class_words)
             labels = dist.argmin(1)
@@ -275,7 +378,8 @@ class HDCSimulator(Simulator):
             counts["add_fp32"] += n * n_classes * c.dimensions
             counts["sram_byte"] += n * n_classes * c.dimensions * 4
             counts["cmp_fp32"] += n * (n_classes - 1)
-        return Prediction(np.asarray(labels, dtype=np.int64), OpLedger(counts, n_inferences=n))
+        return Prediction(np.asarray(labels, dtype=np.int64),
+                          OpLedger(counts, n_inferences=n, resident_bytes=self.resident_bytes()))
 
     def predict_unpacked(self, x: np.ndarray) -> np.ndarray:
         """Labels from torchhd's own unpacked path on the same hypervectors.

@@ -14,9 +14,11 @@ phase-only layers). Training uses ideal optics; evaluation runs the trained laye
    ADC digitises each count (``adc_conversion_step``, ``2^adc_bits`` per detector) and the class
    is the argmax (``cmp_int32``).
 
-The layers are passive (fabricated, as the 3D-printed layers of Lin et al. 2018), so they hold
-their phases at no power and no ``phase_shifter_hold`` is counted. Control electronics and the
-host are outside the model.
+The host sends the image as 8-bit pixels and reads back the class index
+(``host_transfer_byte``); a ledger's ``resident_bytes`` is the image buffer the ``sram_byte``
+reads hold. The layers are passive (fabricated, as the 3D-printed layers of Lin et al. 2018), so
+they hold their phases at no power and no ``phase_shifter_hold`` is counted; the source and the
+detectors' static power are the preset's. Control electronics are outside the model.
 
 The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm spacing,
 5 layers; Lin et al., Science 361, 1004 (2018)); training it takes a GPU (``device="cuda"``).
@@ -25,13 +27,14 @@ The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numpy as np
 import torch
 
 from nonvon.energy_models import OpLedger
-from nonvon.errors import ConfigError
+from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.models.training import train_classifier
 from nonvon.result import Result
@@ -152,7 +155,7 @@ class DiffractiveOnn(Simulator):
     Config = DiffractiveConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({
         "laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
-        "adc_conversion_step", "optical_pass", "cmp_int32", "sram_byte"})
+        "adc_conversion_step", "optical_pass", "cmp_int32", "sram_byte", "host_transfer_byte"})
     # A small stack for smoke runs and compare --quick (NOT the Lin et al. geometry).
     quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0, "spacing_mm": 5.0, "n_layers": 2,
                              "input_fraction": 0.5, "detector_fraction": 0.125, "epochs": 4,
@@ -168,6 +171,35 @@ class DiffractiveOnn(Simulator):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(input_kinds=("image",))
+
+    @property
+    def precision(self) -> str:
+        """The layers act on analog optical fields."""
+        return "analog"
+
+    # -- trained state, for re-counting without retraining ------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The layers' trained parameters and the ADC full scale (float64, as fitted)."""
+        if self.net is None:
+            raise ConfigError("nothing to save: the simulator has not been fitted", "call fit(task) first")
+        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        tensors["adc_fs"] = torch.tensor(self.adc_fs, dtype=torch.float64)
+        return tensors
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
+        if "adc_fs" not in tensors:
+            raise ConfigError(f"{self.name} state has no 'adc_fs' tensor",
+                              "pass what state_tensors() returned for this simulator")
+        c = self.config
+        net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation)
+        state = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("net.")}
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as e:  # shapes of another geometry or modulation
+            raise IncompatibleError(f"{self.name} state does not fit this config's layers: {e}",
+                                    "load it with the config it was fitted with") from None
+        self.net = net
+        self.adc_fs = float(tensors["adc_fs"])
 
     @property
     def n_params(self) -> int:
@@ -219,8 +251,11 @@ class DiffractiveOnn(Simulator):
         n, k = len(x), powers.shape[1]
         input_px = self.net.input_px ** 2
         e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
+        pixels = int(np.prod(x.shape[1:]))
+        class_bytes = max(1, -(-math.ceil(math.log2(k)) // 8))
         ledger = {
-            "sram_byte": n * int(np.prod(x.shape[1:])),
+            "host_transfer_byte": n * (pixels + class_bytes),  # 8-bit pixels in, class index out
+            "sram_byte": n * pixels,
             "dac_conversion_step": n * input_px * conversion_steps(c.dac_bits),
             "modulator_symbol": n * input_px,
             "laser_optical_zj": int(round(n * c.photons_per_inference * e_photon / ZJ)),
@@ -232,7 +267,8 @@ class DiffractiveOnn(Simulator):
         self.last_stats = {"detected_photons_per_inference": float(counts_mean.sum(1).mean()),
                            "detected_fraction": float(powers.sum(1).mean()),
                            "photon_energy_j": e_photon}
-        return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n))
+        return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n,
+                                           resident_bytes=pixels))
 
     def _fabricated_powers(self, x: np.ndarray, gen: torch.Generator) -> torch.Tensor:
         """Detector power fractions ``(n, classes)`` through the layers as fabricated (float64).

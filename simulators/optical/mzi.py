@@ -20,8 +20,13 @@ optics. Evaluation runs it as a chip would, layer by layer:
    full-scale signal per detector (drawn from the same laser), with Poisson shot noise
    (``photodetector_read``), then the ADC (``adc_conversion_step``: ``2^adc_bits`` per sample),
    the electronic rescale and bias
-   (``mac_int32``), the ReLU (``cmp_int32``) and the write-back (``sram_byte``); the class is
-   the argmax (``cmp_int32``).
+   (``mac_int32``; the int32 bias read, ``sram_byte``), the ReLU (``cmp_int32``) and the
+   write-back (``sram_byte``); the class is the argmax (``cmp_int32``).
+
+The host sends the input features as 8-bit codes and reads back the class index
+(``host_transfer_byte``). A ledger's ``resident_bytes`` is what the digital periphery's SRAM
+holds for the ``sram_byte`` accesses: the int8 front-end weights, the input buffer, the
+biases and the largest layer's converter codes (the phases are held by the shifters' drivers).
 
 Photon-budget curve: besides the run itself, :meth:`MziOnn.evaluate` re-runs the first
 ``photon_curve_samples`` samples at each laser budget in ``photon_curve`` (photons per MAC, shot
@@ -30,8 +35,9 @@ energy per inference in ``Result.metrics`` (keys ``photon_curve.<i>.<field>``; r
 with :func:`nonvon.simulators.optical.figures.photon_curves`).
 
 Boundary: the model is of one streaming inference at a time (every vector pays its converter
-and holding costs; front-end weights are re-read per inference); control electronics, drivers'
-static power, thermal stabilisation and the host are outside it. The receiver's gain is set for
+and holding costs; front-end weights are re-read per inference). Static power (laser source,
+thermal control) is the preset's, charged over the modelled latency; control electronics
+beyond the counted periphery are outside the model. The receiver's gain is set for
 the nominal loss of the full mesh depth (a calibration a real chip would make); errors in the
 phases are not calibrated away.
 
@@ -51,7 +57,7 @@ import numpy as np
 import torch
 
 from nonvon.energy_models import OpLedger
-from nonvon.errors import ConfigError
+from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
 from nonvon.result import Result
@@ -296,11 +302,16 @@ class MziOnn(TorchBacked, Simulator):
     @property
     def op_kinds(self) -> frozenset[str]:
         kinds = {"laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
-                 "adc_conversion_step",
+                 "adc_conversion_step", "host_transfer_byte",
                  "phase_shifter_hold", "optical_pass", "mac_int32", "cmp_int32", "sram_byte"}
         if self.config.input_reduction == "pca":
             kinds.add("mac_int8")
         return frozenset(kinds)
+
+    @property
+    def precision(self) -> str:
+        """The optical core computes on analog field amplitudes."""
+        return "analog"
 
     @property
     def capabilities(self) -> Capabilities:
@@ -432,23 +443,49 @@ class MziOnn(TorchBacked, Simulator):
         return other
 
     # -- persistence: safetensors, no pickle ---------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The trained network, the int8 front end and the converter calibration, as tensors
+        (the calibration in float64, so a restored chip rounds exactly as the fitted one)."""
+        if self.net is None:
+            raise ConfigError("nothing to save: the simulator has not been fitted", "call fit(task) first")
+        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        tensors["net.sizes"] = torch.tensor(self.net.sizes, dtype=torch.int64)
+        if self.front is not None:
+            tensors["front.w"] = torch.from_numpy(np.ascontiguousarray(self.front[0]))
+            tensors["front.mean"] = torch.from_numpy(np.ascontiguousarray(self.front[1]))
+        tensors["calib.in_scale"] = torch.tensor(self.in_scale, dtype=torch.float64)
+        tensors["calib.dac_fs"] = torch.tensor(self.dac_fs, dtype=torch.float64)
+        tensors["calib.adc_fs"] = torch.tensor(self.adc_fs, dtype=torch.float64)
+        return tensors
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task | None) -> None:
+        t = {k: torch.as_tensor(v) for k, v in tensors.items()}
+        missing = sorted({"net.sizes", "calib.in_scale", "calib.dac_fs", "calib.adc_fs"} - set(t))
+        if missing:
+            raise ConfigError(f"{self.name} state is missing tensors {missing}",
+                              "pass what state_tensors() returned for this simulator")
+        sizes = tuple(int(v) for v in t["net.sizes"])
+        if task is not None and sizes[-1] != task.n_classes:
+            raise IncompatibleError(f"{self.name} state has {sizes[-1]} outputs; task {task.name!r} has "
+                                    f"{task.n_classes} classes", "load it with the task it was fitted on")
+        self.net = HybridMZINetwork(sizes, self.config.arrangement)
+        net_state = {k[4:]: v for k, v in t.items() if k.startswith("net.") and k != "net.sizes"}
+        self.net.load_state_dict(net_state)
+        self.front = (t["front.w"].numpy(), t["front.mean"].numpy()) if "front.w" in t else None
+        self.in_scale = float(t["calib.in_scale"])
+        self.dac_fs = [float(v) for v in t["calib.dac_fs"]]
+        self.adc_fs = [float(v) for v in t["calib.adc_fs"]]
+
     def save(self, path) -> None:
-        """Write the trained network, front end and calibration to a ``.safetensors`` file."""
+        """Write :meth:`state_tensors` and the config, task shape and seed to a ``.safetensors`` file."""
         import json
 
         from safetensors.torch import save_file
 
-        if self.net is None:
-            raise ConfigError("nothing to save: the simulator has not been fitted", "call fit(task) first")
-        tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        if self.front is not None:
-            tensors["front.w"] = torch.from_numpy(np.ascontiguousarray(self.front[0]))
-            tensors["front.mean"] = torch.from_numpy(np.ascontiguousarray(self.front[1]))
-        meta = {"config": json.dumps(dataclasses.asdict(self.config)), "sizes": json.dumps(self.net.sizes),
-                "in_scale": repr(self.in_scale), "dac_fs": json.dumps(self.dac_fs),
-                "adc_fs": json.dumps(self.adc_fs), "fitted_on": json.dumps(self._fitted_on),
-                "seed": str(self._seed), "fit_wall_s": repr(self.fit_wall_s)}
-        save_file(tensors, str(path), metadata=meta)
+        meta = {"config": json.dumps(dataclasses.asdict(self.config)),
+                "fitted_on": json.dumps(self._fitted_on), "seed": str(self._seed),
+                "fit_wall_s": repr(self.fit_wall_s)}
+        save_file(self.state_tensors(), str(path), metadata=meta)
 
     @classmethod
     def load(cls, path, **changes) -> MziOnn:
@@ -462,13 +499,14 @@ class MziOnn(TorchBacked, Simulator):
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
         cfg = json.loads(meta["config"])
         cfg["hidden"] = tuple(cfg["hidden"])
+        cfg["photon_curve"] = tuple(cfg["photon_curve"])
         sim = cls(MziConfig(**cfg))
-        sim.net = HybridMZINetwork(tuple(json.loads(meta["sizes"])), sim.config.arrangement)
-        sim.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
-        if "front.w" in tensors:
-            sim.front = (tensors["front.w"].numpy(), tensors["front.mean"].numpy())
-        sim.in_scale = float(meta["in_scale"])
-        sim.dac_fs, sim.adc_fs = json.loads(meta["dac_fs"]), json.loads(meta["adc_fs"])
+        if "calib.in_scale" not in tensors:  # written before the calibration moved into the tensors
+            tensors["net.sizes"] = torch.tensor(json.loads(meta["sizes"]), dtype=torch.int64)
+            tensors["calib.in_scale"] = torch.tensor(float(meta["in_scale"]), dtype=torch.float64)
+            for k in ("dac_fs", "adc_fs"):
+                tensors[f"calib.{k}"] = torch.tensor(json.loads(meta[k]), dtype=torch.float64)
+        sim._load_state_tensors(tensors, None)
         shape, classes = json.loads(meta["fitted_on"])
         sim._fitted_on, sim._seed = (tuple(shape), classes), int(meta["seed"])
         sim.fit_wall_s = float(meta.get("fit_wall_s", 0.0))
@@ -513,6 +551,17 @@ class MziOnn(TorchBacked, Simulator):
     def _bytes(bits: int | None) -> int:
         return 4 if bits is None else -(-bits // 8)
 
+    def resident_bytes(self, n_features: int) -> int:
+        """What the ``sram_byte`` accesses hold: int8 front-end weights and the 8-bit input
+        buffer, the int32 biases, and the largest layer's DAC and ADC codes."""
+        c = self.config
+        front = self.front[0].size + n_features if self.front is not None else 0
+        sizes = self.net.sizes
+        biases = 4 * sum(sizes[1:])
+        codes = max(a * self._bytes(c.dac_bits) + b * self._bytes(c.adc_bits)
+                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        return front + biases + codes
+
     def _predict(self, x: np.ndarray) -> Prediction:
         with torch_threads(self._threads()):
             return self._predict_impl(x)
@@ -529,10 +578,12 @@ class MziOnn(TorchBacked, Simulator):
         detected = macs = 0.0
         g = net.gains().double()
         n_feat = int(np.prod(x.shape[1:]))
+        class_bytes = max(1, -(-math.ceil(math.log2(net.sizes[-1])) // 8))
         labels = []
         for start in range(0, len(x), c.eval_batch_size):
             xb = x[start:start + c.eval_batch_size]
             b = len(xb)
+            counts["host_transfer_byte"] += b * (n_feat + class_bytes)  # 8-bit features in, class out
             if self.front is not None:
                 k = self.front[0].shape[0]
                 counts["mac_int8"] += b * n_feat * k
@@ -559,7 +610,8 @@ class MziOnn(TorchBacked, Simulator):
                 counts["adc_conversion_step"] += b * n_out * conversion_steps(c.adc_bits)
                 counts["mac_int32"] += b * n_out
                 counts["cmp_int32"] += b * n_out if hidden else 0
-                counts["sram_byte"] += b * (n_in * self._bytes(c.dac_bits) + n_out * self._bytes(c.adc_bits))
+                counts["sram_byte"] += b * (n_in * self._bytes(c.dac_bits) + n_out * self._bytes(c.adc_bits)
+                                            + 4 * n_out)  # codes, and the int32 bias of each output
                 floats["laser_optical_zj"] += b * (n_in * n0 + n_out * lo) * e_photon / ZJ
                 floats["phase_shifter_hold"] += b * cl.hold_pi
             counts["cmp_int32"] += b * (h.shape[1] - 1)  # argmax
@@ -571,5 +623,6 @@ class MziOnn(TorchBacked, Simulator):
         self.last_stats = {"detected_signal_photons_per_mac": detected / max(macs, 1.0),
                            "laser_photons_per_mac_incl_lo": laser_photons / max(macs, 1.0),
                            "macs_per_inference": macs / max(len(x), 1)}
-        return Prediction(torch.cat(labels).numpy(), OpLedger({k: v for k, v in counts.items() if v},
-                                                              n_inferences=len(x)))
+        ledger = OpLedger({k: v for k, v in counts.items() if v}, n_inferences=len(x),
+                          resident_bytes=self.resident_bytes(n_feat))
+        return Prediction(torch.cat(labels).numpy(), ledger)
