@@ -119,8 +119,9 @@ def test_grid_names_where_the_problem_is(tmp_path, capsys):
 
 def test_grid_preset_that_cannot_price_the_simulator(tmp_path, capsys):
     preset = tmp_path / "adder.toml"
-    preset.write_text('name = "adder"\nparadigms = ["gpu"]\n[ops.add_fp32]\nenergy_pj = 0.9\n'
-                      'source = "test fixture, not a real device"\n')
+    preset.write_text('name = "adder"\nparadigms = ["gpu"]\nboundary = "core"\n'
+                      '[absent]\nmemory = "test fixture: register-only datapath"\n'
+                      '[ops.add_fp32]\nenergy_pj = 0.9\nsource = "test fixture, not a real device"\n')
     grid = tmp_path / "grid.toml"
     grid.write_text(GOOD.replace("seeds = [0]", 'seeds = [0]\npresets = ["adder.toml"]'))
     assert_cli_refuses(["sweep", str(grid), "--out", str(tmp_path / "o")],

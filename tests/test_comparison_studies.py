@@ -43,7 +43,8 @@ class _Presets:
 
 
 def _preset(name, paradigm, pj, low, high, static_w=None):
-    data = {"name": name, "paradigms": [paradigm],
+    data = {"name": name, "paradigms": [paradigm], "boundary": "core",
+            "absent": {"memory": "test fixture: a register-only datapath"},
             "ops": {"mac_fp32": {"energy_pj": pj, "low_pj": low, "high_pj": high,
                                  "time_s": 1e-9, "resource": "compute", "source": "test"}}}
     if static_w:
