@@ -86,6 +86,9 @@ class Simulator(abc.ABC):
     # Presets this simulator models (a chip's own price list); when non-empty, compare
     # prices it on these alone by default rather than on every preset that could.
     native_presets: ClassVar[tuple[str, ...]] = ()
+    # Every paradigm is ranked at the chip boundary. A device family that no chip-boundary
+    # preset can price honestly says why here (shown in the report); never left silent.
+    chip_boundary_absent: ClassVar[str] = ""
 
     def __init__(self, config: Any = None, /, **overrides: Any):
         base = config if config is not None else self.Config()

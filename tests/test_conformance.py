@@ -71,7 +71,8 @@ def test_prices_on_every_compatible_preset(sim_name, digits_task, reg):
     assert result.precision == check_precision(sim.precision, sim_name)
     presets = reg.presets_for(sim.paradigm, sim.op_kinds)
     assert presets, f"no preset can price {sim_name}"
-    assert any(p.boundary == "chip" for p in presets), f"no chip-boundary preset prices {sim_name}"
+    assert any(p.boundary == "chip" for p in presets) or len(sim.chip_boundary_absent) > 40, (
+        f"no chip-boundary preset prices {sim_name}, and it does not say why")
     for preset in presets:
         rep = result.priced(preset).energy
         assert rep.energy_j > 0 and rep.low_j <= rep.energy_j <= rep.high_j

@@ -282,7 +282,7 @@ def test_device_program_equals_logical_and_counts(digits_task):
 
 
 def test_energy_is_shots_times_shot_time_times_power(digits_task, reg):
-    """Energy per inference = shots x (time per shot) x system power + host ops."""
+    """Energy per inference = shots x (time per shot) x system power + the host's work."""
     task = digits_task.select_classes(0, 1, 2, 3).downsample(2)
     sim = VQC(**SMALL).fit(task, seed=0)
     res = sim.evaluate(task)
@@ -291,12 +291,16 @@ def test_energy_is_shots_times_shot_time_times_power(digits_task, reg):
     g = sim.gate_counts
     t_shot = (g.layers_1q * sc.ops["qpu_layer_1q"].time_s + g.layers_2q * sc.ops["qpu_layer_2q"].time_s
               + sc.ops["qpu_readout"].time_s + sc.ops["qpu_shot"].time_s)
-    host = sum(per.get(k, 0) * sc.ops[k].value * 1e-12 for k in ("mac_fp32", "add_fp32", "mul_fp32",
-                                                               "cmp_fp32"))
     rep = res.priced(sc).energy
-    expect = sim.config.shots * t_shot * sc.static_power_w + host
-    assert rep.energy_j == pytest.approx(expect, rel=1e-9)
+    assert rep.breakdown_j["static"] == pytest.approx(sim.config.shots * t_shot * sc.static_power_w,
+                                                      rel=1e-9)
     assert rep.latency_s == pytest.approx(sim.config.shots * t_shot, rel=1e-9)
+    # the QPU's kinds carry time, not energy; the rest is the host's classical work and link
+    assert all(rep.breakdown_j[k] == 0 for k in per if k.startswith("qpu_"))
+    for k in ("add_fp32", "cmp_fp32", "host_transfer_byte"):
+        assert rep.breakdown_j[k] == pytest.approx(per[k] * sc.ops[k].value * 1e-12, rel=1e-12)
+    host = [v for k, v in rep.breakdown_j.items() if k != "static" and not k.startswith("qpu_")]
+    assert rep.energy_j == pytest.approx(rep.breakdown_j["static"] + sum(host), rel=1e-12)
     ion = reg.preset("qpu-trapped-ion")
     t_ion = (g.gates_1q * ion.ops["qpu_gate_1q"].time_s + g.gates_2q * ion.ops["qpu_gate_2q"].time_s
              + ion.ops["qpu_readout"].time_s + ion.ops["qpu_shot"].time_s)

@@ -16,20 +16,32 @@ plus the classical pre- and post-processing**. The ledger counts per inference
   (the time of a device that runs gates in parallel);
 * ``qpu_measure``: readout qubits x shots; ``qpu_readout`` and ``qpu_shot``: one each
   per shot (readout window; reset and repetition delay);
-* ``mac_fp32`` / ``add_fp32`` / ``mul_fp32`` / ``cmp_fp32``: the host's classical work
-  (PCA projection or downsampling, scaling to angles, averaging the shots into
-  expectations, the readout affine map and the argmax).
+* the host's classical work, run as PyTorch layers (:mod:`.classical`) and counted by the
+  GPU baseline's counter, so by the same rules as ``gpu-mlp``: the pre-processing (PCA
+  projection or downsampling, scaling to angles), the readout map and the decision as
+  ``mac/add/mul/cmp_fp32``, their memory traffic as ``sram_byte`` (the ledger's resident
+  bytes are their weights and largest activation buffer) and one ``kernel_launch`` per
+  layer call; plus averaging the shots into expectations (``add_fp32``, one per shot and
+  readout qubit);
+* ``host_transfer_byte``: the circuit's input angles sent to the QPU's control system
+  (fp32, per inference), its trained weights (once per evaluation) and the measured bits
+  sent back (readout qubits x shots, one bit each).
 
 A QPU preset gives each kind its time (``time_s``) and the system power as static
 power, so pricing charges the system's wall power over the modelled time of all shots:
 at 1,000 shots and IBM's default 250 µs repetition delay that is about a quarter of a
 second of a ~25 kW system, i.e. kilojoules per inference.
 
+Precision: the circuit's trained parameters are continuous rotation angles applied by
+analog pulses, so a VQC row says ``"analog"``; its classical host work is fp32. The twin
+says ``"fp32"``.
+
 :class:`VQCClassicalTwin` is the classical model with the same inputs (the same
 pre-processing) and the same number of trainable parameters, trained the same way
 (same loss, optimizer, schedule, batches and epochs): registered as
 ``vqc-classical-twin`` so ``nonvon compare --sim vqc,vqc-classical-twin`` puts the two
-side by side.
+side by side. It runs as one PyTorch network (the same pre-processing, then the MLP) and
+is counted exactly as ``gpu-mlp`` is (``tests/test_quantum_accounting.py``).
 """
 
 from __future__ import annotations
@@ -41,10 +53,22 @@ from collections import Counter
 from typing import ClassVar
 
 import numpy as np
+import torch
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.gpu.counting import op_kinds_for
+from nonvon.simulators.quantum.classical import (
+    AmplitudeAngles,
+    ClassicalCounter,
+    count_decision,
+    decide,
+    front_end,
+    readout_head,
+    twin_network,
+    without_transfer,
+)
 from nonvon.simulators.quantum.statevector import MAX_QUBITS, check_qubits
 from nonvon.tasks import Task
 
@@ -52,7 +76,10 @@ __all__ = ["VQCConfig", "VQC", "VQCClassicalTwin", "QPU_KINDS", "HOST_KINDS", "t
 
 QPU_KINDS = frozenset({"qpu_gate_1q", "qpu_gate_2q", "qpu_layer_1q", "qpu_layer_2q",
                        "qpu_measure", "qpu_readout", "qpu_shot"})
-HOST_KINDS = frozenset({"mac_fp32", "add_fp32", "mul_fp32", "cmp_fp32"})
+# What the classical layers may count: gpu-mlp's kinds at fp32, and multiplies (tanh, the
+# per-feature angle map, area averaging's divide, the readout scale).
+HOST_KINDS = op_kinds_for("fp32") | {"mul_fp32"}
+_FP32_BYTES = 4
 _EVAL_AMPLITUDES = 2 ** 24  # amplitudes held at once in evaluation (128 MiB complex64)
 
 
@@ -185,6 +212,22 @@ class _QuantumBase(Simulator):
         self.pre = Preprocessor(c.preprocess, c.n_features, scale).fit(x)
         return self.pre.transform(x), y
 
+    def _load_preprocessor(self, tensors: dict, task: Task) -> int:
+        """Restore the fitted pre-processing from ``pre.*`` tensors; returns its feature count."""
+        from nonvon.simulators.quantum.training import Preprocessor
+
+        c = self.config
+        scale = "none" if c.encoding == "amplitude" else "angle"
+        pre = {k.removeprefix("pre."): v for k, v in tensors.items() if k.startswith("pre.")}
+        self.pre = Preprocessor(c.preprocess, c.n_features, scale).load_state_tensors(pre, task.input_shape)
+        return self.pre.n_out
+
+    def _check_state_keys(self, tensors: dict, allowed: set[str]) -> None:
+        extra = sorted(k for k in tensors if k not in allowed and not k.startswith("pre."))
+        if extra:
+            raise ConfigError(f"{self.name}: unexpected state tensors {extra}",
+                              f"load the state saved by {type(self).__name__} with this config")
+
     def _model(self, n_features: int, n_classes: int):
         from nonvon.models.vqc_circuits import build_vqc
 
@@ -198,11 +241,22 @@ class VQC(_QuantumBase):
 
     paradigm = "quantum"
     op_kinds: ClassVar[frozenset[str]] = QPU_KINDS | HOST_KINDS
+    chip_boundary_absent: ClassVar[str] = (
+        "no sourced chip-boundary QPU exists: Heron-class processors are controlled from room "
+        "temperature; published cryo-CMOS covers single-qubit drive only (Bardin et al., JSSC "
+        "2019, < 2 mW at 3 K) and no flux/coupler control or per-line readout figures; and a chip "
+        "figure would leave out the refrigeration that removes the chip's heat, about a million "
+        "times cheaper than the system. vqc is ranked at the system boundary only")
 
     def __init__(self, config: VQCConfig | None = None, /, **overrides):
         super().__init__(config, **overrides)
         self.params: dict | None = None
         self.model = None
+
+    @property
+    def precision(self) -> str:
+        # trained rotation angles, applied as analog pulses (the host's work is fp32)
+        return "analog"
 
     @property
     def n_params(self) -> int:
@@ -267,12 +321,83 @@ class VQC(_QuantumBase):
         self.gate_counts = gate_counts(self.transpiled, dev)
         self.device_program = compile_program(translate(self.transpiled, self.symbols))
         self.logical_program = compile_program(self.program)
+        self._build_host_layers()
+
+    def _build_host_layers(self) -> None:
+        """The host's classical work as PyTorch layers (counted like gpu-mlp's)."""
+        front = front_end(self.pre)
+        if self.model.encoding == "amplitude":
+            front.append(AmplitudeAngles(self.model.n_qubits))
+        self.front = torch.nn.Sequential(*front).eval()
+        self.head = readout_head(self.model.readout_map, self.params)
+        self.host_layers = torch.nn.ModuleDict({"front": self.front, "head": self.head})
+
+    # -- trained state ------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        if self.params is None:
+            raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
+        return {**{k: np.array(v) for k, v in self.params.items()},
+                **{f"pre.{k}": v for k, v in self.pre.state_tensors().items()}}
+
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        from nonvon.simulators.quantum.statevector import translate
+
+        self._check_state_keys(tensors, {"w", "s", "b"})
+        f = self._load_preprocessor(tensors, task)
+        self.model = m = self._model(f, task.n_classes)
+        want = {"w": (len(m.weights),), **{k: np.shape(v) for k, v in
+                                           m.init_readout(np.random.default_rng(0)).items()}}
+        got = {k: tuple(np.shape(tensors[k])) for k in want if k in tensors}
+        if got != want:
+            raise ConfigError(f"{self.name}: stored circuit parameters {got} do not match this "
+                              f"config's circuit {want}", "load the state saved with the same config")
+        self.params = {k: np.asarray(tensors[k]) for k in want}
+        self.symbols = tuple(m.inputs) + tuple(m.weights)
+        self.program = translate(m.circuit, self.symbols)
+        self.history = []
+        self._build_device_program()
+
+    def load_state_tensors(self, tensors, task: Task, *, seed: int = 0, fit_wall_s: float = 0.0):
+        super().load_state_tensors(tensors, task, seed=seed, fit_wall_s=fit_wall_s)
+        self._seed_eval = seed  # the shots are sampled from the fit's seed
+        return self
 
     # -- inference ----------------------------------------------------------------------
     def _batches(self, n: int):
         cap = max(1, _EVAL_AMPLITUDES // 2 ** self.model.n_qubits)
         bs = min(self.config.eval_batch_size, cap)
         return range(0, n, bs), bs
+
+    def _host_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Circuit input values per sample (fp32), computed by the host layers in batches."""
+        xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        bs = self.config.eval_batch_size
+        with torch.inference_mode():
+            return torch.cat([self.front(xt[i:i + bs]) for i in range(0, len(xt), bs)]).numpy()
+
+    def _host_scores(self, z: np.ndarray, counter: ClassicalCounter | None = None) -> np.ndarray:
+        """The readout map on the host, in batches; with ``counter``, the decision is counted
+        too (on the host: no transfer)."""
+        zt = torch.from_numpy(np.asarray(z, dtype=np.float32))
+        bs, out = self.config.eval_batch_size, []
+        with torch.inference_mode():
+            for i in range(0, len(zt), bs):
+                scores = self.head(zt[i:i + bs])
+                if counter is not None:
+                    without_transfer(counter, lambda s=scores: count_decision(counter, s))
+                out.append(scores)
+        return torch.cat(out).numpy()
+
+    @staticmethod
+    def _counted(module: torch.nn.Module, counts: Counter | None, fn):
+        """``fn(counter)``, counting ``module``'s layers into ``counts`` (``None``: uncounted)."""
+        if counts is None:
+            return fn(None)
+        counter = ClassicalCounter(module, "fp32")
+        with counter:
+            out = fn(counter)
+        counts.update(counter.nonzero())
+        return out
 
     def expectations(self, x: np.ndarray, *, exact: bool = False,
                      counts: Counter | None = None) -> np.ndarray:
@@ -282,13 +407,14 @@ class VQC(_QuantumBase):
             x: raw task inputs.
             exact: the noise-free statevector limit (infinitely many shots) instead of
                 the configured shots / noise; runs the logical circuit.
-            counts: a Counter to add the classical ops to (``None``: not counted).
+            counts: a Counter to add the host's pre-processing ops to (``None``: not counted).
         """
         if self.params is None:
             raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
-        counts = Counter() if counts is None else counts
-        feats = self.pre.transform(x, counts)
-        inputs = self._circuit_inputs(feats, counts)
+        inputs = self._counted(self.front, counts, lambda _: self._host_inputs(x))
+        return self._device_expectations(inputs, exact=exact)
+
+    def _device_expectations(self, inputs: np.ndarray, *, exact: bool = False) -> np.ndarray:
         values = self._values(inputs, self.params["w"])
         c = self.config
         m = self.model
@@ -310,26 +436,32 @@ class VQC(_QuantumBase):
         return np.concatenate(out)
 
     def logits(self, z: np.ndarray, counts: Counter | None = None) -> np.ndarray:
-        counts = Counter() if counts is None else counts
-        n = len(z)
-        lg = readout_map_np(self.model.readout_map, self.params, z, counts)
-        if lg.shape[1] == 1:
-            counts["cmp_fp32"] += n
-            return np.concatenate([np.zeros_like(lg), lg], axis=1)
-        counts["cmp_fp32"] += n * (lg.shape[1] - 1)
-        return lg
+        """Class logits from ``<Z>`` (two classes: ``[0, score]``), by the host's readout map;
+        ``counts``: a Counter to add its ops to (``None``: not counted)."""
+        lg = self._counted(self.head, counts, lambda counter: self._host_scores(z, counter))
+        return np.concatenate([np.zeros_like(lg), lg], axis=1) if lg.shape[1] == 1 else lg
 
     def predict_exact(self, x: np.ndarray) -> np.ndarray:
         """Labels in the noise-free, infinite-shot limit (for reporting beside the shots)."""
         return self.logits(self.expectations(x, exact=True)).argmax(axis=1)
 
     def _predict(self, x: np.ndarray) -> Prediction:
-        counts: Counter = Counter()
-        z = self.expectations(x, counts=counts)
-        labels = self.logits(z, counts).argmax(axis=1)
+        if self.params is None:
+            raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
+        counter = ClassicalCounter(self.host_layers, "fp32")
+        with torch.inference_mode(), counter:
+            inputs = self._host_inputs(x)
+            z = self._device_expectations(inputs)
+            scores = self._host_scores(z, counter)
+        labels = decide(torch.from_numpy(scores)).numpy()
+        counts: Counter = Counter(counter.nonzero())
         n, shots = len(x), self.config.shots
         k = len(self.model.readout)
         g = self.gate_counts
+        # angles out to the control system, the trained weights once, measured bits back
+        counts["host_transfer_byte"] += (n * inputs.shape[1] * _FP32_BYTES
+                                         + len(self.params["w"]) * _FP32_BYTES
+                                         + n * math.ceil(shots * k / 8))
         counts["add_fp32"] += n * shots * k  # accumulate +-1 per shot into each expectation
         counts["qpu_gate_1q"] += n * shots * g.gates_1q
         counts["qpu_gate_2q"] += n * shots * g.gates_2q
@@ -339,7 +471,8 @@ class VQC(_QuantumBase):
         counts["qpu_readout"] += n * shots
         counts["qpu_shot"] += n * shots
         return Prediction(labels.astype(np.int64), OpLedger({k_: v for k_, v in counts.items() if v},
-                                                            n_inferences=n))
+                                                            n_inferences=n,
+                                                            resident_bytes=counter.resident_bytes))
 
     def qasm3(self) -> str:
         """The trained circuit as OpenQASM 3 (weights bound, input angles as ``input``)."""
@@ -348,20 +481,6 @@ class VQC(_QuantumBase):
         if self.params is None:
             raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
         return export_qasm3(self.model.circuit, self.model.weights, self.params["w"], self.model.readout)
-
-
-def readout_map_np(kind: str, p: dict, z: np.ndarray, counts: Counter) -> np.ndarray:
-    """The classical readout on the host: ``<Z>`` ``(N, k)`` -> scores, counting its ops."""
-    n, k = z.shape
-    if kind == "none":
-        return z
-    if kind == "linear":
-        counts["mac_fp32"] += n * k * p["s"].shape[1]
-        counts["add_fp32"] += n * p["s"].shape[1]
-        return z @ p["s"] + p["b"]
-    counts["mul_fp32"] += n * k
-    counts["add_fp32"] += n * k
-    return p["s"] * z + p["b"]
 
 
 @functools.lru_cache(maxsize=32)
@@ -441,7 +560,9 @@ class VQCClassicalTwin(_QuantumBase):
     ``F -> h -> C`` (or a logistic model) with the parameter count closest to ``P`` is
     trained on the same pre-processed angles with the same loss, Adam schedule,
     batches, epochs and seed. Runs on conventional digital hardware (paradigm
-    ``"gpu"``); counts its MACs, adds, multiplies and compares.
+    ``"gpu"``) as one PyTorch network, the pre-processing included, counted exactly as
+    ``gpu-mlp``'s network is (:class:`~.classical.ClassicalCounter`, batches of
+    ``eval_batch_size``, inputs sent in and scores sent back over the host link).
     """
 
     paradigm = "gpu"
@@ -450,7 +571,12 @@ class VQCClassicalTwin(_QuantumBase):
     def __init__(self, config: VQCConfig | None = None, /, **overrides):
         super().__init__(config, **overrides)
         self.params: dict | None = None
+        self.network: torch.nn.Module | None = None
         self.vqc_n_params = 0
+
+    @property
+    def precision(self) -> str:
+        return "fp32"
 
     @property
     def n_params(self) -> int:
@@ -460,15 +586,11 @@ class VQCClassicalTwin(_QuantumBase):
         from nonvon.simulators.quantum.training import train_adam
 
         feats, y = self._prepare(task, seed)
-        if self.config.encoding == "amplitude":  # the VQC sees normalized amplitudes
+        if self._normalize:  # the VQC sees normalized amplitudes
             feats = feats / np.linalg.norm(feats, axis=1, keepdims=True)
-            self._normalize = True
-        else:
-            self._normalize = False
         f = feats.shape[1]
-        self.vqc_n_params = self._model(f, task.n_classes).n_params
-        self.n_out = n_out = self._n_classes_out(task.n_classes)
-        self.hidden = h = twin_hidden(self.vqc_n_params, f, n_out)
+        self._set_shapes(f, task.n_classes)
+        h, n_out = self.hidden, self.n_out
         rng = np.random.default_rng(seed)
         if h == 0:
             params = {"w2": rng.normal(0, 1 / math.sqrt(f), (f, n_out)), "b2": np.zeros(n_out)}
@@ -482,28 +604,52 @@ class VQCClassicalTwin(_QuantumBase):
         self.params = train_adam(logits_fn, params, feats, y, epochs=c.epochs, batch_size=c.batch_size,
                                  lr=c.lr, seed=seed, progress=progress, label=f"{self.name} train",
                                  history=self.history)
+        self.network = twin_network(self.pre, self.params, normalize=self._normalize)
 
+    @property
+    def _normalize(self) -> bool:
+        return self.config.encoding == "amplitude"
+
+    def _set_shapes(self, n_features: int, n_classes: int) -> None:
+        self.vqc_n_params = self._model(n_features, n_classes).n_params
+        self.n_out = self._n_classes_out(n_classes)
+        self.hidden = twin_hidden(self.vqc_n_params, n_features, self.n_out)
+
+    # -- trained state ------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        if self.params is None:
+            raise ConfigError(f"{self.name} has not been fitted", "call fit(task) first")
+        return {**{k: np.array(v) for k, v in self.params.items()},
+                **{f"pre.{k}": v for k, v in self.pre.state_tensors().items()}}
+
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        self._check_state_keys(tensors, {"w1", "b1", "w2", "b2"})
+        f = self._load_preprocessor(tensors, task)
+        self._set_shapes(f, task.n_classes)
+        h, n_out = self.hidden, self.n_out
+        want = {"w2": (h or f, n_out), "b2": (n_out,)} | ({"w1": (f, h), "b1": (h,)} if h else {})
+        got = {k: tuple(np.shape(tensors[k])) for k in want if k in tensors}
+        if got != want or len(tensors) - sum(k.startswith("pre.") for k in tensors) != len(want):
+            raise ConfigError(f"{self.name}: stored weights {got} do not match this config's twin "
+                              f"{want}", "load the state saved with the same config")
+        self.params = {k: np.asarray(tensors[k]) for k in want}
+        self.history = []
+        self.network = twin_network(self.pre, self.params, normalize=self._normalize)
+
+    # -- inference: as GpuBaseline._predict counts gpu-mlp -------------------------------
     def _predict(self, x: np.ndarray) -> Prediction:
         if self.params is None:
             raise IncompatibleError(f"{self.name} has not been fitted", "call fit(task) first")
-        counts: Counter = Counter()
-        f = self.pre.transform(x, counts)
-        n, d = f.shape
-        if self._normalize:
-            counts["mac_fp32"] += n * d
-            counts["mul_fp32"] += n * (d + 1)
-            f = f / np.linalg.norm(f, axis=1, keepdims=True)
-        p = self.params
-        if "w1" in p:
-            h = p["w1"].shape[1]
-            counts["mac_fp32"] += n * d * h
-            counts["add_fp32"] += n * h
-            counts["mul_fp32"] += n * h  # tanh, counted as one op each (a lower bound)
-            f = np.tanh(f @ p["w1"] + p["b1"])
-            d = h
-        counts["mac_fp32"] += n * d * self.n_out
-        counts["add_fp32"] += n * self.n_out
-        lg = f @ p["w2"] + p["b2"]
-        counts["cmp_fp32"] += n * max(1, self.n_out - 1)  # sign or argmax
-        labels = (lg[:, 0] > 0).astype(np.int64) if self.n_out == 1 else lg.argmax(axis=1)
-        return Prediction(labels.astype(np.int64), OpLedger(dict(counts), n_inferences=n))
+        net = self.network.eval()
+        xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+        labels = []
+        counter = ClassicalCounter(net, "fp32")
+        bs = self.config.eval_batch_size
+        with torch.inference_mode(), counter:
+            for i in range(0, len(xt), bs):
+                batch = xt[i:i + bs]
+                counter.count_input(batch)
+                scores = net(batch)
+                count_decision(counter, scores)
+                labels.append(decide(scores))
+        return Prediction(torch.cat(labels).numpy(), counter.ledger(len(xt)))

@@ -64,6 +64,35 @@ class Preprocessor:
         self.n_out = feats.shape[1]
         return self
 
+    # -- trained state: what fit learned from the train split, as named arrays ----------------
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        """The fitted statistics (train-split range, and for ``"pca"`` mean and components)."""
+        out = {"lo": np.asarray(self.lo), "hi": np.asarray(self.hi)}
+        if self.mode == "pca":
+            out |= {"mean": np.asarray(self.mean), "components": np.asarray(self.components)}
+        return {k: v.copy() for k, v in out.items()}
+
+    def load_state_tensors(self, tensors: dict, input_shape: tuple[int, ...]) -> Preprocessor:
+        """Restore :meth:`state_tensors` for inputs of ``input_shape`` (no refit)."""
+        need = {"lo", "hi"} | ({"mean", "components"} if self.mode == "pca" else set())
+        missing = sorted(need - set(tensors))
+        if missing:
+            raise ConfigError(f"the pre-processing state lacks {missing} (mode {self.mode!r})",
+                              "load the state saved by a simulator with the same preprocess setting")
+        arr = {k: np.asarray(tensors[k], dtype=np.float64) for k in need}
+        self.input_shape = tuple(input_shape)
+        if self.mode == "pca":
+            self.mean, self.components = arr["mean"], arr["components"]
+            if self.components.shape != (self.n_features, math.prod(self.input_shape)):
+                raise ConfigError(f"stored PCA components {self.components.shape} do not match "
+                                  f"{self.n_features} features of inputs {self.input_shape}",
+                                  "load the state saved for this task and n_features")
+        elif self.mode == "downsample":
+            self.side = math.isqrt(self.n_features)
+        self.lo, self.hi = arr["lo"], arr["hi"]
+        self.n_out = len(self.lo)
+        return self
+
     def _reduce(self, x: np.ndarray, counts: Counter) -> np.ndarray:
         n = len(x)
         flat = x.reshape(n, -1).astype(np.float64)
