@@ -751,6 +751,25 @@ def break_even_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> l
     return out
 
 
+def _not_at_boundary(rows, boundary: str) -> list[str]:
+    """Simulators that ran but have no row at ``boundary``, each with the reason the simulator
+    gives (``Simulator.chip_boundary_absent``) when it is installed here."""
+    at = {r["simulator"] for r in rows if row_boundary(r) == boundary}
+    out = []
+    for name in dict.fromkeys(r["simulator"] for r in rows):
+        if name in at:
+            continue
+        reason = ""
+        try:
+            from nonvon.registry import registry
+
+            reason = getattr(registry().simulators.get(name), "chip_boundary_absent", "") or ""
+        except Exception:  # noqa: BLE001 - a report must render without the plugin installed
+            reason = ""
+        out.append(f"{name}: {reason}" if reason else name)
+    return out
+
+
 def _class_table(rows, boundary: str = "chip"):
     from nonvon.energy_models.catalog import COST_CLASSES
 
@@ -830,6 +849,9 @@ def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
         {"table": dict(zip(("header", "rows"), _headline_table(rows, "chip"), strict=True))},
         {"p": "In one sentence: " + (cheapest_sentence(rows, "chip") or "no chip-boundary rows.")},
     ]
+    missing = _not_at_boundary(rows, "chip")
+    if missing:
+        b += [{"p": "Not at the chip boundary (no preset there prices them):"}, {"ul": missing}]
     system = _headline_table(rows, "system")
     if system[1]:
         b += [{"h": "Headline at the system boundary"},

@@ -150,9 +150,10 @@ def test_headline_ranks_one_boundary_on_each_simulators_native_preset(rows, repo
     chip = headline_rows(rows, "chip")
     picked = {(r["task"], r["simulator"]): r["preset"] for r in chip}
     # one row per task and simulator at the chip boundary, on the device it stands for (never a
-    # bound); gpu-h100 is a whole board (system), so gpu-mlp is not ranked against the chips
+    # bound); gpu-h100 is a whole board (system), so gpu-mlp enters on the digital accelerator
     assert picked == {(t, s): p for t in ("task-a", "task-b") for s, p in
-                      (("hdc-projection", "hdc-asic-28nm"), ("onn-mzi", "photonic-mzi"))}
+                      (("hdc-projection", "hdc-asic-28nm"), ("onn-mzi", "photonic-mzi"),
+                       ("gpu-mlp", "npu-7nm"))}
     assert {row_boundary(r) for r in chip} == {"chip"}
     system = headline_rows(rows, "system")
     assert {(r["simulator"], r["preset"]) for r in system if r["kind"] == "modelled"} == {
