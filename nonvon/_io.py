@@ -57,3 +57,56 @@ def content_key(payload: Any) -> str:
     """A short stable name for what ``payload`` (JSON-able) describes: a cache file's name."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
+
+
+# -- named tensors as safetensors bytes (a cached cell's trained parameters) ----------------
+_TENSOR_META = "nonvon"  # one metadata key: safetensors writes several in a random order
+
+
+def encode_tensors(tensors: dict[str, Any]) -> bytes:
+    """``tensors`` (torch tensors or NumPy arrays by name) as ``.safetensors`` bytes, the
+    same bytes for the same values. NumPy arrays come back as NumPy from :func:`decode_tensors`.
+
+    Raises:
+        TypeError: a value is neither a tensor nor a numeric array.
+    """
+    import numpy as np
+    import torch
+    from safetensors.torch import save
+
+    out, numpy_names = {}, []
+    for name, value in tensors.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state tensor names must be strings, got {name!r}")
+        if isinstance(value, torch.Tensor):
+            # a copy of its own: safetensors refuses tensors that share storage (tied weights)
+            out[name] = value.detach().cpu().contiguous().clone()
+            continue
+        array = np.asarray(value)
+        if array.dtype == object or array.dtype.kind in "USV":
+            raise TypeError(f"state tensor {name!r} is a {type(value).__name__} of "
+                            f"{array.dtype}, not numbers")
+        out[name] = torch.from_numpy(np.ascontiguousarray(array).copy())
+        numpy_names.append(name)
+    meta = json.dumps({"format": "nonvon-state/1", "numpy": sorted(numpy_names)}, sort_keys=True)
+    return save(out, metadata={_TENSOR_META: meta})
+
+
+def decode_tensors(data: bytes) -> dict[str, Any]:
+    """The tensors of :func:`encode_tensors`' bytes (no code is run: safetensors holds data only).
+
+    Raises:
+        ValueError: the bytes are not a safetensors file nonvon wrote.
+    """
+    from safetensors.torch import load
+
+    try:
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        meta = json.loads(header["__metadata__"][_TENSOR_META])
+        tensors = load(data)
+    except Exception as e:  # any damage (truncation, bad header) reads as "not ours"
+        raise ValueError(f"not a nonvon safetensors file ({type(e).__name__}: {e})") from None
+    for name in meta.get("numpy", ()):
+        tensors[name] = tensors[name].numpy()
+    return tensors

@@ -1,4 +1,4 @@
-"""The ``nonvon`` command line: list, compare, report, energy, sweep."""
+"""The ``nonvon`` command line: list, compare, report, energy, recount, sweep."""
 
 from __future__ import annotations
 
@@ -145,11 +145,10 @@ def cmd_report(args) -> None:
 
 def cmd_energy(args) -> None:
     """Re-price saved ledgers (a results folder, results.json or a result JSON) on a preset."""
-    from nonvon.compare import load_rows
+    from nonvon.compare import load_cell, load_rows
     from nonvon.energy_models import OpLedger, price
     from nonvon.registry import registry
     from nonvon.report import format_si
-    from nonvon.result import Result
 
     path = Path(args.source)
     preset = registry().preset(args.preset)
@@ -164,7 +163,7 @@ def cmd_energy(args) -> None:
         items = [(f"{t} / {s} / seed {seed}", OpLedger.from_dict(led))
                  for (t, s, seed, _), led in cells.items()]
     else:
-        result = Result.load(path)
+        result = load_cell(path).result  # a cached cell, or a Result saved on its own
         items = [(f"{result.task} / {result.simulator} / seed {result.seed}", result.ledger)]
     if not items:
         raise ConfigError(f"no ledgers found in {path}", "point at a folder written by `nonvon compare`")
@@ -180,6 +179,35 @@ def cmd_energy(args) -> None:
                 print(f"    {k:<16} {format_si(v, 'J')}")
     if args.json:
         print(json.dumps(out, indent=2))
+
+
+def cmd_recount(args) -> None:
+    """Evaluate cached cells again from their stored parameters; exit 1 when some failed."""
+    from nonvon.compare import recount
+
+    out = recount(args.folder, data_dir=args.data_dir, presets=args.preset,
+                  progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    c = out.counts
+    print(f"recounted {c['recounted']} cell(s) ({c['changed']} with a changed ledger or "
+          f"accuracy) in {out.wall_s:.1f} s; {c['no_parameters']} without parameters, "
+          f"{c['unreadable']} with unreadable parameters, {c['failed']} failed",
+          file=sys.stderr)
+    for title, items in (("no parameters", out.no_parameters), ("unreadable", out.unreadable),
+                         ("FAILED", out.failed)):
+        for label, why in items:
+            print(f"  {title}: {label}: {why}", file=sys.stderr)
+    if out.rows is None:
+        print(f"no results.json beside {out.cache_dir}: cells rewritten, no table to re-price",
+              file=sys.stderr)
+    else:
+        stale = f" ({out.stale_rows} row(s) without a cached cell kept as they were)" \
+            if out.stale_rows else ""
+        print(f"re-priced {len(out.rows)} row(s){stale}; wrote {out.results_dir}/results.json, "
+              "results.csv" + (", report.md, report.html and figures"
+                               if (out.results_dir / "report.md").exists() else ""),
+              file=sys.stderr)
+    if out.failed:
+        sys.exit(1)
 
 
 def cmd_sweep(args) -> None:
@@ -251,6 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", required=True, help="preset name or TOML path")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_energy)
+
+    s = sub.add_parser("recount", help="evaluate cached cells again from their stored parameters "
+                       "(no training), then re-price and rewrite the results and report")
+    s.add_argument("folder", help="results folder written by `nonvon compare` or `nonvon sweep`, "
+                   "or its cache folder")
+    s.add_argument("--data-dir", default=None, help="where to look for dataset files (nothing is "
+                   "downloaded)")
+    s.add_argument("--preset", action="append", default=[], metavar="PATH",
+                   help="preset TOML file for rows priced on an unregistered preset (repeatable)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_recount)
 
     s = sub.add_parser("sweep", help="run a TOML grid of tasks x simulator configs x seeds, "
                        "resumable, on local processes or Ray")

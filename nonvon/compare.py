@@ -5,27 +5,46 @@ as JSON under ``<out>/cache/<key>.json``, written atomically, keyed by a hash of
 the task's data, the simulator's name and config, the seed and the nonvon
 version, so a killed run resumes without recomputing finished cells. Pricing on
 presets is cheap and redone every time (so a new or edited preset applies at once).
+
+Beside each cell's JSON, ``<key>.safetensors`` keeps the trained parameters
+(:meth:`Simulator.state_tensors`), so that :func:`recount` can evaluate the cell again
+after a change to counting or placement without retraining it (``nonvon recount``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import io
 import json
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nonvon._io import atomic_write_json, atomic_write_text, content_key
+from nonvon._io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    content_key,
+    decode_tensors,
+    encode_tensors,
+)
 from nonvon.energy_models import Preset
-from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.energy_models.catalog import COST_CLASSES
+from nonvon.errors import ConfigError, DataError, IncompatibleError, NonvonError
 from nonvon.progress import progress_bar
 from nonvon.registry import Registry, registry
-from nonvon.result import ROW_FIELDS, Result, library_versions
+from nonvon.result import ROW_FIELDS, Result, library_versions, machine_description
 from nonvon.simulator import is_execution_option
 from nonvon.tasks import Task
 from nonvon.training_memo import memo_folder
 
-__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key"]
+__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key",
+           "CachedCell", "load_cell", "save_cell", "capture_state", "recount", "RecountOutcome",
+           "csv_columns", "rows_to_csv"]
 
 QUICK_SUBSET = (2000, 500)  # train, test samples under --quick
 
@@ -228,20 +247,23 @@ def _compute(plan, configs, specs, seeds, out_dir, cache_dir, jobs, data_dir, pr
                 bar.update(job, status=f"{sim.name} on {task.name} (seed {seed})")
                 key = cell_key(task, sim, seed)
                 path = cache_dir / f"{key}.json" if cache_dir else None
+                recounted = False
                 if path is not None and path.exists():
-                    result = Result.load(path)
+                    cell = load_cell(path)
+                    result, recounted = cell.result, cell.recount is not None
                     cached += 1
                 else:
                     result = sim.fit(task, seed=seed, progress=progress).evaluate(task)
                     computed += 1
                     if path is not None:
-                        result.save(path)
+                        save_cell(path, result, *capture_state(sim, task))
                 results.append(result)
                 # the full config travels with each row, so a report can read the device
                 # settings behind a number (e.g. an optical network's photon budget)
-                rows += [{**result.priced(p).modelled_row(), "sim_config": result.config}
+                extra = {"cell": key, **({"recounted": True} if recounted else {})}
+                rows += [{**result.priced(p).modelled_row(), "sim_config": result.config, **extra}
                          for p in sim_presets]
-                rows += result.measured_rows()
+                rows += [{**r, **extra} for r in result.measured_rows()]
                 bar.advance(job)
     return CompareOutcome(results, rows, cached, computed, Path(out_dir) if out_dir else None)
 
@@ -273,16 +295,33 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = T
         write_report(rows, out_dir)
 
 
+def csv_columns() -> list[str]:
+    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
+    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place."""
+    cols = []
+    for field in ROW_FIELDS:
+        if field == "energy_by_class_j":
+            cols += [f"energy_{c}_j" for c in COST_CLASSES]
+        else:
+            cols.append(field)
+    return cols
+
+
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV (:func:`csv_columns`): a spreadsheet gets one number per cell, so the
+    energy by cost class is one column per class (empty where a row has none, e.g. a
+    wall-power measurement, which cannot be split) and the per-kind breakdown a JSON string."""
     import csv
-    import io
 
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=csv_columns(), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in rows:
         flat = dict(row)
         flat["energy_breakdown_j"] = json.dumps(row.get("energy_breakdown_j", {}), sort_keys=True)
+        by_class = row.get("energy_by_class_j") or {}
+        for c in COST_CLASSES:
+            flat[f"energy_{c}_j"] = by_class.get(c)
         w.writerow(flat)
     return buf.getvalue()
 
@@ -300,3 +339,456 @@ def load_rows(results_dir: str | Path) -> list[dict[str, Any]]:
         raise ConfigError(f"{path} is not a nonvon results file",
                           "rerun `nonvon compare` to regenerate it") from None
     return rows
+
+
+# -- cached cells: the result, and the trained parameters beside it ----------------------------
+STATE_SUFFIX = ".safetensors"
+#: What a cell's JSON holds beside the fields of its :class:`Result`.
+_CELL_KEYS = ("stored_state", "recount")
+
+
+@dataclasses.dataclass
+class CachedCell:
+    """A cell as read from ``<cache>/<key>.json``.
+
+    Attributes:
+        stored_state: how its parameters are kept (``file``, ``sha256``, the data
+            ``task_fingerprint``, ``split``, ``limit``, ``torch_threads``), or where none are,
+            ``file`` null and a ``reason``; ``None`` for a cell written before parameters were kept.
+        recount: the last :func:`recount` of the cell (its wall time, machine, what it
+            replaced), ``None`` when the cell was never recounted.
+    """
+
+    path: Path
+    result: Result
+    stored_state: dict[str, Any] | None = None
+    recount: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> str:
+        return self.path.stem
+
+    @property
+    def label(self) -> str:
+        r = self.result
+        return f"{r.task} / {r.simulator} / seed {r.seed}"
+
+
+def load_cell(path: str | Path) -> CachedCell:
+    """Read a cached cell (JSON only: nothing in it is executed).
+
+    Raises:
+        DataError: the file is not a cell nonvon wrote.
+    """
+    path = Path(path)
+    fix = "delete it (compare recomputes the cell), or restore it from a copy"
+    try:
+        raw = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not a JSON file written by nonvon (not valid JSON: {e})",
+                        fix) from None
+    except OSError as e:
+        raise DataError(f"cannot read cached cell {path}: {e.strerror or e}", fix) from None
+    if not isinstance(raw, dict):
+        raise DataError(f"cached cell {path} is not a result record", fix)
+    extras = {k: raw.pop(k, None) for k in _CELL_KEYS}
+    if any(v is not None and not isinstance(v, dict) for v in extras.values()):
+        raise DataError(f"cached cell {path} has a malformed {' or '.join(_CELL_KEYS)} entry", fix)
+    try:
+        result = Result.from_dict(raw)
+    except (ValueError, TypeError, AttributeError) as e:  # DataError, or a value of the wrong kind
+        raise DataError(f"cached cell {path}: {getattr(e, 'message', None) or e}", fix) from None
+    return CachedCell(path, result, **extras)
+
+
+def capture_state(sim, task: Task, *, split: str = "test", limit: int | None = None
+                  ) -> tuple[bytes | None, dict[str, Any]]:
+    """The trained parameters of a fitted ``sim`` as safetensors bytes, and the record that lets
+    :func:`recount` evaluate them again as ``sim.evaluate(task, split=split, limit=limit)`` did.
+
+    A simulator that cannot save its state (``NotImplementedError``) gives no bytes and the
+    reason; so does one whose state fails to save, since losing a finished cell over it would
+    cost a retraining.
+    """
+    import torch
+
+    record: dict[str, Any] = {"task_fingerprint": task.fingerprint, "split": split, "limit": limit,
+                              # CPU float sums depend on the thread count; a recount reuses it
+                              "torch_threads": torch.get_num_threads()}
+    try:
+        data = encode_tensors(sim.state_tensors())
+    except NotImplementedError as e:
+        return None, {**record, "file": None, "reason": str(e) or "state_tensors not implemented"}
+    except Exception as e:  # noqa: BLE001 - recorded in the cell, which is kept
+        return None, {**record, "file": None,
+                      "reason": f"saving the state failed: {type(e).__name__}: {e}"}
+    return data, {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def save_cell(path: str | Path, result: Result, state: bytes | None, stored_state: dict[str, Any],
+              recount: dict[str, Any] | None = None) -> Path:
+    """Write a cell: its parameters first (``state``, when given), then the JSON that names
+    them, each atomically. A reader sees a whole cell or none; parameters without their JSON
+    are recomputed and overwritten with the cell.
+
+    ``state=None`` with a ``stored_state`` that names a file keeps that file as it is (a recount).
+    """
+    path = Path(path)
+    record = dict(stored_state)
+    state_path = path.with_suffix(STATE_SUFFIX)
+    if state is not None:
+        atomic_write_bytes(state_path, state)
+        record["file"] = state_path.name
+    elif not record.get("file"):
+        record["file"] = None
+        state_path.unlink(missing_ok=True)  # a stale file of an earlier computation of the cell
+    body = {**result.to_dict(), "stored_state": record}
+    if recount is not None:
+        body["recount"] = recount
+    return atomic_write_json(path, body)
+
+
+def _read_state(cell: CachedCell) -> tuple[str, Any]:
+    """``("ok", tensors)``, or ``("none", why)`` / ``("unreadable", why)``."""
+    st = cell.stored_state
+    if st is None:
+        return "none", "the cell was written before cells kept their parameters"
+    name = st.get("file")
+    if not name:
+        return "none", st.get("reason") or "its simulator kept no parameters"
+    if not isinstance(name, str) or Path(name).name != name or not name.endswith(STATE_SUFFIX):
+        return "unreadable", f"its parameters file is recorded as {name!r}, not a file beside it"
+    path = cell.path.parent / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return "none", f"its parameters file {path} is missing"
+    except OSError as e:
+        return "unreadable", f"cannot read {path}: {e.strerror or e}"
+    if st.get("sha256") and hashlib.sha256(data).hexdigest() != st["sha256"]:
+        return "unreadable", f"{path} does not match the SHA-256 recorded in the cell"
+    try:
+        return "ok", decode_tensors(data)
+    except ValueError as e:
+        return "unreadable", f"{path}: {e}"
+
+
+# -- recount: evaluate cached cells again from their parameters --------------------------------
+_TRANSFORM = (
+    (re.compile(r"subset(None|\d+),(None|\d+),s(\d+)"),
+     lambda t, m: t.subset(*(None if v == "None" else int(v) for v in m.groups()[:2]),
+                           seed=int(m.group(3)))),
+    (re.compile(r"ds(\d+)"), lambda t, m: t.downsample(int(m.group(1)))),
+    (re.compile(r"classes(\d+(?:,\d+)*)"),
+     lambda t, m: t.select_classes(*(int(v) for v in m.group(1).split(",")))),
+    (re.compile(r"pca(\d+)"), lambda t, m: t.pca(int(m.group(1)))),
+)
+
+
+def _load_base_task(name: str, reg: Registry, data_dir) -> Task:
+    """A registered task as found here, without downloading: recount is meant to take seconds,
+    and data that is not here is reported rather than silently replaced."""
+    import inspect
+
+    loader = reg.tasks[name]
+    kwargs: dict[str, Any] = {"progress": False, "download": False}
+    if data_dir is not None:
+        kwargs["data_dir"] = data_dir
+    try:
+        params = inspect.signature(loader).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
+    except (TypeError, ValueError):  # no signature to read: pass what the design fixes
+        pass
+    notice = io.StringIO()
+    with contextlib.redirect_stderr(notice):  # mnist's "using mnist-5k instead" would mislead here
+        task = loader(**kwargs)
+    if task.name != name:
+        said = notice.getvalue().strip().splitlines()
+        raise DataError(f"the data of task {name!r} is not available here"
+                        + (f" ({said[0]})" if said else f" (its loader gave {task.name!r})"),
+                        "put its files where --data-dir (or NONVON_DATA) points, then rerun recount")
+    return task
+
+
+def rebuild_task(name: str, fingerprint: str | None, reg: Registry, data_dir=None) -> Task:
+    """The task a cell was computed on, from its name (``base|transform|...``), checked against
+    the data fingerprint the cell recorded.
+
+    Raises:
+        DataError: the task is not registered here, its data is missing, a transform in the
+            name cannot be replayed, or the data differs from the cell's.
+    """
+    base, *steps = name.split("|")
+    if base not in reg.tasks:
+        raise DataError(f"task {name!r}: {base!r} is not a registered task here (the cell was "
+                        "computed on data passed to compare directly)",
+                        "recount it where that task is registered, or recompute the cell")
+    task = _load_base_task(base, reg, data_dir)
+    for step in steps:
+        for pattern, apply in _TRANSFORM:
+            m = pattern.fullmatch(step)
+            if m:
+                task = apply(task, m)
+                break
+        else:
+            raise DataError(f"task {name!r}: recount cannot replay the transform {step!r}",
+                            "recompute the cell with `nonvon compare`")
+    if task.name != name:
+        raise DataError(f"task {name!r} rebuilt as {task.name!r}", "recompute the cell")
+    if fingerprint and task.fingerprint != fingerprint:
+        raise DataError(f"task {name!r} here is not the data the cell was computed on "
+                        f"(data fingerprint {task.fingerprint[:12]}, the cell's {fingerprint[:12]})",
+                        "point --data-dir (or NONVON_DATA) at the files the cell used")
+    return task
+
+
+@dataclasses.dataclass
+class RecountOutcome:
+    """What :func:`recount` did. ``no_parameters``, ``unreadable`` and ``failed`` hold
+    ``(cell label, why)``; ``rows`` is the rewritten results.json (``None`` when the folder
+    has none)."""
+
+    recounted: list[str]
+    changed: list[str]
+    no_parameters: list[tuple[str, str]]
+    unreadable: list[tuple[str, str]]
+    failed: list[tuple[str, str]]
+    rows: list[dict[str, Any]] | None
+    results_dir: Path | None
+    cache_dir: Path
+    stale_rows: int
+    wall_s: float
+    cells: dict[str, CachedCell] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"recounted": len(self.recounted), "changed": len(self.changed),
+                "no_parameters": len(self.no_parameters), "unreadable": len(self.unreadable),
+                "failed": len(self.failed)}
+
+
+def _folders(folder: str | Path) -> tuple[Path, Path | None]:
+    """(cache folder, results folder or None) of a results folder or of its cache folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise ConfigError(f"{folder} does not exist",
+                          "give a results folder written by `nonvon compare` or `nonvon sweep`, "
+                          "or its cache folder")
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder",
+                          "give a results folder (with cache/ inside) or its cache folder")
+    if (folder / "cache").is_dir():
+        return folder / "cache", folder
+    if (folder / "results.json").exists():
+        raise ConfigError(f"{folder} has no cache folder, so no cells to recount",
+                          "recount a folder that `nonvon compare --out` wrote (it keeps cache/)")
+    results = folder.parent if (folder.parent / "results.json").is_file() else None
+    return folder, results
+
+
+def _identity(task: str, simulator: str, seed: Any, config: Any) -> str:
+    return json.dumps([task, simulator, seed, config], sort_keys=True, default=str)
+
+
+def _match_rows(rows: list[dict[str, Any]], cells: dict[str, CachedCell], log
+                ) -> list[CachedCell | None]:
+    """The cell behind each results.json row: by its ``cell`` key, else (rows of older
+    compare runs) by task, simulator, seed and full config."""
+    by_identity: dict[str, list[CachedCell]] = {}
+    for c in cells.values():
+        r = c.result
+        by_identity.setdefault(_identity(r.task, r.simulator, r.seed, r.config), []).append(c)
+    out = []
+    for row in rows:
+        key = row.get("cell")
+        if isinstance(key, str) and key in cells:
+            out.append(cells[key])
+            continue
+        found = by_identity.get(_identity(row.get("task"), row.get("simulator"), row.get("seed"),
+                                          row.get("sim_config")), [])
+        if len(found) > 1:  # cells of the same config under another nonvon version or data
+            found = sorted(found, key=lambda c: c.path.stat().st_mtime_ns)[-1:]
+            log(f"several cached cells match the row {row.get('task')} / {row.get('simulator')} / "
+                f"seed {row.get('seed')}; using the newest, {found[0].path.name}")
+        out.append(found[0] if found else None)
+    return out
+
+
+def _resolve_presets(rows, matched, reg: Registry, extra: dict[str, Preset]) -> dict[str, Preset]:
+    names = {r["preset"] for r, c in zip(rows, matched, strict=True)
+             if c is not None and r.get("kind") == "modelled"}
+    out = {}
+    for name in sorted(names):
+        if name in extra:
+            out[name] = extra[name]
+            continue
+        try:
+            out[name] = reg.preset(name)
+        except NonvonError as e:
+            raise type(e)(f"results.json prices cells on preset {name!r}: {e.message}",
+                          "pass its TOML file with --preset PATH (a preset given to compare by "
+                          "path is not registered)") from None
+    return out
+
+
+def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any], data_dir
+                  ) -> tuple[Result, dict[str, Any]]:
+    """Evaluate ``cell`` again from its parameters; the new result and its recount record."""
+    from nonvon.sweep import _torch_threads, _tuples
+
+    old, st = cell.result, cell.stored_state
+    task_s = 0.0
+    which = (old.task, st.get("task_fingerprint"))
+    if which not in tasks:  # loaded once for all its cells, timed apart from them
+        t0 = time.perf_counter()
+        try:
+            tasks[which] = rebuild_task(*which, reg, data_dir)
+        except NonvonError as e:
+            tasks[which] = e
+        task_s = time.perf_counter() - t0
+    task = tasks[which]
+    if isinstance(task, NonvonError):
+        raise task
+    start = time.perf_counter()
+    config = {k: _tuples(v) for k, v in old.config.items()}
+    sim = reg.simulator(old.simulator, **config)
+    # A hardware energy reading is not a count, and reading it again (NVML windows take
+    # seconds) would make a recount as slow as a fit: the cell's own readings are kept.
+    quiet = sim.measures_hardware and isinstance(config.get("measure_energy"), bool)
+    if quiet:
+        sim = reg.simulator(old.simulator, **{**config, "measure_energy": False})
+    threads = st.get("torch_threads")
+    with _torch_threads(threads if isinstance(threads, int) and threads > 0 else None):
+        sim.load_state_tensors(tensors, task, seed=old.seed, fit_wall_s=old.fit_wall_s)
+        new = sim.evaluate(task, split=st.get("split") or "test", limit=st.get("limit"))
+    wall = time.perf_counter() - start
+    # The fit, and the original evaluation's machine and timings, stay as they were (they
+    # describe one run on one machine); what this evaluation took is in the recount record.
+    result = dataclasses.replace(
+        new, fit_wall_s=old.fit_wall_s, sim_wall_s=old.sim_wall_s, machine=old.machine,
+        measurements=new.measurements or old.measurements,
+        config={**new.config, **({"measure_energy": config["measure_energy"]} if quiet else {})},
+        metrics={**old.metrics, **new.metrics})  # e.g. training_shared describes the fit
+    changed = (result.accuracy != old.accuracy or result.ledger.to_dict() != old.ledger.to_dict())
+    record = {"wall_s": wall, "eval_wall_s": new.sim_wall_s, "task_load_s": task_s,
+              "machine": machine_description(),
+              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changed": changed,
+              "previous": {"accuracy": old.accuracy, "ledger": old.ledger.to_dict(),
+                           "versions": dict(old.versions)}}
+    return result, record
+
+
+def _repriced_rows(rows, matched, presets: dict[str, Preset]) -> tuple[list[dict[str, Any]], int]:
+    """results.json's rows, each priced again from its (recounted) cell; rows whose cell is
+    gone are kept as they were and counted."""
+    out, stale = [], 0
+    for row, cell in zip(rows, matched, strict=True):
+        if cell is None:
+            out.append(row)
+            stale += 1
+            continue
+        extra = {"cell": cell.key, **({"recounted": True} if cell.recount is not None else {})}
+        result = cell.result
+        if row.get("kind") == "modelled":
+            try:
+                new = result.priced(presets[row["preset"]]).modelled_row()
+            except NonvonError as e:
+                stale = "" if cell.recount is not None else (
+                    "; this cell's ledger was not recounted (no parameters), so it predates the "
+                    "preset's rules: recompute it (delete its JSON and rerun compare)")
+                raise type(e)(f"cell {cell.label} ({cell.path.name}) on preset {row['preset']!r}: "
+                              f"{e.message}", (e.hint or "") + stale) from None
+            if "sim_config" in row:
+                new["sim_config"] = result.config
+            out.append({**row, **new, **extra})
+            continue
+        measured = [m for m in result.measured_rows() if m["preset"] == row.get("preset")]
+        if measured:
+            out.append({**row, **measured[0], **extra})
+        else:
+            out.append(row)
+            stale += 1
+    return out, stale
+
+
+def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), progress: bool = True,
+            reg: Registry | None = None, log: Callable[[str], None] = print) -> RecountOutcome:
+    """Evaluate every cached cell of a results folder again from its stored parameters (no
+    training), write each back, then price every row of results.json again and rewrite
+    results.json, results.csv and (when the folder has one) the report.
+
+    Args:
+        folder: a results folder written by ``compare`` or ``sweep``, or its ``cache`` folder
+            (then results.json beside it, if any, is rewritten).
+        data_dir: where to look for dataset files (nothing is downloaded).
+        presets: preset TOML paths for rows priced on a preset that is not registered.
+        progress: a progress bar over the cells.
+
+    Cells without parameters, with unreadable parameters, or whose recount fails (for example
+    their data is not available here) are reported and left as they were.
+
+    Raises:
+        ConfigError, DataError, UnknownNameError: not a folder, no cells, an unreadable cell or
+            results.json, an unknown preset; raised before anything is written.
+    """
+    from nonvon.energy_models import load_preset
+    from nonvon.sweep import _lock
+
+    reg = reg or registry()
+    start = time.perf_counter()
+    cache_dir, results_dir = _folders(folder)
+    paths = sorted(p for p in cache_dir.glob("*.json") if p.is_file())
+    if not paths:
+        raise ConfigError(f"no cached cells in {cache_dir}",
+                          "recount a folder that `nonvon compare --out` or `nonvon sweep` wrote")
+    cells = {p.stem: load_cell(p) for p in paths}  # an unreadable cell stops us here
+    rows = load_rows(results_dir) if results_dir is not None else None
+    extra = {}
+    for path in presets:
+        p = load_preset(path)
+        extra[p.name] = p
+    matched = _match_rows(rows, cells, log) if rows is not None else []
+    priced_on = _resolve_presets(rows, matched, reg, extra) if rows is not None else {}
+
+    out = RecountOutcome([], [], [], [], [], None, results_dir, cache_dir, 0, 0.0, cells)
+    tasks: dict[str, Any] = {}
+    done: dict[str, CachedCell] = {}
+    # a sweep (or compare --jobs) writing into the folder holds .sweep.lock: wait for none, fail
+    # at once; a folder without one gets none, so that a recount that fails writes nothing
+    folder_lock = (results_dir or cache_dir)
+    locked = _lock(folder_lock) if (folder_lock / ".sweep.lock").exists() else contextlib.nullcontext()
+    with locked, progress_bar(progress) as bar:
+        job = bar.add_task("recount", total=len(cells), status="")
+        for key, cell in cells.items():
+            bar.update(job, status=cell.label)
+            status, got = _read_state(cell)
+            if status == "none":
+                out.no_parameters.append((cell.label, got))
+            elif status == "unreadable":
+                out.unreadable.append((cell.label, got))
+            else:
+                try:
+                    result, record = _recount_cell(cell, got, reg, tasks, data_dir)
+                except Exception as e:  # noqa: BLE001 - reported per cell; the others go on
+                    why = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                    hint = getattr(e, "hint", None)
+                    out.failed.append((cell.label, why + (f" (fix: {hint})" if hint else "")))
+                else:
+                    done[key] = CachedCell(cell.path, result, cell.stored_state, record)
+                    out.recounted.append(cell.label)
+                    if record["changed"]:
+                        out.changed.append(cell.label)
+            bar.advance(job)
+        cells.update(done)
+        if rows is not None:
+            # priced before anything is written: a preset that cannot price a recounted
+            # ledger leaves the folder as it was
+            matched = [cells[c.key] if c is not None else None for c in matched]
+            out.rows, out.stale_rows = _repriced_rows(rows, matched, priced_on)
+        for cell in done.values():
+            save_cell(cell.path, cell.result, None, cell.stored_state, recount=cell.recount)
+        if out.rows is not None:
+            write_results(out.rows, results_dir, report=(results_dir / "report.md").exists())
+    out.wall_s = time.perf_counter() - start
+    return out

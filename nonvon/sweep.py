@@ -20,9 +20,10 @@ grid that fits it when the summary is written.
 
 Cells run in worker processes (``executor="local"``), on a Ray cluster
 (``executor="ray"``) or in this process (``executor="inline"``). Workers compute
-and send the result back as JSON; the driver writes each result file atomically as
-soon as its cell finishes, so no shared file system is needed and a killed sweep
-loses only the cells that were running. A failing cell is recorded with its
+and send the result back as JSON, with the trained parameters (base64 safetensors, kept
+as ``<key>.safetensors`` beside the result for ``nonvon recount``); the driver writes each
+cell atomically as soon as it finishes, so no shared file system is needed and a killed
+sweep loses only the cells that were running. A failing cell is recorded with its
 traceback in ``<out>/failed/<key>.json``, never dropped; a rerun skips finished
 and failed cells, ``retry_failed=True`` reruns the failed ones.
 
@@ -34,6 +35,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import difflib
@@ -51,7 +53,15 @@ from pathlib import Path
 from typing import Any
 
 from nonvon._io import atomic_write_json
-from nonvon.compare import QUICK_SUBSET, _presets_for, cell_key, write_results
+from nonvon.compare import (
+    QUICK_SUBSET,
+    _presets_for,
+    capture_state,
+    cell_key,
+    load_cell,
+    save_cell,
+    write_results,
+)
 from nonvon.errors import ConfigError, DataError, NonvonError
 from nonvon.result import CONCURRENT_CELLS_ENV, Result
 
@@ -496,7 +506,12 @@ def run_cell(job: Mapping[str, Any], *, threads: int | None = 1, reg=None,
                             "install the same nonvon version and data files on every worker")
         record = evaluate_cell(task, sim, seed, threads).to_dict()
         json.dumps(record, allow_nan=False)  # a NaN or odd type fails here, with a traceback
-        return {"key": key, "status": DONE, "result": record}
+        with _torch_threads(threads):  # the record names the thread count the cell ran with
+            state, stored = capture_state(sim, task)
+        # the parameters travel back with the result (as base64 in the JSON), so a Ray node
+        # needs no shared file system to keep them beside the cell
+        return {"key": key, "status": DONE, "result": record, "stored_state": stored,
+                "state": base64.b64encode(state).decode("ascii") if state is not None else None}
     except Exception as e:  # recorded with its traceback, never dropped
         return _failure(key, type(e).__name__, getattr(e, "message", str(e)),
                         getattr(e, "hint", None), traceback.format_exc())
@@ -708,7 +723,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _load_result(path: Path) -> Result:
-    return Result.from_dict(_read_json(path))
+    return load_cell(path).result
 
 
 def _status(out: Path | None, cell: Cell) -> CellStatus:
@@ -841,7 +856,10 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
             for outcome in stream:
                 cell = by_key[outcome["key"]]
                 if outcome["status"] == DONE:
-                    Result.from_dict(outcome["result"]).save(_result_path(out, cell.key))
+                    state = outcome.get("state")
+                    save_cell(_result_path(out, cell.key), Result.from_dict(outcome["result"]),
+                              base64.b64decode(state) if state else None,
+                              outcome.get("stored_state") or {"file": None, "reason": "not sent"})
                     _failure_path(out, cell.key).unlink(missing_ok=True)
                     computed += 1
                     if not progress:  # a log line per cell, so a long headless run shows its pace
@@ -880,9 +898,11 @@ def summary_rows(out: Path, statuses: list[CellStatus], plan: Plan) -> list[dict
     for s in statuses:
         if s.status != DONE:
             continue
-        result = _load_result(_result_path(out, s.cell.key))
+        cached = load_cell(_result_path(out, s.cell.key))
+        result = cached.result
         extra = {"cell": s.cell.key, "config": _jsonable(s.cell.overrides),
-                 "config_label": s.cell.config_label}
+                 "config_label": s.cell.config_label,
+                 **({"recounted": True} if cached.recount is not None else {})}
         rows += [{**result.priced(plan.presets[p]).modelled_row(), **extra}
                  for p in s.cell.presets]
         rows += [{**r, **extra} for r in result.measured_rows()]

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from nonvon.cli import main
-from nonvon.compare import compare
+from nonvon.compare import compare, csv_columns
+from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.result import ROW_FIELDS
 
 QUICK = ["--task", "digits", "--quick", "--no-progress"]
@@ -38,7 +39,11 @@ def test_compare_writes_every_output_with_the_documented_schema(tmp_path, capsys
         assert set(ROW_FIELDS) <= set(r)
         assert r["paradigm"] == "gpu" and r["energy_per_inference_j"] > 0
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == list(ROW_FIELDS)
+    # every row field, energy by cost class as one column per class in its place
+    assert header == csv_columns()
+    assert [c for c in header if not c.startswith("energy_") or c in ROW_FIELDS] == \
+        [f for f in ROW_FIELDS if f != "energy_by_class_j"]
+    assert {f"energy_{c}_j" for c in COST_CLASSES} <= set(header)
     assert "gpu-mlp" in capsys.readouterr().out  # the terminal table
     assert (out / "accuracy_vs_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from nonvon._io import decode_tensors
 from nonvon.cli import main
 from nonvon.energy_models import load_preset
 from nonvon.errors import NonvonError
@@ -234,4 +235,9 @@ def test_results_files_are_plain_json(tmp_path):
     run_sweep(grid, out_dir=tmp_path, executor="inline", write_report=False, **QUIET)
     for path in [*tmp_path.rglob("*.json")]:
         json.loads(path.read_text(encoding="utf-8"))  # strict JSON, UTF-8, nothing else
-    assert {p.suffix for p in tmp_path.rglob("*") if p.is_file()} <= {".json", ".lock"}
+    # trained parameters beside the cells are safetensors: data only, never pickle
+    stored = [*tmp_path.rglob("*.safetensors")]
+    assert stored, "the cell's trained parameters were not stored"
+    for path in stored:
+        assert all(hasattr(v, "shape") for v in decode_tensors(path.read_bytes()).values())
+    assert {p.suffix for p in tmp_path.rglob("*") if p.is_file()} <= {".json", ".lock", ".safetensors"}
