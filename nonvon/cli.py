@@ -68,7 +68,8 @@ def cmd_list(args) -> None:
 
             broken.append(Broken(SIMULATORS, name, f"{type(e).__name__}: {e}"))
     info = {"tasks": sorted(reg.tasks), "simulators": sims,
-            "presets": [{"name": p.name, "paradigms": list(p.paradigms), "ops": sorted(p.ops),
+            "presets": [{"name": p.name, "paradigms": list(p.paradigms), "boundary": p.boundary,
+                         "absent": dict(p.absent), "ops": sorted(p.ops),
                          "description": p.description, "path": p.path}
                         for p in sorted(reg.presets.values(), key=lambda p: p.name)],
             "broken": [{"name": b.name, "group": b.group, "error": b.error} for b in broken]}
@@ -83,9 +84,9 @@ def cmd_list(args) -> None:
     for s in sims:
         t.add_row(s["name"], s["paradigm"], s["description"])
     con.print(t)
-    t = Table("preset", "paradigms", "description", title="presets")
+    t = Table("preset", "boundary", "paradigms", "description", title="presets")
     for p in info["presets"]:
-        t.add_row(p["name"], ", ".join(p["paradigms"]), p["description"])
+        t.add_row(p["name"], p["boundary"], ", ".join(p["paradigms"]), p["description"])
     con.print(t)
     if info["broken"]:
         t = Table("plugin", "group", "error", title="[red]broken plugins (skipped)")
