@@ -5,6 +5,11 @@ load, Volta and newer) updates about every 100 ms, so every window here lasts
 well over a second. Energy per inference is the energy above the idle baseline
 (idle power measured just before, over its own window) divided by the number
 of inferences run in the window.
+
+What runs is the caller's: the GPU baseline sets the precision it measures (fp32 with TF32
+off, or bf16) around the call and adds that setting to the returned details
+(``simulators/gpu/simulator.py``, ``matmul_precision``), so a measured row states the
+precision its modelled twin prices.
 """
 
 from __future__ import annotations

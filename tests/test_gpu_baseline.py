@@ -23,9 +23,10 @@ def mlp_analytic(n_in: int, hidden: tuple[int, ...], n_out: int, n: int, batch: 
     layers = 2 * len(hidden) + 1                      # Linear and ReLU kernels
     weights = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
     acts = n * (sum(2 * w for w in widths[1:-1]) * 2 + widths[0] + widths[-1])  # in+out per kernel
-    dram = 4 * (acts + weights * n_batches) + 4 * n * n_out + 8 * n  # + argmax read/write
+    sram = 4 * (acts + weights * n_batches) + 4 * n * n_out + 8 * n  # + argmax read/write
+    host = 4 * n * (n_in + n_out)                     # inputs in, class scores out
     return {"mac_fp32": macs, "add_fp32": adds, "cmp_fp32": cmps,
-            "kernel_launch": n_batches * (layers + 1), "dram_byte": dram}
+            "kernel_launch": n_batches * (layers + 1), "sram_byte": sram, "host_transfer_byte": host}
 
 
 def test_mlp_ledger_matches_analytic_count(digits_task):
@@ -34,6 +35,10 @@ def test_mlp_ledger_matches_analytic_count(digits_task):
     result = sim.evaluate(digits_task, limit=150)  # 150 = 2 full batches + a partial one
     assert dict(result.ledger.totals) == mlp_analytic(64, hidden, 10, 150, batch)
     assert result.ledger.n_inferences == 150
+    # resident: the fp32 weights + the largest layer call's input and output (a full batch
+    # through the first Linear: 64 inputs in, 32 out)
+    weights = 4 * (64 * 32 + 32 + 32 * 16 + 16 + 16 * 10 + 10)
+    assert result.ledger.resident_bytes == weights + 4 * batch * (64 + 32)
 
 
 def test_cnn_macs_match_closed_form(digits_task):
@@ -53,12 +58,14 @@ def test_bf16_inference_counts_bf16_ops(digits_task):
     fp32 = GpuMLP(hidden=(32,), epochs=15, batch_size=32, device="cpu").fit(digits_task, seed=0)
     bf16 = GpuMLP(hidden=(32,), epochs=15, batch_size=32, dtype="bf16", device="cpu").fit(digits_task, seed=0)
     result = bf16.evaluate(digits_task)
-    assert set(result.ledger.totals) == {"mac_bf16", "add_bf16", "cmp_bf16", "dram_byte",
-                                         "kernel_launch"}
+    assert set(result.ledger.totals) == {"mac_bf16", "add_bf16", "cmp_bf16", "sram_byte",
+                                         "kernel_launch", "host_transfer_byte"}
     ref = fp32.evaluate(digits_task)
     assert result.accuracy > 0.8 and abs(result.accuracy - ref.accuracy) <= 0.03
-    # half the bytes per activation and weight
-    assert result.ledger.totals["dram_byte"] < 0.6 * ref.ledger.totals["dram_byte"]
+    # half the bytes per activation and weight, on chip and over the host link
+    assert result.ledger.totals["sram_byte"] < 0.6 * ref.ledger.totals["sram_byte"]
+    assert result.ledger.totals["host_transfer_byte"] == 0.5 * ref.ledger.totals["host_transfer_byte"]
+    assert result.ledger.resident_bytes == 0.5 * ref.ledger.resident_bytes
     # the network is returned to fp32 for further training
     assert next(bf16.network.parameters()).dtype == torch.float32
 
@@ -71,8 +78,8 @@ def test_uncounted_layer_is_an_error():
 
 
 @pytest.mark.parametrize("bad", [
-    {"model": "transformer"}, {"dtype": "int4"}, {"epochs": 0}, {"lr": -1.0}, {"hidden": (0,)},
-    {"dropout": 1.0}, {"device": "tpu"}, {"batch_size": 2.5},
+    {"model": "transformer"}, {"dtype": "int4"}, {"dtype": "fp16"}, {"epochs": 0}, {"lr": -1.0},
+    {"hidden": (0,)}, {"dropout": 1.0}, {"device": "tpu"}, {"batch_size": 2.5},
 ])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):
