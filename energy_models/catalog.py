@@ -98,7 +98,8 @@ _BUILTIN: list[OpKind] = [
     OpKind("spike_hop", "event", "one spike packet crossing one router hop between cores/tiles",
            0, N),
     OpKind("input_spike", "event", "one input spike injected into the chip from the host or "
-           "sensor interface (encoding and injection)", 1, IO),
+           "sensor interface (encoding and injection; moved, not erased: no Landauer floor)",
+           0, IO),
     OpKind("chip_timestep", "event", "one algorithmic timestep of a synchronous chip (barrier "
            "and per-step bookkeeping; carries the time per step)", 0, C),
     OpKind("emulation_s", "s", "seconds of device time the network runs per inference "

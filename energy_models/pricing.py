@@ -83,7 +83,8 @@ def place_memory(resident_bytes: float, preset: Preset) -> Placement:
     if cap is not None and resident_bytes > cap:
         spilled = 1.0 - cap / resident_bytes
     sram_price, array = None, None
-    if preset.sram_tiers and "sram_byte" in preset.ops:
+    # resident_bytes == 0: the ledger does not say what it holds; the nominal price stands
+    if preset.sram_tiers and "sram_byte" in preset.ops and resident_bytes > 0:
         held = resident_bytes if cap is None else min(resident_bytes, cap)
         array, pj = next(((a, e) for a, e in preset.sram_tiers if a >= held), preset.sram_tiers[-1])
         nominal = preset.ops["sram_byte"]

@@ -136,7 +136,8 @@ def test_example_plugin_and_third_party_presets_are_listed(example_site):
     assert info["broken"] == []
     sims = {s["name"]: s for s in info["simulators"]}
     assert sims["toy-npu"]["paradigm"] == "gpu"
-    assert sims["toy-npu"]["op_kinds"] == ["add_int32", "cmp_int32", "mac_int8", "sram_byte"]
+    assert sims["toy-npu"]["op_kinds"] == ["add_int32", "cmp_int32", "host_transfer_byte",
+                                           "mac_int8", "sram_byte"]
     presets = {p["name"]: p for p in info["presets"]}
     assert set(BUILTIN_PRESETS) | {"toy-npu", "edge-asic-3rdparty"} == set(presets)
     assert Path(presets["toy-npu"]["path"]) == TOY_PRESET
@@ -157,7 +158,9 @@ def test_example_plugin_runs_in_compare(example_site, tmp_path):
     assert row["accuracy"] > 0.7, "nearest centroid on digits is far above chance (0.1)"
     assert 0 < row["energy_low_j"] <= row["energy_per_inference_j"] <= row["energy_high_j"]
     assert row["latency_per_inference_s"] > 0
-    assert set(row["ledger"]) == {"add_int32", "cmp_int32", "mac_int8", "sram_byte"}
+    assert set(row["ledger"]) == {"add_int32", "cmp_int32", "host_transfer_byte", "mac_int8",
+                                  "sram_byte"}
+    assert row["boundary"] == "core" and row["precision"] == "int8"
     assert (out / "results.csv").exists() and (out / "report.md").exists()
 
 
@@ -197,6 +200,7 @@ def test_example_meets_the_contract(toy_npu, digits_task):
     totals = result.ledger.totals
     assert set(totals) == cls.op_kinds
     assert all(v > 0 and v == int(v) for v in totals.values())
+    assert result.precision == "int8" and result.ledger.resident_bytes == 10 * 64 + 10 * 4
 
 
 def test_example_counts_what_it_executed(toy_npu, digits_task):
@@ -211,6 +215,7 @@ def test_example_counts_what_it_executed(toy_npu, digits_task):
     assert dense_run.ledger.totals["mac_int8"] == n * f * k
     assert sparse_run.ledger.totals["sram_byte"] == n * f + np.count_nonzero(xq) * k + n * (4 * k + 1)
     assert sparse_run.ledger.totals["cmp_int32"] == n * (k - 1)
+    assert sparse_run.ledger.totals["host_transfer_byte"] == n * (f + 1)  # input in, label out
     assert sparse_run.accuracy == dense_run.accuracy  # skipping zeros changes cost, not results
     d2 = ((xq[:, None, :].astype(np.int64) - sim.weights[None].astype(np.int64)) ** 2).sum(-1)
     assert sparse_run.accuracy == np.mean(d2.argmin(1) == digits_task.y_test)
@@ -225,9 +230,11 @@ def test_example_prices_on_its_preset(toy_npu, digits_task, reg):
     assert rep.energy_j > 0 and rep.low_j <= rep.energy_j <= rep.high_j
     assert math.isclose(sum(rep.breakdown_j.values()), rep.energy_j, rel_tol=1e-12)
     assert rep.latency_s is not None and rep.latency_s > 0
-    # The numbers are the published ones of the CMOS presets: nominal 7 nm, high 45 nm.
-    assert rep.energy_j == pytest.approx(price(ledger, reg.preset("cmos-7nm")).energy_j, rel=1e-12)
-    assert rep.high_j == pytest.approx(price(ledger, reg.preset("cmos-45nm")).energy_j, rel=1e-12)
+    # The numbers are the published ones of the CMOS presets: nominal 7 nm, high 45 nm (at
+    # their 32 KB SRAM price: without resident bytes they do not pick an array by size).
+    plain = ledger.with_resident_bytes(0)
+    assert rep.energy_j == pytest.approx(price(plain, reg.preset("cmos-7nm")).energy_j, rel=1e-12)
+    assert rep.high_j == pytest.approx(price(plain, reg.preset("cmos-45nm")).energy_j, rel=1e-12)
     assert {p.name for p in reg.presets_for("gpu", toy_npu.ToyNPU.op_kinds)} >= {"cmos-45nm", "cmos-7nm"}
 
 

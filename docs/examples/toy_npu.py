@@ -92,7 +92,8 @@ class ToyNPU(Simulator):
 
     paradigm = "gpu"  # the conventional-digital family: priced by the CMOS presets too
     Config = ToyNPUConfig
-    op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_int8", "add_int32", "cmp_int32", "sram_byte"})
+    op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_int8", "add_int32", "cmp_int32", "sram_byte",
+                                                    "host_transfer_byte"})
     max_classes: ClassVar[int] = 16  # int32 accumulators in the output stage
 
     def __init__(self, config: ToyNPUConfig | None = None, /, **overrides):
@@ -114,6 +115,15 @@ class ToyNPU(Simulator):
     @property
     def precision(self) -> str:
         return f"int{self.config.bits}"
+
+    # The trained state as arrays, so a cached cell can be recounted without refitting.
+    def state_tensors(self) -> dict[str, np.ndarray]:
+        return {"weights": self.weights, "bias": self.bias, "scale": np.array([self.scale])}
+
+    def _load_state_tensors(self, tensors: dict, task: Task) -> None:
+        self.weights = np.asarray(tensors["weights"], dtype=np.int8)
+        self.bias = np.asarray(tensors["bias"], dtype=np.int32)
+        self.scale = float(np.asarray(tensors["scale"])[0])
 
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         # Class means have no randomness: the seed is accepted and has nothing to do.
@@ -141,6 +151,7 @@ class ToyNPU(Simulator):
     def _infer_one(self, sample: np.ndarray, counts: Counter[str]) -> int:
         """One inference as the device runs it; adds what it touched to ``counts``."""
         n_classes = len(self.weights)
+        counts["host_transfer_byte"] += sample.size  # the int8 input arrives from the host
         counts["sram_byte"] += sample.size  # read the input
         cols = np.flatnonzero(sample) if self.config.skip_zeros else np.arange(sample.size)
         columns = self.weights[:, cols]  # fetch only the weight columns that are used
@@ -156,4 +167,5 @@ class ToyNPU(Simulator):
             if scores[k] > scores[best]:
                 best = k
         counts["sram_byte"] += LABEL_BYTES
+        counts["host_transfer_byte"] += LABEL_BYTES  # the label goes back to the host
         return best
