@@ -90,3 +90,22 @@ def test_compare_trains_the_common_network_once(tmp_path, float_trainings):
     assert sorted(shared.values()) == [0.0, 1.0, 1.0]  # the first cell trained, two loaded
     # the report says which fit times leave the training out (one headline row per cell)
     assert headline_markdown(out.rows).count("(training shared)") == 2
+
+
+def test_the_precisions_of_the_dense_baseline_share_one_training(tmp_path):
+    """gpu-mlp, gpu-mlp-bf16 and gpu-mlp-int8 train the same fp32 network: once per compare,
+    and each precision's cell equals the one it would give trained alone."""
+    small = {"epochs": 2, "hidden": (16,), "batch_size": 64, "device": "cpu"}
+    names = ("gpu-mlp", "gpu-mlp-bf16", "gpu-mlp-int8")
+    out = compare(["digits"], list(names), overrides=dict.fromkeys(names, small), out_dir=tmp_path,
+                  progress=False, log=lambda m: None, report=False)
+    assert out.computed == 3
+    assert len(list((tmp_path / "cache" / "training").glob("*.pt"))) == 1
+    shared = {r.simulator: r.metrics.get("training_shared", 0.0) for r in out.results}
+    assert sorted(shared.values()) == [0.0, 1.0, 1.0]
+    reg = registry()
+    task = reg.task("digits")
+    alone = reg.simulator("gpu-mlp-int8", **small).fit(task, seed=0).evaluate(task)
+    shared_int8 = next(r for r in out.results if r.simulator == "gpu-mlp-int8")
+    assert alone.accuracy == shared_int8.accuracy
+    assert dict(alone.ledger.totals) == dict(shared_int8.ledger.totals)

@@ -26,11 +26,12 @@ from nonvon.errors import ConfigError
 from nonvon.errors import require_positive as _positive
 from nonvon.models import cnn, mlp, train_classifier
 from nonvon.models.quantize import int8_skeleton, quantize_input, quantize_int8
-from nonvon.result import Measurement
+from nonvon.result import Measurement, library_versions
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.gpu.counting import OpCounter, op_kinds_for
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
+from nonvon.training_memo import shared_training
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline", "GpuMLPInt8", "GpuMLPBf16",
            "GpuCNNInt8", "GpuCNNBf16", "matmul_precision"]
@@ -146,14 +147,31 @@ class GpuBaseline(TorchBacked, Simulator):
         c = self.config
         # Training keeps PyTorch's default math settings (what the cached cells were trained
         # with); only inference, which is counted, priced and measured, sets its precision.
-        train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
-                         batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay, seed=seed,
-                         device=self.device, progress=progress, label=f"{self.name} train")
+
+        def train() -> None:
+            train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
+                             batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
+                             seed=seed, device=self.device, progress=progress,
+                             label=f"{self.name} train")
+
+        # fp32, bf16 and int8 cells of one network train the same fp32 weights: in a compare
+        # (a memo folder set) the first trains and the others load it.
+        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train)
         if c.dtype == "int8":
             # Post-training quantization, calibrated on the training split. On MNIST and
             # Fashion-MNIST it stays within 0.3 pp of fp32 (measured), so no
             # quantization-aware training is needed.
             self.int8_network = quantize_int8(self.network, torch.from_numpy(task.x_train))
+
+    def _training_recipe(self, task: Task, seed: int) -> dict:
+        """What determines the trained fp32 weights: every option but the inference precision
+        and the execution settings, and where training ran."""
+        skip = {"dtype", "device", "eval_batch_size", "measure_energy", "measure_batches"}
+        settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)
+                    if f.name not in skip}
+        return {"training": "dense classifier (nonvon.models.train_classifier)", "task": task.name,
+                "data": task.fingerprint, "settings": settings, "seed": seed,
+                "device": self.device.type, "versions": library_versions()}
 
     def _inference_network(self) -> tuple[torch.nn.Module, object]:
         """The network that runs at ``config.dtype`` and a function preparing its inputs."""
@@ -179,7 +197,8 @@ class GpuBaseline(TorchBacked, Simulator):
                 labels.append(logits.argmax(1).cpu())
         measurements = self._measure(net, xt) if self.measures_hardware else ()
         self.network.float()
-        return Prediction(torch.cat(labels).numpy(), counter.ledger(len(xt)), measurements)
+        metrics = {"training_shared": 1.0} if getattr(self, "_training_shared", False) else {}
+        return Prediction(torch.cat(labels).numpy(), counter.ledger(len(xt)), measurements, metrics)
 
     @property
     def measures_hardware(self) -> bool:
