@@ -26,7 +26,7 @@ import torch
 
 from nonvon._io import atomic_write_bytes, content_key
 
-__all__ = ["ENV", "memo_folder", "shared_training"]
+__all__ = ["ENV", "memo_folder", "shared_training", "training_recipe"]
 
 ENV = "NONVON_TRAINING_MEMO"
 
@@ -59,6 +59,16 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def training_recipe(what: str, task, settings: dict[str, Any], seed: int,
+                    device: torch.device) -> dict[str, Any]:
+    """The key of a training: what is trained, on which data, with which settings and seed,
+    where, and with which library versions (the weights depend on all of them)."""
+    from nonvon.result import library_versions
+
+    return {"training": what, "task": task.name, "data": task.fingerprint, "settings": settings,
+            "seed": seed, "device": device.type, "versions": library_versions()}
 
 
 def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Callable[[], None]) -> bool:

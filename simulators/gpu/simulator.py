@@ -26,12 +26,12 @@ from nonvon.errors import ConfigError
 from nonvon.errors import require_positive as _positive
 from nonvon.models import cnn, mlp, train_classifier
 from nonvon.models.quantize import int8_skeleton, quantize_input, quantize_int8
-from nonvon.result import Measurement, library_versions
+from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.gpu.counting import OpCounter, op_kinds_for
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
-from nonvon.training_memo import shared_training
+from nonvon.training_memo import shared_training, training_recipe
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline", "GpuMLPInt8", "GpuMLPBf16",
            "GpuCNNInt8", "GpuCNNBf16", "matmul_precision"]
@@ -169,9 +169,8 @@ class GpuBaseline(TorchBacked, Simulator):
         skip = {"dtype", "device", "eval_batch_size", "measure_energy", "measure_batches"}
         settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)
                     if f.name not in skip}
-        return {"training": "dense classifier (nonvon.models.train_classifier)", "task": task.name,
-                "data": task.fingerprint, "settings": settings, "seed": seed,
-                "device": self.device.type, "versions": library_versions()}
+        return training_recipe("dense classifier (nonvon.models.train_classifier)", task,
+                               settings, seed, self.device)
 
     def _inference_network(self) -> tuple[torch.nn.Module, object]:
         """The network that runs at ``config.dtype`` and a function preparing its inputs."""

@@ -59,12 +59,11 @@ from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
 from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
-from nonvon.result import library_versions
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
-from nonvon.training_memo import shared_training
+from nonvon.training_memo import shared_training, training_recipe
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "spike_metrics"]
 
@@ -216,9 +215,7 @@ class SpikingSimulator(TorchBacked, Simulator):
         settings, none of a chip's, and where training ran."""
         settings = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(SNNConfig)
                     if f.name not in ("device", "eval_batch_size")}
-        return {"training": "surrogate-gradient LIF network", "task": task.name,
-                "data": task.fingerprint, "settings": settings, "seed": seed,
-                "device": self.device.type, "versions": library_versions()}
+        return training_recipe("surrogate-gradient LIF network", task, settings, seed, self.device)
 
     def _check_network(self, net: SpikingClassifier) -> None:
         """Structural limits, before any training (chips override)."""
