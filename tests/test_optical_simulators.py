@@ -211,7 +211,10 @@ def test_photonic_limit_is_the_optical_energy(fitted_mzi, digits_task):
     limit = price(r.ledger, load_preset(PRESET_DIR / "photonic-limit.toml"))
     assert limit.energy_j == pytest.approx(r.ledger.per_inference()["laser_optical_zj"] * 1e-21, rel=1e-12)
     real = price(r.ledger, load_preset(PRESET_DIR / "photonic-mzi.toml"))
-    assert real.breakdown_j["laser_optical_zj"] == pytest.approx(4 * limit.energy_j, rel=1e-12)  # WPE 0.25
+    # the laser's wall power is its optical power over the wall-plug efficiency in the preset
+    wpe = 1e-9 / load_preset(PRESET_DIR / "photonic-mzi.toml").ops["laser_optical_zj"].value
+    assert 0.1 <= wpe <= 0.5
+    assert real.breakdown_j["laser_optical_zj"] == pytest.approx(limit.energy_j / wpe, rel=1e-9, abs=0)
     # one 100 ps symbol per optical pass, then the host link: PCIe Gen3 x16, 15.75 GB/s
     per = r.ledger.per_inference()
     link_s = per["host_transfer_byte"] / 15.75e9
@@ -268,11 +271,13 @@ def test_converter_energy_scales_with_bits(fitted_mzi, digits_task):
         sim = fitted_mzi.with_config(dac_bits=bits, adc_bits=bits, photon_curve=())
         r = sim.evaluate(digits_task, limit=20)
         e[bits] = price(r.ledger, preset).breakdown_j
-    # 8 bits: the 3.6 pJ (DAC) and 1.5 pJ (ADC) per sample; 4 bits: 2^-4 of it
-    assert e[8]["dac_conversion_step"] == pytest.approx(3.6e-12 * sum(sizes[:-1]), rel=1e-12)
-    assert e[8]["adc_conversion_step"] == pytest.approx(1.5e-12 * sum(sizes[1:]), rel=1e-12)
+    # 8 bits: 2^8 conversion steps per sample at the preset's figure of merit; 4 bits: 2^-4 of it
+    dac, adc = (preset.ops[k].value * 1e-12 for k in ("dac_conversion_step", "adc_conversion_step"))
+    assert e[8]["dac_conversion_step"] == pytest.approx(256 * dac * sum(sizes[:-1]), rel=1e-12, abs=0)
+    assert e[8]["adc_conversion_step"] == pytest.approx(256 * adc * sum(sizes[1:]), rel=1e-12, abs=0)
+    assert 1e-12 < 256 * dac < 30e-12 and 1e-12 < 256 * adc < 30e-12  # pJ per 8-bit sample
     for kind in ("dac_conversion_step", "adc_conversion_step"):
-        assert e[4][kind] == pytest.approx(e[8][kind] / 16, rel=1e-12)
+        assert e[4][kind] == pytest.approx(e[8][kind] / 16, rel=1e-12, abs=0)
 
 
 def test_breakdown_separates_every_photonic_component(fitted_mzi, digits_task):
