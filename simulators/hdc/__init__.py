@@ -1,11 +1,14 @@
 """Hyperdimensional computing: torchhd encoders and learners, bit-packed binary inference.
 
 Registered simulators: ``hdc-projection`` (:class:`HDCProjection`) and ``hdc-idlevel``
-(:class:`HDCIDLevel`); both are :class:`HDCSimulator` with an :class:`HDCConfig`.
+(:class:`HDCIDLevel`), both :class:`HDCSimulator` with an :class:`HDCConfig`; and
+``hdc-lowdim`` (:class:`HDCLowDim`, a :class:`LowDimConfig`): a trained encoder at tens of
+dimensions (issue #24).
 """
 
 from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import LEARNERS, MODELS, train_class_vectors
+from nonvon.simulators.hdc.lowdim import LearnedEncoder
 from nonvon.simulators.hdc.packing import (
     WORD_BITS,
     hamming_packed,
@@ -20,8 +23,10 @@ from nonvon.simulators.hdc.simulator import (
     ENCODERS,
     HDCConfig,
     HDCIDLevel,
+    HDCLowDim,
     HDCProjection,
     HDCSimulator,
+    LowDimConfig,
 )
 
 __all__ = [
@@ -32,9 +37,12 @@ __all__ = [
     "WORD_BITS",
     "HDCConfig",
     "HDCIDLevel",
+    "HDCLowDim",
     "HDCProjection",
     "HDCSimulator",
     "IDLevelEncoder",
+    "LearnedEncoder",
+    "LowDimConfig",
     "ProjectionEncoder",
     "hamming_packed",
     "memory_bytes",

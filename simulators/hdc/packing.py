@@ -27,6 +27,7 @@ from nonvon.errors import ConfigError
 
 __all__ = [
     "WORD_BITS",
+    "MAX_DIMENSIONS",
     "n_words",
     "check_packable",
     "pack_bits",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 WORD_BITS = 64
+# The packing limit: a Hamming distance reaches D and the arg-min over classes is counted as
+# int32 compares (cmp_int32), so D must fit an int32.
+MAX_DIMENSIONS = 2 ** 31 - 1
 
 _M1 = 0x5555555555555555
 _M2 = 0x3333333333333333
@@ -60,6 +64,11 @@ def check_packable(dimensions: int, pad: bool) -> None:
     if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
         raise ConfigError(f"dimensions={dimensions!r} must be a positive integer",
                           "e.g. dimensions=10_000")
+    if dimensions > MAX_DIMENSIONS:
+        raise ConfigError(
+            f"dimensions={dimensions:,} exceeds the packing limit of {MAX_DIMENSIONS:,} bits (the "
+            "Hamming distances are compared as 32-bit integers)",
+            f"use dimensions <= {MAX_DIMENSIONS:,}; low-dimensional HDC needs tens to thousands")
     if dimensions % WORD_BITS and not pad:
         lo = max(WORD_BITS, dimensions - dimensions % WORD_BITS)
         raise ConfigError(

@@ -53,6 +53,7 @@ from nonvon.simulators.hdc.learners import (
     normalize,
     train_class_vectors,
 )
+from nonvon.simulators.hdc.lowdim import MAX_SUM, LearnedEncoder, binarize_inputs
 from nonvon.simulators.hdc.packing import (
     WORD_BITS,
     check_packable,
@@ -63,7 +64,8 @@ from nonvon.simulators.hdc.packing import (
 )
 from nonvon.tasks import Task
 
-__all__ = ["HDCConfig", "HDCSimulator", "HDCProjection", "HDCIDLevel", "ENCODERS", "ACTIVATIONS"]
+__all__ = ["HDCConfig", "HDCSimulator", "HDCProjection", "HDCIDLevel", "ENCODERS", "ACTIVATIONS",
+           "LowDimConfig", "HDCLowDim", "LOWDIM_ENCODERS", "LOWDIM_LEARNERS"]
 
 ENCODERS = ("projection", "idlevel")
 ACTIVATIONS = ("periodic", "sign")
@@ -415,3 +417,185 @@ class HDCIDLevel(HDCSimulator):
         # margin than the projection's (tuned on mnist-5k: BSC 78% vs 72% at D = 1,024)
         super().__init__(config or HDCConfig(encoder="idlevel", receptive_field=0, lr=0.01,
                                              margin=0.005), **overrides)
+
+
+# -- low dimension (issue #24) -----------------------------------------------------------------
+
+LOWDIM_ENCODERS = ("learned",)
+# "joint": the binary class vectors trained with the encoder; the others retrain them on the
+# encoded training set (see :mod:`.learners`)
+LOWDIM_LEARNERS = ("joint",) + LEARNERS
+
+
+@dataclasses.dataclass(frozen=True)
+class LowDimConfig:
+    """A low-dimensional HDC classifier with an encoder trained on the task.
+
+    Args:
+        encoder: ``"learned"``: integer-weight threshold layers trained end to end
+            (:class:`~nonvon.simulators.hdc.lowdim.LearnedEncoder`, after Yan et al.,
+            ECML-PKDD 2023).
+        model: ``"bsc"`` (packed XOR + popcount search) or ``"map"`` (float class vectors).
+        learner: ``"joint"`` (class vectors trained with the encoder, binarized) or one of
+            ``"centroid"``, ``"adapthd"``, ``"onlinehd"`` on the encoded training set.
+        dimensions: hypervector length ``D``, 1 .. the packing limit.
+        pad: zero-pad the last 64-bit word when ``D`` is not a multiple of 64.
+        layers: 1 or 2 encoder layers (EffHDC's MNIST models have both; 91.12% at D = 64
+            is their two-layer model).
+        weight_bits: bits per encoder weight, 1 (signs) .. 8.
+        input_threshold: an input feature in [0, 1] is the bit ``x >= input_threshold``
+            (EffHDC's MNIST code binarizes pixels at 0.2).
+        encoder_epochs, encoder_lr, encoder_batch_size: encoder training (Adam, cosine
+            learning-rate decay, batch normalization over each batch).
+        encoder_samples: training samples the encoder is trained on (a seeded subset);
+            ``None`` = all of them.
+        epochs, lr, margin, batch_size: class-vector retraining of the non-joint learners.
+    """
+
+    encoder: str = "learned"
+    model: str = "bsc"
+    learner: str = "joint"
+    dimensions: int = 64
+    pad: bool = True
+    layers: int = 2
+    weight_bits: int = 4
+    input_threshold: float = 0.2
+    encoder_epochs: int = 30
+    encoder_lr: float = 0.01
+    encoder_batch_size: int = 128
+    encoder_samples: int | None = None
+    epochs: int = 10
+    lr: float = 0.05
+    margin: float = 0.02
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        _choice("encoder", self.encoder, LOWDIM_ENCODERS)
+        _choice("model", self.model, MODELS)
+        _choice("learner", self.learner, LOWDIM_LEARNERS)
+        if not isinstance(self.pad, bool):
+            raise ConfigError(f"pad={self.pad!r} must be True or False", "e.g. pad=True")
+        # packing applies to binary class vectors; D's bounds (>= 1, <= MAX_DIMENSIONS) to both
+        check_packable(self.dimensions, self.pad or self.model != "bsc")
+        _int("layers", self.layers, 1, 2, 2)
+        _int("weight_bits", self.weight_bits, 1, 8, 4)
+        _float("input_threshold", self.input_threshold, 0.0, 1.0, 0.2)
+        _int("encoder_epochs", self.encoder_epochs, 1, example=10)
+        _float("encoder_lr", self.encoder_lr, 1e-9, 10.0, 0.01)
+        _int("encoder_batch_size", self.encoder_batch_size, 2, example=128)
+        if self.encoder_samples is not None:
+            _int("encoder_samples", self.encoder_samples, 2, example=10_000)
+        _int("epochs", self.epochs, 1, example=20)
+        _int("batch_size", self.batch_size, 1, example=256)
+        _float("lr", self.lr, 1e-9, 1e3, 0.05)
+        _float("margin", self.margin, 0.0, 2.0, 0.02)
+        q = max(1, 2 ** (self.weight_bits - 1) - 1)
+        if self.layers == 2 and self.dimensions * q > MAX_SUM:
+            raise ConfigError(
+                f"dimensions={self.dimensions} with weight_bits={self.weight_bits}: the second layer's "
+                f"integer sums (up to {self.dimensions * q:,}) would not be exact in float32",
+                f"use dimensions <= {MAX_SUM // q:,}, fewer weight_bits, or layers=1")
+
+
+class HDCLowDim(HDCSimulator):
+    """Binary HDC at tens of dimensions: a trained encoder, packed Hamming search.
+
+    The encoder is fitted to the labelled training set (:mod:`.lowdim`); inference is the
+    same packed XOR + popcount search as :class:`HDCProjection`, and the encoder executes
+    integer adds and compares only (priced by the HDC presets).
+    """
+
+    Config = LowDimConfig
+    quick: ClassVar[dict] = {"dimensions": 64, "encoder_epochs": 3}
+
+    @property
+    def op_kinds(self) -> frozenset[str]:
+        kinds = {"sram_byte", "hv_read_bit", "host_transfer_byte", "cmp_int8", "add_int32", "cmp_int32"}
+        if self.config.model == "bsc":
+            kinds |= {"xor_bit", "popcount_bit"}
+        else:
+            kinds |= {"add_fp32", "cmp_fp32"}
+        return frozenset(kinds)
+
+    @property
+    def input_levels(self) -> int:
+        return 2  # one compare of the host's 8-bit code with the threshold per feature
+
+    @property
+    def capabilities(self) -> Capabilities:
+        q = max(1, 2 ** (self.config.weight_bits - 1) - 1)
+        return Capabilities(input_kinds=("image", "vector"), max_features=MAX_SUM // q)
+
+    def _encoder_samples(self, task: Task) -> int:
+        n = self.config.encoder_samples
+        return len(task.y_train) if n is None else n
+
+    def check_task(self, task: Task) -> None:
+        super(HDCSimulator, self).check_task(task)
+        c, n_train = self.config, len(task.y_train)
+        if c.encoder_samples is not None and c.encoder_samples > n_train:
+            raise ConfigError(
+                f"encoder_samples={c.encoder_samples} exceeds the {n_train} training samples of task "
+                f"{task.name!r}", f"use encoder_samples <= {n_train}, or None for all of them")
+        if c.encoder_batch_size > self._encoder_samples(task):
+            raise ConfigError(
+                f"encoder_batch_size={c.encoder_batch_size} exceeds the {self._encoder_samples(task)} "
+                f"samples the encoder of task {task.name!r} is trained on (batch normalization "
+                "needs full batches)",
+                f"use encoder_batch_size <= {self._encoder_samples(task)}")
+
+    def _quantize(self, x: np.ndarray) -> torch.Tensor:
+        return binarize_inputs(x, self.config.input_threshold)
+
+    def _new_encoder(self, task: Task, seed: int, period_bits=None) -> LearnedEncoder:
+        c = self.config
+        return LearnedEncoder(task.n_features, c.dimensions, layers=c.layers, weight_bits=c.weight_bits)
+
+    def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
+        c = self.config
+        self._encoder_seed = seed
+        xq = self._quantize(task.x_train)
+        y = torch.as_tensor(task.y_train, dtype=torch.int64)
+        idx = torch.arange(len(y))
+        if c.encoder_samples is not None and c.encoder_samples < len(y):
+            gen = torch.Generator().manual_seed(seed + 2)
+            idx = torch.randperm(len(y), generator=gen)[:c.encoder_samples]
+        self.encoder = self._new_encoder(task, seed).fit(
+            xq[idx], y[idx], task.n_classes, epochs=c.encoder_epochs, lr=c.encoder_lr,
+            batch_size=c.encoder_batch_size, seed=seed)
+        self.tiebreak = torch.rand(c.dimensions, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+        if c.learner == "joint":
+            self.weights = bipolar(self.encoder.head_bits)
+        else:
+            self.weights = train_class_vectors(
+                self.encoder.encode(xq), y, task.n_classes, model=c.model, learner=c.learner,
+                epochs=c.epochs, lr=c.lr, margin=c.margin, batch_size=c.batch_size,
+                tiebreak=self.tiebreak, seed=seed, progress=progress, label=f"{self.name} {c.learner}")
+        self._set_class_vectors()
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Class accumulators, tie-break vector and the encoder's integer weights and thresholds
+        (stored: they are trained, not regenerated from a seed)."""
+        if self.weights is None:
+            raise ConfigError(f"{self.name} has no trained state: it has not been fitted",
+                              "call fit(task) first")
+        return {"weights": self.weights.contiguous(), "tiebreak": self.tiebreak.contiguous(),
+                **self.encoder.state()}
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
+        c = self.config
+        missing = sorted({"weights", "tiebreak"} - set(tensors))
+        if missing:
+            raise ConfigError(f"{self.name} state is missing tensors {missing}",
+                              "pass what state_tensors() returned for this simulator")
+        weights = torch.as_tensor(tensors["weights"]).to(torch.float32)
+        if tuple(weights.shape) != (task.n_classes, c.dimensions):
+            raise IncompatibleError(
+                f"{self.name} state holds class vectors of shape {tuple(weights.shape)}; this config "
+                f"and task {task.name!r} need ({task.n_classes}, {c.dimensions})",
+                "load the state with the config and task it was fitted with")
+        enc = self._new_encoder(task, 0)
+        enc.load_state(tensors)
+        self.encoder, self.weights = enc, weights
+        self.tiebreak = torch.as_tensor(tensors["tiebreak"]).to(torch.bool)
+        self._set_class_vectors()
