@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from nonvon.errors import ConfigError
+from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.registry import registry
 from nonvon.simulators.hdc import HDCLowDim, HDCProjection, LowDimConfig, quantize
 from nonvon.simulators.hdc.lowdim import binarize_inputs
@@ -103,10 +103,10 @@ def test_more_encoder_samples_than_the_task_has_fails_before_training(digits_tas
         raise AssertionError("trained before the check")
 
     monkeypatch.setattr("nonvon.simulators.hdc.lowdim.LearnedEncoder.fit", no_training)
-    with pytest.raises(ConfigError, match=f"encoder_samples={n + 1} exceeds the {n} training") as e:
+    with pytest.raises(IncompatibleError, match=f"encoder_samples={n + 1} exceeds the {n} training") as e:
         HDCLowDim(encoder_samples=n + 1).fit(digits_task)
     assert str(n) in e.value.hint
-    with pytest.raises(ConfigError, match="encoder_batch_size=128 exceeds the 100 samples") as e:
+    with pytest.raises(IncompatibleError, match="encoder_batch_size=128 exceeds the 100 samples") as e:
         HDCLowDim(encoder_samples=100).fit(digits_task)
     assert "encoder_batch_size <= 100" in e.value.hint
 

@@ -419,7 +419,8 @@ def test_memory_is_placed_by_capacity_and_priced_by_array_size(tmp_path, residen
 
 
 def test_a_network_that_cannot_spill_is_refused_with_the_fix(tmp_path):
-    p = load_preset(_write(tmp_path, CHIP.replace('[ops.dram_byte]\nenergy_pj = 40.0\nsource = "test fixture"\n', "")))
+    no_dram = CHIP.replace('[ops.dram_byte]\nenergy_pj = 40.0\nsource = "test fixture"\n', "")
+    p = load_preset(_write(tmp_path, no_dram))
     with pytest.raises(IncompatibleError, match="4,000 bytes.*1,000 bytes on chip") as err:
         price(OpLedger({"sram_byte": 10}, 1, resident_bytes=4000), p)
     assert "smaller network" in err.value.hint
@@ -436,7 +437,8 @@ def test_an_op_kind_needs_a_cost_class():
 
 
 def test_every_onchip_memory_kind_spills_bits_as_bytes(tmp_path):
-    text = CHIP.replace("[ops.sram_byte]", '[ops.hv_read_bit]\nenergy_pj = 0.1\nsource = "test fixture"\n\n[ops.sram_byte]')
+    text = CHIP.replace("[ops.sram_byte]",
+                        '[ops.hv_read_bit]\nenergy_pj = 0.1\nsource = "test fixture"\n\n[ops.sram_byte]')
     p = load_preset(_write(tmp_path, text))
     r = price(OpLedger({"hv_read_bit": 800, "mac_int8": 1}, 1, resident_bytes=4000), p)
     # 3/4 of 800 bits = 600 bits = 75 bytes read off chip

@@ -21,8 +21,8 @@ which is what lets ``D`` shrink from thousands to tens of bits.
   Our training differs in its optimizer, not in the inference model: the latent float
   weights are quantized to ``weight_bits``-bit integers and the bits produced by a
   straight-through estimator (the binary-neural-network view of HDC of LeHDC, Duan et al.,
-  arXiv 2203.09680, abstract read; venue not re-checked), against *binary* class vectors with a softmax loss, rather
-  than EffHDC's MSE to a float head followed by separate thresholding. By default
+  arXiv 2203.09680, abstract read; venue not re-checked), against *binary* class vectors
+  with a softmax loss, rather than EffHDC's MSE to a float head followed by separate thresholding. By default
   (``learner="joint"``) those jointly trained binary class vectors are the model; the
   simulator's other learners instead re-derive them from the encoded training set
   (``centroid``; ``adapthd`` on the binarized model, like EffHDC's retraining step). On full

@@ -506,7 +506,7 @@ class HDCLowDim(HDCSimulator):
     """
 
     Config = LowDimConfig
-    quick: ClassVar[dict] = {"dimensions": 64, "encoder_epochs": 3}
+    quick: ClassVar[dict] = {"dimensions": 64, "encoder_epochs": 3, "encoder_batch_size": 64}
 
     @property
     def op_kinds(self) -> frozenset[str]:
@@ -533,12 +533,14 @@ class HDCLowDim(HDCSimulator):
     def check_task(self, task: Task) -> None:
         super(HDCSimulator, self).check_task(task)
         c, n_train = self.config, len(task.y_train)
+        # Incompatible (not a bad config): the same options fit a larger task, and
+        # `compare --sim all` lists the pair under "Not run" instead of failing.
         if c.encoder_samples is not None and c.encoder_samples > n_train:
-            raise ConfigError(
+            raise IncompatibleError(
                 f"encoder_samples={c.encoder_samples} exceeds the {n_train} training samples of task "
                 f"{task.name!r}", f"use encoder_samples <= {n_train}, or None for all of them")
         if c.encoder_batch_size > self._encoder_samples(task):
-            raise ConfigError(
+            raise IncompatibleError(
                 f"encoder_batch_size={c.encoder_batch_size} exceeds the {self._encoder_samples(task)} "
                 f"samples the encoder of task {task.name!r} is trained on (batch normalization "
                 "needs full batches)",
