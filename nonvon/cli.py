@@ -327,5 +327,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
 
 
+def run(*args: str) -> int:
+    """``nonvon ARGS...`` in this process, returning its exit code instead of exiting (for
+    scripts and tests: 0 done, 1 some cells failed, 2 bad input, 130 interrupted)."""
+    try:
+        main(list(args))
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
 if __name__ == "__main__":
     main()

@@ -21,21 +21,13 @@ import numpy as np
 import pytest
 
 from nonvon import datasets
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError, NonvonError, UnknownNameError
 from nonvon.idx import write_idx
 from nonvon.result import Result
 from nonvon.sweep import Grid, run_sweep
 from nonvon.tasks import Task
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def tree(folder: Path) -> list[str]:

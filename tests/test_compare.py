@@ -10,20 +10,12 @@ import time
 
 import pytest
 
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.compare import compare, csv_columns
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.result import ROW_FIELDS
 
 QUICK = ["--task", "digits", "--quick", "--no-progress"]
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def test_compare_writes_every_output_with_the_documented_schema(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.compare import compare, csv_columns, load_cell, recount
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.registry import registry
@@ -25,14 +25,6 @@ TINY = {"gpu-mlp": {"hidden": (16,), "epochs": 2, "batch_size": 64, "device": "c
         "snn-mlp": {"hidden": (16,), "epochs": 1, "timesteps": 4, "batch_size": 64,
                     "device": "cpu"}}
 SUBSET = (300, 100)
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

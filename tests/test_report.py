@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nonvon import report
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.energy_models import OpLedger, landauer_j
 from nonvon.report import (
     FIGURES,
@@ -24,14 +24,6 @@ from nonvon.report import (
 from nonvon.result import Measurement, Result
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 # -- Pareto front -------------------------------------------------------------------------

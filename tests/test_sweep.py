@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.compare import cell_key, compare
 from nonvon.errors import ConfigError
 from nonvon.registry import Registry
@@ -23,14 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "studies" / "sweep_example"
 MLP_SET = {"hidden": [16], "batch_size": 64, "lr": 0.01, "device": "cpu"}
 QUIET = {"progress": False, "log": lambda m: None}
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def without_timings(rows: list[dict]) -> list[dict]:

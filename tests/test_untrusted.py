@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from nonvon._io import decode_tensors
-from nonvon.cli import main
+from nonvon.cli import run as run_cli
 from nonvon.energy_models import load_preset
 from nonvon.errors import NonvonError
 from nonvon.result import Result
@@ -120,14 +120,6 @@ def crafted(request, tmp_path):
 
     write.binary = request.param > 0
     return write, marker
-
-
-def run_cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
 
 
 def _decode_bug_present() -> bool:
