@@ -48,7 +48,8 @@ def _check_record(rec: dict) -> None:
 def test_smoke_run_writes_well_formed_json(tmp_path):
     mod = _study()
     out = tmp_path / "cal"
-    rc = mod.main(["--quick", "--only", "truenorth-esser2015,gpu-h100-nvml", "--out", str(out)])
+    rc = mod.main(["--quick", "--only", "truenorth-esser2015,gpu-h100-nvml", "--limit", "100",
+                   "--out", str(out)])
     assert rc == 0
     doc = json.loads((out / "calibration.json").read_text())  # strict JSON: no NaN/inf
     assert [r["key"] for r in doc["records"]] == ["truenorth-esser2015", "gpu-h100-nvml"]
@@ -60,7 +61,7 @@ def test_smoke_run_writes_well_formed_json(tmp_path):
     meta = json.loads((out / "cache/truenorth-esser2015.json").read_text())
     assert meta["payload"]["simulator"] == "truenorth"
     before = (out / "cache/truenorth-esser2015.safetensors").read_bytes()
-    mod.main(["--quick", "--only", "truenorth-esser2015", "--out", str(out)])
+    mod.main(["--quick", "--only", "truenorth-esser2015", "--limit", "100", "--out", str(out)])
     again = json.loads((out / "calibration.json").read_text())["records"][0]
     assert again["cache"]["loaded"] is True
     assert (out / "cache/truenorth-esser2015.safetensors").read_bytes() == before
