@@ -53,7 +53,16 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from nonvon.config import choice, device, ints, non_negative, positive, positive_int, set_tuple
+from nonvon.config import (
+    choice,
+    device,
+    ints,
+    non_negative,
+    optional,
+    positive,
+    positive_int,
+    set_tuple,
+)
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
@@ -132,6 +141,7 @@ class SNNConfig:
             positive_int(name, getattr(self, name), example=example)
         positive("lr", self.lr, example=1e-3)
         non_negative("weight_decay", self.weight_decay, example=0.0)
+        optional(positive, "surrogate_param", self.surrogate_param, example=2.0)
         _ = self.lif  # validates timesteps, beta, threshold, reset, surrogate, coding
 
     @property
