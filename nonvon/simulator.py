@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nonvon.config import fixed_options
 from nonvon.energy_models import OpLedger, get_op_kind
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.result import Measurement, Result
@@ -89,14 +90,20 @@ class Simulator(abc.ABC):
     # Every paradigm is ranked at the chip boundary. A device family that no chip-boundary
     # preset can price honestly says why here (shown in the report); never left silent.
     chip_boundary_absent: ClassVar[str] = ""
+    # A variant's own config defaults (gpu-cnn: model="cnn", epochs=15, ...), and the options
+    # its class fixes (its model): overriding one is refused, naming the simulator that has it.
+    defaults: ClassVar[Mapping[str, Any]] = {}
+    fixed: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None, /, **overrides: Any):
-        base = config if config is not None else self.Config()
+        base = config if config is not None else self.Config(**self.defaults)
         fields = {f.name for f in dataclasses.fields(base)}
         bad = sorted(set(overrides) - fields)
         if bad:
             raise ConfigError(f"{type(self).__name__} has no config option(s) {bad}",
                               f"valid options: {', '.join(sorted(fields))}")
+        fixed_options(type(self), {o: overrides.get(o, getattr(base, o)) for o in self.fixed},
+                      _registered_simulators)
         try:
             self.config = dataclasses.replace(base, **overrides)
         except TypeError as e:
@@ -225,6 +232,12 @@ class Simulator(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, x: np.ndarray) -> Prediction: ...
+
+
+def _registered_simulators() -> Mapping[str, Any]:
+    from nonvon.registry import registry  # only to name the simulator a refused option wants
+
+    return registry().simulators
 
 
 def _check_finite(x: np.ndarray, task: str, split: str) -> None:

@@ -53,17 +53,17 @@ def test_precision_is_that_of_the_class_vectors(digits_task):
     assert sim.precision == "fp32" and sim.evaluate(digits_task, limit=5).precision == "fp32"
 
 
-@pytest.mark.parametrize("cfg, encoder_bytes", [
+@pytest.mark.parametrize("cls, cfg, encoder_bytes", [
     # ID-level: key, level and tie-break hypervectors, one bit per component
-    ({"encoder": "idlevel", "receptive_field": 0, "levels": 16}, math.ceil((F + 16 + 1) * 640 / 8)),
+    (HDCIDLevel, {"levels": 16}, math.ceil((F + 16 + 1) * 640 / 8)),
     # projection over all inputs: F x D sign bits, int32 thresholds
-    ({"receptive_field": 0, "activation": "sign"}, F * 640 // 8 + 640 * 4),
+    (HDCProjection, {"receptive_field": 0, "activation": "sign"}, F * 640 // 8 + 640 * 4),
     # 4 x 4 receptive fields: 16 signs and a one-byte (row, column) origin per dimension, int16 offsets
-    ({"receptive_field": 4}, 640 * 16 // 8 + 640 * 2 + 640 * 2),
+    (HDCProjection, {"receptive_field": 4}, 640 * 16 // 8 + 640 * 2 + 640 * 2),
 ])
-def test_resident_bytes_are_item_memory_and_class_vectors(digits_task, cfg, encoder_bytes):
+def test_resident_bytes_are_item_memory_and_class_vectors(digits_task, cls, cfg, encoder_bytes):
     for model, per_class in (("bsc", 8 * 10), ("map", 4 * 640)):  # 640 bits = 10 words
-        sim = HDCProjection(dimensions=640, epochs=1, model=model, **cfg).fit(digits_task)
+        sim = cls(dimensions=640, epochs=1, model=model, **cfg).fit(digits_task)
         assert sim.evaluate(digits_task, limit=3).ledger.resident_bytes == encoder_bytes + C * per_class
 
 

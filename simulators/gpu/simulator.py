@@ -22,8 +22,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from nonvon.config import (
+    choice,
+    device,
+    flag,
+    fraction,
+    ints,
+    non_negative,
+    positive,
+    positive_int,
+    set_tuple,
+)
 from nonvon.errors import ConfigError
-from nonvon.errors import require_positive as _positive
 from nonvon.models import cnn, mlp, train_classifier
 from nonvon.models.quantize import int8_skeleton, quantize_input, quantize_int8
 from nonvon.result import Measurement
@@ -37,6 +47,7 @@ __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline", "GpuMLPInt8", "GpuMLP
            "GpuCNNInt8", "GpuCNNBf16", "matmul_precision"]
 
 DTYPES = ("fp32", "bf16", "int8")
+MODELS = ("mlp", "cnn")
 _TORCH_DTYPE = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -90,23 +101,19 @@ class GpuConfig:
     measure_batches: tuple[int, ...] = (1, 1024)
 
     def __post_init__(self) -> None:
-        if self.model not in ("mlp", "cnn"):
-            raise ConfigError(f"unknown model {self.model!r}", "use 'mlp' or 'cnn'")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype {self.dtype!r}", "use 'fp32', 'bf16' or 'int8'")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
-        for name in ("epochs", "batch_size", "eval_batch_size", "dense"):
-            _positive(name, getattr(self, name))
-        _positive("lr", self.lr, float)
-        for name in ("hidden", "channels", "measure_batches"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-            for v in getattr(self, name):
-                _positive(f"{name} entry", v)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)", "e.g. dropout=0.2")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0", "e.g. weight_decay=0.0")
+        choice("model", self.model, MODELS)
+        choice("dtype", self.dtype, DTYPES)
+        device(self.device)
+        for name, example in (("epochs", 20), ("batch_size", 128), ("eval_batch_size", 1024),
+                              ("dense", 256)):
+            positive_int(name, getattr(self, name), example=example)
+        positive("lr", self.lr, example=1e-3)
+        for name, example in (("hidden", "(512, 512)"), ("channels", "(32, 64)"),
+                              ("measure_batches", "(1, 1024)")):
+            set_tuple(self, name, ints(name, getattr(self, name), example=example))
+        fraction("dropout", self.dropout, example=0.2, hi_open=True)
+        non_negative("weight_decay", self.weight_decay, example=0.0)
+        flag("measure_energy", self.measure_energy)
 
 
 class GpuBaseline(TorchBacked, Simulator):
@@ -257,48 +264,45 @@ class GpuBaseline(TorchBacked, Simulator):
 class GpuMLP(GpuBaseline):
     """GPU baseline with the MLP (784-512-512-10 on MNIST)."""
 
+    fixed: ClassVar[tuple[str, ...]] = ("model",)
+    defaults: ClassVar[dict] = {"model": "mlp"}
     quick: ClassVar[dict] = {"epochs": 5, "hidden": (128,), "batch_size": 32}
-
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="mlp"), **overrides)
 
 
 class GpuCNN(GpuBaseline):
     """GPU baseline with the small CNN (conv32-conv64-256 on MNIST)."""
 
+    fixed: ClassVar[tuple[str, ...]] = ("model",)
+    defaults: ClassVar[dict] = {"model": "cnn", "epochs": 15, "dropout": 0.3}
     quick: ClassVar[dict] = {"epochs": 3, "channels": (8, 16), "dense": 64, "batch_size": 32}
-
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="cnn", epochs=15, dropout=0.3), **overrides)
 
 
 # The matched-precision baselines (DESIGN.md 2b): the same networks and training, inferred in
-# int8 or bf16. Registered under their own names so a comparison lists them as rows.
+# int8 or bf16. Registered under their own names so a comparison lists them as rows; the
+# precision is the class's, as the model is.
 class GpuMLPInt8(GpuMLP):
     """The MLP baseline quantized to int8 after training (integer inference)."""
 
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="mlp", dtype="int8"), **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("model", "dtype")
+    defaults: ClassVar[dict] = {**GpuMLP.defaults, "dtype": "int8"}
 
 
 class GpuMLPBf16(GpuMLP):
     """The MLP baseline inferred in bf16."""
 
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="mlp", dtype="bf16"), **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("model", "dtype")
+    defaults: ClassVar[dict] = {**GpuMLP.defaults, "dtype": "bf16"}
 
 
 class GpuCNNInt8(GpuCNN):
     """The CNN baseline quantized to int8 after training (integer inference)."""
 
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="cnn", epochs=15, dropout=0.3, dtype="int8"),
-                         **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("model", "dtype")
+    defaults: ClassVar[dict] = {**GpuCNN.defaults, "dtype": "int8"}
 
 
 class GpuCNNBf16(GpuCNN):
     """The CNN baseline inferred in bf16."""
 
-    def __init__(self, config: GpuConfig | None = None, /, **overrides):
-        super().__init__(config or GpuConfig(model="cnn", epochs=15, dropout=0.3, dtype="bf16"),
-                         **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("model", "dtype")
+    defaults: ClassVar[dict] = {**GpuCNN.defaults, "dtype": "bf16"}

@@ -136,6 +136,35 @@ class ProjectionEncoder:
         if period_bits is not None:
             self._set_period(period_bits)
 
+    # -- what a config with this encoder declares (HDCSimulator asks the encoder's class) --
+    @staticmethod
+    def from_config(c, task, seed: int, period_bits: int | None = None) -> ProjectionEncoder:
+        """The seeded encoder of an :class:`~.simulator.HDCConfig` for ``task`` (not fitted)."""
+        return ProjectionEncoder(
+            task.n_features, c.dimensions, image_shape=task.input_shape[:2] if task.is_image else None,
+            receptive_field=c.receptive_field, activation=c.activation,
+            period_bits=c.period_bits if period_bits is None else period_bits,
+            input_levels=2 ** c.input_bits, seed=seed)
+
+    @staticmethod
+    def config_op_kinds(c) -> set[str]:
+        return {"add_int32"} | ({"cmp_int32"} if c.activation == "sign" else set())
+
+    @staticmethod
+    def config_input_levels(c) -> int:
+        return 2 ** c.input_bits
+
+    @staticmethod
+    def config_capabilities(c) -> tuple[tuple[str, ...], int | None]:
+        """Input kinds and the most input features."""
+        kinds = ("image",) if c.receptive_field else ("image", "vector")
+        # the projection's integer sums must stay exact in float32: F * (2**bits - 1) < 2**24
+        return kinds, (2 ** 24 - 1) // (2 ** c.input_bits - 1)
+
+    @staticmethod
+    def config_receptive_field(c) -> int:
+        return c.receptive_field
+
     def _set_period(self, k: int) -> None:
         self.period_bits = int(k)
         self.offset = torch.floor(self._offset_u * 2 ** (k + 1)).to(torch.int64)
@@ -231,6 +260,26 @@ class IDLevelEncoder:
             dims = torch.nonzero(inverse == u).flatten()
             self._groups.append((pattern.to(torch.float32), dims, keys_f[:, dims].contiguous()))
 
+    @staticmethod
+    def from_config(c, task, seed: int, period_bits: int | None = None) -> IDLevelEncoder:
+        return IDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
+
+    @staticmethod
+    def config_op_kinds(c) -> set[str]:
+        return {"xor_bit", "popcount_bit", "cmp_int32"}
+
+    @staticmethod
+    def config_input_levels(c) -> int:
+        return c.levels
+
+    @staticmethod
+    def config_capabilities(c) -> tuple[tuple[str, ...], int | None]:
+        return ("image", "vector"), None
+
+    @staticmethod
+    def config_receptive_field(c) -> int:
+        return 0  # every input feeds every dimension
+
     def fit(self, xq: torch.Tensor) -> IDLevelEncoder:
         return self
 
@@ -268,3 +317,7 @@ class IDLevelEncoder:
         counts["popcount_bit"] += n * (f + 1) * d
         counts["cmp_int32"] += n * d
         counts["hv_read_bit"] += n * (2 * f + 1) * d
+
+
+# The encoder class of each ``encoder`` option value: the one place a config string becomes a type.
+ENCODER_TYPES = {"projection": ProjectionEncoder, "idlevel": IDLevelEncoder}

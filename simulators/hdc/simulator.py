@@ -33,7 +33,6 @@ the tests assert it over whole test splits).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections import Counter
 from typing import ClassVar
@@ -41,10 +40,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from nonvon.config import choice, flag, fraction, integer, number, optional, positive_int
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.simulator import Capabilities, Prediction, Simulator
-from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
+from nonvon.simulators.hdc.encoders import ENCODER_TYPES, IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import (
     LEARNERS,
     MODELS,
@@ -67,33 +67,50 @@ from nonvon.tasks import Task
 __all__ = ["HDCConfig", "HDCSimulator", "HDCProjection", "HDCIDLevel", "ENCODERS", "ACTIVATIONS",
            "LowDimConfig", "HDCLowDim", "LOWDIM_ENCODERS", "LOWDIM_LEARNERS"]
 
-ENCODERS = ("projection", "idlevel")
+ENCODERS = tuple(ENCODER_TYPES)
 ACTIVATIONS = ("periodic", "sign")
 # The host's code for one input feature: the 8-bit pixels of the image tasks.
 HOST_LEVELS = 256
 
 
-def _choice(name: str, value, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + f"choose one of: {', '.join(choices)}"
-        raise ConfigError(f"unknown {name} {value!r}", hint)
+@dataclasses.dataclass(frozen=True)
+class _HDCOptions:
+    """What every HDC classifier chooses: its encoder, class-vector model, learner and ``D``
+    (documented in :class:`HDCConfig` and :class:`LowDimConfig`)."""
 
+    encoder: str = "projection"
+    model: str = "bsc"
+    learner: str = "adapthd"
+    dimensions: int = 10_000
+    pad: bool = True
 
-def _int(name: str, value, lo: int, hi: int | None = None, example: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ConfigError(f"{name}={value!r} must be an integer {rng}",
-                          f"e.g. {name}={example if example is not None else lo}")
-
-
-def _float(name: str, value, lo: float, hi: float, example: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigError(f"{name}={value!r} must be a number in [{lo}, {hi}]", f"e.g. {name}={example}")
+    def _check_options(self, encoders, learners) -> None:
+        choice("encoder", self.encoder, encoders)
+        choice("model", self.model, MODELS)
+        choice("learner", self.learner, learners)
+        flag("pad", self.pad)
 
 
 @dataclasses.dataclass(frozen=True)
-class HDCConfig:
+class _Retraining:
+    """The class-vector retraining budget of the iterative learners (see :class:`HDCConfig`).
+    A separate base so each config keeps its own field order (dataclass fields follow the
+    bases' order)."""
+
+    epochs: int = 10
+    lr: float = 0.05
+    margin: float = 0.02
+    batch_size: int = 256
+
+    def _check_retraining(self) -> None:
+        positive_int("epochs", self.epochs, example=20)
+        positive_int("batch_size", self.batch_size, example=256)
+        number("lr", self.lr, 1e-9, 1e3, example=0.05)
+        number("margin", self.margin, 0.0, 2.0, example=0.02)
+
+
+@dataclasses.dataclass(frozen=True)
+class HDCConfig(_Retraining, _HDCOptions):
     """Encoder, model, learner and hardware choices of an HDC classifier.
 
     Args:
@@ -118,15 +135,6 @@ class HDCConfig:
             chooses it from the training data.
     """
 
-    encoder: str = "projection"
-    model: str = "bsc"
-    learner: str = "adapthd"
-    dimensions: int = 10_000
-    pad: bool = True
-    epochs: int = 10
-    lr: float = 0.05
-    margin: float = 0.02
-    batch_size: int = 256
     levels: int = 16
     input_bits: int = 8
     receptive_field: int = 10
@@ -134,29 +142,21 @@ class HDCConfig:
     period_bits: int | None = None
 
     def __post_init__(self) -> None:
-        _choice("encoder", self.encoder, ENCODERS)
-        _choice("model", self.model, MODELS)
-        _choice("learner", self.learner, LEARNERS)
-        _choice("activation", self.activation, ACTIVATIONS)
+        self._check_options(ENCODERS, LEARNERS)
+        choice("activation", self.activation, ACTIVATIONS)
         if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
             raise ConfigError(f"dimensions={self.dimensions!r} must be a positive integer "
                               "(the hypervector length D)", "e.g. dimensions=10_000")
-        if not isinstance(self.pad, bool):
-            raise ConfigError(f"pad={self.pad!r} must be True or False", "e.g. pad=True")
         if self.model == "bsc":
             check_packable(self.dimensions, self.pad)
-        _int("epochs", self.epochs, 1, example=20)
-        _int("batch_size", self.batch_size, 1, example=256)
-        _float("lr", self.lr, 1e-9, 1e3, 0.05)
-        _float("margin", self.margin, 0.0, 2.0, 0.02)
+        self._check_retraining()
         if isinstance(self.levels, int) and not isinstance(self.levels, bool) and self.levels < 2:
             raise ConfigError(f"levels={self.levels} must be >= 2: one level hypervector cannot "
                               "tell two input values apart", "e.g. levels=16")
-        _int("levels", self.levels, 2, 1024, 16)
-        _int("input_bits", self.input_bits, 1, 8, 8)
-        _int("receptive_field", self.receptive_field, 0, example=10)
-        if self.period_bits is not None:
-            _int("period_bits", self.period_bits, 0, 24, 11)
+        integer("levels", self.levels, 2, 1024, example=16)
+        integer("input_bits", self.input_bits, 1, 8, example=8)
+        integer("receptive_field", self.receptive_field, 0, example=10)
+        optional(integer, "period_bits", self.period_bits, 0, 24, example=11)
         if self.encoder == "idlevel" and self.receptive_field:
             raise ConfigError("receptive_field applies to the projection encoder only",
                               "set receptive_field=0 with encoder='idlevel'")
@@ -184,15 +184,17 @@ class HDCSimulator(Simulator):
 
     # -- declarations ------------------------------------------------------------------
     @property
+    def encoder_type(self) -> type[ProjectionEncoder] | type[IDLevelEncoder]:
+        """The encoder's class, by the config's ``encoder`` (fixed by the registered classes)."""
+        return ENCODER_TYPES[self.config.encoder]
+
+    @property
     def op_kinds(self) -> frozenset[str]:
         c = self.config
         kinds = {"sram_byte", "hv_read_bit", "host_transfer_byte"}
         if self.input_levels < HOST_LEVELS:
             kinds.add("cmp_int8")  # requantizing the host's 8-bit codes
-        if c.encoder == "projection":
-            kinds |= {"add_int32"} | ({"cmp_int32"} if c.activation == "sign" else set())
-        else:
-            kinds |= {"xor_bit", "popcount_bit", "cmp_int32"}
+        kinds |= self.encoder_type.config_op_kinds(c)
         if c.model == "bsc":
             kinds |= {"xor_bit", "popcount_bit", "cmp_int32"}
         else:
@@ -207,15 +209,11 @@ class HDCSimulator(Simulator):
     @property
     def input_levels(self) -> int:
         """Levels the encoder resolves each input into."""
-        c = self.config
-        return c.levels if c.encoder == "idlevel" else 2 ** c.input_bits
+        return self.encoder_type.config_input_levels(self.config)
 
     @property
     def capabilities(self) -> Capabilities:
-        c = self.config
-        kinds = ("image",) if c.encoder == "projection" and c.receptive_field else ("image", "vector")
-        # the projection's integer sums must stay exact in float32: F * (2**bits - 1) < 2**24
-        max_f = (2 ** 24 - 1) // (2 ** c.input_bits - 1) if c.encoder == "projection" else None
+        kinds, max_f = self.encoder_type.config_capabilities(self.config)
         return Capabilities(input_kinds=kinds, max_features=max_f)
 
     @property
@@ -224,8 +222,8 @@ class HDCSimulator(Simulator):
 
     def check_task(self, task: Task) -> None:
         super().check_task(task)
-        rf = self.config.receptive_field
-        if self.config.encoder == "projection" and rf and rf > min(task.input_shape):
+        rf = self.encoder_type.config_receptive_field(self.config)
+        if rf and rf > min(task.input_shape):
             raise IncompatibleError(f"receptive_field={rf} exceeds the {task.input_shape} inputs "
                                     f"of task {task.name!r}",
                                     f"set receptive_field <= {min(task.input_shape)}, or 0")
@@ -261,14 +259,7 @@ class HDCSimulator(Simulator):
 
     def _new_encoder(self, task: Task, seed: int, period_bits: int | None = None):
         """The seeded encoder for ``task`` (not yet fitted to data)."""
-        c = self.config
-        if c.encoder == "idlevel":
-            return IDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
-        return ProjectionEncoder(
-            task.n_features, c.dimensions, image_shape=task.input_shape[:2] if task.is_image else None,
-            receptive_field=c.receptive_field, activation=c.activation,
-            period_bits=c.period_bits if period_bits is None else period_bits,
-            input_levels=2 ** c.input_bits, seed=seed)
+        return self.encoder_type.from_config(self.config, task, seed, period_bits)
 
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         c = self.config
@@ -404,19 +395,19 @@ class HDCSimulator(Simulator):
 class HDCProjection(HDCSimulator):
     """HDC with the random-projection encoder (periodic code, 10x10 receptive fields)."""
 
-    def __init__(self, config: HDCConfig | None = None, /, **overrides):
-        super().__init__(config or HDCConfig(encoder="projection"), **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("encoder",)
+    defaults: ClassVar[dict] = {"encoder": "projection"}
 
 
 class HDCIDLevel(HDCSimulator):
     """HDC with the ID-level (record-based) encoder, 16 levels."""
 
-    def __init__(self, config: HDCConfig | None = None, /, **overrides):
-        # ID-level codes share a large common part (every background pixel binds the same
-        # level-0 vector), so class similarities differ by little: a smaller step and
-        # margin than the projection's (tuned on mnist-5k: BSC 78% vs 72% at D = 1,024)
-        super().__init__(config or HDCConfig(encoder="idlevel", receptive_field=0, lr=0.01,
-                                             margin=0.005), **overrides)
+    fixed: ClassVar[tuple[str, ...]] = ("encoder",)
+    # ID-level codes share a large common part (every background pixel binds the same
+    # level-0 vector), so class similarities differ by little: a smaller step and
+    # margin than the projection's (tuned on mnist-5k: BSC 78% vs 72% at D = 1,024)
+    defaults: ClassVar[dict] = {"encoder": "idlevel", "receptive_field": 0, "lr": 0.01,
+                                "margin": 0.005}
 
 
 # -- low dimension (issue #24) -----------------------------------------------------------------
@@ -428,7 +419,23 @@ LOWDIM_LEARNERS = ("joint",) + LEARNERS
 
 
 @dataclasses.dataclass(frozen=True)
-class LowDimConfig:
+class _LowDimEncoding(_HDCOptions):
+    """:class:`LowDimConfig`'s own options after the shared ones (see there)."""
+
+    encoder: str = "learned"
+    learner: str = "joint"
+    dimensions: int = 64
+    layers: int = 2
+    weight_bits: int = 4
+    input_threshold: float = 0.2
+    encoder_epochs: int = 30
+    encoder_lr: float = 0.01
+    encoder_batch_size: int = 128
+    encoder_samples: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LowDimConfig(_Retraining, _LowDimEncoding):
     """A low-dimensional HDC classifier with an encoder trained on the task.
 
     Args:
@@ -452,43 +459,18 @@ class LowDimConfig:
         epochs, lr, margin, batch_size: class-vector retraining of the non-joint learners.
     """
 
-    encoder: str = "learned"
-    model: str = "bsc"
-    learner: str = "joint"
-    dimensions: int = 64
-    pad: bool = True
-    layers: int = 2
-    weight_bits: int = 4
-    input_threshold: float = 0.2
-    encoder_epochs: int = 30
-    encoder_lr: float = 0.01
-    encoder_batch_size: int = 128
-    encoder_samples: int | None = None
-    epochs: int = 10
-    lr: float = 0.05
-    margin: float = 0.02
-    batch_size: int = 256
-
     def __post_init__(self) -> None:
-        _choice("encoder", self.encoder, LOWDIM_ENCODERS)
-        _choice("model", self.model, MODELS)
-        _choice("learner", self.learner, LOWDIM_LEARNERS)
-        if not isinstance(self.pad, bool):
-            raise ConfigError(f"pad={self.pad!r} must be True or False", "e.g. pad=True")
+        self._check_options(LOWDIM_ENCODERS, LOWDIM_LEARNERS)
         # packing applies to binary class vectors; D's bounds (>= 1, <= MAX_DIMENSIONS) to both
         check_packable(self.dimensions, self.pad or self.model != "bsc")
-        _int("layers", self.layers, 1, 2, 2)
-        _int("weight_bits", self.weight_bits, 1, 8, 4)
-        _float("input_threshold", self.input_threshold, 0.0, 1.0, 0.2)
-        _int("encoder_epochs", self.encoder_epochs, 1, example=10)
-        _float("encoder_lr", self.encoder_lr, 1e-9, 10.0, 0.01)
-        _int("encoder_batch_size", self.encoder_batch_size, 2, example=128)
-        if self.encoder_samples is not None:
-            _int("encoder_samples", self.encoder_samples, 2, example=10_000)
-        _int("epochs", self.epochs, 1, example=20)
-        _int("batch_size", self.batch_size, 1, example=256)
-        _float("lr", self.lr, 1e-9, 1e3, 0.05)
-        _float("margin", self.margin, 0.0, 2.0, 0.02)
+        integer("layers", self.layers, 1, 2, example=2)
+        integer("weight_bits", self.weight_bits, 1, 8, example=4)
+        fraction("input_threshold", self.input_threshold, example=0.2)
+        positive_int("encoder_epochs", self.encoder_epochs, example=10)
+        number("encoder_lr", self.encoder_lr, 1e-9, 10.0, example=0.01)
+        integer("encoder_batch_size", self.encoder_batch_size, 2, example=128)
+        optional(integer, "encoder_samples", self.encoder_samples, 2, example=10_000)
+        self._check_retraining()
         q = max(1, 2 ** (self.weight_bits - 1) - 1)
         if self.layers == 2 and self.dimensions * q > MAX_SUM:
             raise ConfigError(

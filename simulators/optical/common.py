@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from nonvon import config
 from nonvon.errors import ConfigError
 
 __all__ = [
@@ -33,23 +34,16 @@ def photon_energy_j(wavelength_m: float) -> float:
     return PLANCK_J_S * LIGHT_M_S / wavelength_m
 
 
-# -- validation (a clear error naming the parameter) ----------------------------------------
-def _is_number(v) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating))
-
-
+# -- validation: nonvon.config's checks, in the argument order the optical configs use -------
 def check_positive(name: str, value, example: str, *, integer: bool = False) -> None:
-    kind = "integer" if integer else "number"
-    ok = (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) if integer \
-        else _is_number(value) and math.isfinite(value)
-    if not ok or value <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive {kind}", f"e.g. {name}={example}")
+    if integer:
+        config.positive_int(name, value, example=example)
+    else:
+        config.positive(name, value, example=example)
 
 
 def check_nonneg(name: str, value, example: str, what: str = "") -> None:
-    if not _is_number(value) or not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name}={value!r} must be a finite number >= 0{what}",
-                          f"e.g. {name}={example}")
+    config.non_negative(name, value, example=example, what=what)
 
 
 def check_bits(name: str, value, *, allow_none: bool = True, max_bits: int = 24) -> None:
@@ -62,8 +56,7 @@ def check_bits(name: str, value, *, allow_none: bool = True, max_bits: int = 24)
 
 
 def check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"unknown {name} {value!r}", f"use one of {', '.join(map(str, choices))}")
+    config.choice(name, value, choices)
 
 
 def db_to_amplitude(loss_db: float) -> float:
@@ -73,15 +66,8 @@ def db_to_amplitude(loss_db: float) -> float:
 
 def check_budgets(name: str, value, example: str) -> tuple[float, ...]:
     """A tuple of positive, finite photon budgets (may be empty: no curve)."""
-    try:
-        budgets = tuple(value)
-    except TypeError:
-        raise ConfigError(f"{name}={value!r} must be a list of photon budgets",
-                          f"e.g. {name}={example}, or {name}=() for none") from None
-    for b in budgets:
-        if not _is_number(b) or not math.isfinite(b) or b <= 0:
-            raise ConfigError(f"{name} entry {b!r} must be a positive number of photons",
-                              f"e.g. {name}={example}")
+    budgets = config.numbers_of(name, value, config.positive, example=example,
+                                what=" (a number of photons)")
     return tuple(float(b) for b in budgets)
 
 

@@ -26,9 +26,11 @@ import torch
 from torch import nn
 
 from nonvon.energy_models import get_op_kind
+from nonvon.errors import unknown
 from nonvon.simulators.gpu.counting import OpCounter
 
-__all__ = ["ClassicalCounter", "FeatureAffine", "SharedScale", "L2Normalize", "AmplitudeAngles",
+__all__ = ["READOUT_MAPS", "readout_map", "ClassicalCounter", "FeatureAffine", "SharedScale",
+           "L2Normalize", "AmplitudeAngles",
            "front_end", "twin_network", "readout_head", "count_decision", "decide",
            "without_transfer"]
 
@@ -206,15 +208,59 @@ def twin_network(pre, params: dict, *, normalize: bool) -> nn.Sequential:
     return nn.Sequential(*layers).eval()
 
 
-def readout_head(kind: str, params: dict) -> nn.Sequential:
-    """The VQC's readout map on the host (see :class:`nonvon.models.vqc_circuits.VQCModel`)."""
-    if kind == "none":
+class NoReadoutMap:
+    """``<Z>`` itself are the logits (one qubit, two classes)."""
+
+    @staticmethod
+    def logits(p: dict, z):
+        return z
+
+    @staticmethod
+    def head(params: dict) -> nn.Sequential:
         return nn.Sequential(nn.Identity())
-    if kind == "linear":
+
+
+class LinearReadoutMap:
+    """``<Z> @ s + b``: every read qubit through a trainable affine map."""
+
+    @staticmethod
+    def logits(p: dict, z):
+        return z @ p["s"] + p["b"]
+
+    @staticmethod
+    def head(params: dict) -> nn.Sequential:
         s = np.asarray(params["s"])
         lin = nn.Linear(*s.shape)
         with torch.no_grad():
             lin.weight.copy_(_f32(s.T))
             lin.bias.copy_(_f32(params["b"]))
         return nn.Sequential(lin).eval()
-    return nn.Sequential(SharedScale(params["s"], params["b"])).eval()
+
+
+class ScaleReadoutMap:
+    """``s <Z> + b``: one shared scale, a bias per class."""
+
+    @staticmethod
+    def logits(p: dict, z):
+        return p["s"] * z + p["b"]
+
+    @staticmethod
+    def head(params: dict) -> nn.Sequential:
+        return nn.Sequential(SharedScale(params["s"], params["b"])).eval()
+
+
+# The class of each readout-map name of :class:`nonvon.models.vqc_circuits.VQCModel`: the
+# logits in JAX (training, the exact statevector) and the same map as a host network.
+READOUT_MAPS = {"none": NoReadoutMap, "linear": LinearReadoutMap, "scale": ScaleReadoutMap}
+
+
+def readout_map(kind: str):
+    """The readout map named ``kind`` (see :data:`READOUT_MAPS`)."""
+    if kind not in READOUT_MAPS:
+        raise unknown("readout map", kind, tuple(READOUT_MAPS))
+    return READOUT_MAPS[kind]
+
+
+def readout_head(kind: str, params: dict) -> nn.Sequential:
+    """The VQC's readout map on the host (see :class:`nonvon.models.vqc_circuits.VQCModel`)."""
+    return readout_map(kind).head(params)

@@ -55,6 +55,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from nonvon.config import choice, flag, integer, optional, positive, positive_int
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.simulator import Capabilities, Prediction, Simulator
@@ -69,6 +70,9 @@ from nonvon.simulators.quantum.classical import (
     twin_network,
     without_transfer,
 )
+from nonvon.simulators.quantum.classical import (
+    readout_map as readout_map_type,
+)
 from nonvon.simulators.quantum.statevector import MAX_QUBITS, check_qubits
 from nonvon.tasks import Task
 
@@ -81,11 +85,6 @@ QPU_KINDS = frozenset({"qpu_gate_1q", "qpu_gate_2q", "qpu_layer_1q", "qpu_layer_
 HOST_KINDS = op_kinds_for("fp32") | {"mul_fp32"}
 _FP32_BYTES = 4
 _EVAL_AMPLITUDES = 2 ** 24  # amplitudes held at once in evaluation (128 MiB complex64)
-
-
-def _int(name: str, v, lo: int = 1) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"{name}={v!r} must be an integer >= {lo}", f"e.g. {name}={max(lo, 1)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,43 +137,32 @@ class VQCConfig:
         from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
         from nonvon.simulators.quantum.device import DEVICES
 
-        _int("n_qubits", self.n_qubits)
+        positive_int("n_qubits", self.n_qubits, example=10)
         check_qubits(self.n_qubits, MAX_QUBITS, self.batch_size if isinstance(self.batch_size, int) else 1)
         for name in ("layers", "epochs", "batch_size", "eval_batch_size"):
-            _int(name, getattr(self, name))
-        _int("optimization_level", self.optimization_level, 0)
-        if self.encoding not in ENCODINGS:
-            raise ConfigError(f"unknown encoding {self.encoding!r}", f"use one of {ENCODINGS}")
-        if self.entanglement not in ENTANGLEMENTS:
-            raise ConfigError(f"unknown entanglement {self.entanglement!r}", f"use one of {ENTANGLEMENTS}")
-        if self.readout not in READOUTS:
-            raise ConfigError(f"unknown readout {self.readout!r}", f"use one of {READOUTS}")
-        if self.preprocess not in ("pca", "downsample", "none"):
-            raise ConfigError(f"unknown preprocess {self.preprocess!r}", "use 'pca', 'downsample' or 'none'")
-        if self.device not in DEVICES:
-            raise ConfigError(f"unknown device {self.device!r}", f"use one of {sorted(DEVICES)}")
-        if isinstance(self.shots, bool) or not isinstance(self.shots, (int, np.integer)) or self.shots <= 0:
-            raise ConfigError(f"shots={self.shots!r} must be a positive integer",
-                              "a device returns expectations estimated from shots; e.g. shots=1000")
+            positive_int(name, getattr(self, name), example=8)
+        integer("optimization_level", self.optimization_level, 0, example=1)
+        choice("encoding", self.encoding, ENCODINGS)
+        choice("entanglement", self.entanglement, ENTANGLEMENTS)
+        choice("readout", self.readout, READOUTS)
+        choice("preprocess", self.preprocess, ("pca", "downsample", "none"))
+        choice("device", self.device, sorted(DEVICES))
+        positive_int("shots", self.shots, example=1000)
         if self.preprocess == "none":
             if self.n_features is not None:
                 raise ConfigError("n_features is set but preprocess='none' takes the features as given",
                                   "set n_features=None, or preprocess='pca' / 'downsample'")
         else:
-            _int("n_features", self.n_features)
+            positive_int("n_features", self.n_features, example=20)
             cap = features_capacity(self.encoding, self.n_qubits)
             if self.n_features > cap:
                 raise ConfigError(f"{self.n_features} features do not fit the {self.encoding!r} encoding "
                                   f"on {self.n_qubits} qubits (it holds {cap})",
                                   "raise n_qubits or lower n_features")
-        if self.max_train is not None:
-            _int("max_train", self.max_train)
-        for name in ("lr", "angle_std"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or not math.isfinite(v):
-                raise ConfigError(f"{name}={v!r} must be a positive number", f"e.g. {name}=0.05")
-        if not isinstance(self.noise, bool):
-            raise ConfigError(f"noise={self.noise!r} must be True or False")
+        optional(positive_int, "max_train", self.max_train, example=20000)
+        positive("lr", self.lr, example=0.05)
+        positive("angle_std", self.angle_std, example=0.1)
+        flag("noise", self.noise)
 
 
 class _QuantumBase(Simulator):
@@ -499,17 +487,13 @@ def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int 
     from nonvon.simulators.quantum.statevector import _run, z_from_probabilities
 
     n = program.n_qubits
+    logits_map = readout_map_type(readout_map).logits
 
     def logits_fn(p, xb):
         vals = jnp.concatenate([xb, jnp.broadcast_to(p["w"], (xb.shape[0], p["w"].shape[0]))], axis=1)
         psi = _run(program, vals, segment)
         z = z_from_probabilities(jnp.real(psi) ** 2 + jnp.imag(psi) ** 2, readout, n)
-        if readout_map == "none":
-            lg = z
-        elif readout_map == "linear":
-            lg = z @ p["s"] + p["b"]
-        else:
-            lg = p["s"] * z + p["b"]
+        lg = logits_map(p, z)
         return jnp.concatenate([jnp.zeros_like(lg), lg], axis=1) if binary else lg
 
     return logits_fn

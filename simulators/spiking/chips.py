@@ -51,6 +51,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from nonvon.config import integer, optional, positive_int
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities
@@ -141,11 +142,9 @@ class ChipConfig(SNNConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.chips, bool) or not isinstance(self.chips, int) or self.chips < 1:
-            raise ConfigError(f"chips={self.chips!r} must be a positive integer", "e.g. chips=1")
-        if isinstance(self.qat_epochs, bool) or not isinstance(self.qat_epochs, int) \
-                or self.qat_epochs < 0:
-            raise ConfigError(f"qat_epochs={self.qat_epochs!r} must be an integer >= 0", "e.g. 2")
+        optional(integer, "weight_bits", self.weight_bits, example=8)  # the chip checks its range
+        positive_int("chips", self.chips, example=1)
+        integer("qat_epochs", self.qat_epochs, 0, example=2)
 
 
 class ChipSimulator(SpikingSimulator):
@@ -388,9 +387,6 @@ class Loihi(ChipSimulator):
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32,
                              "lr": 5e-3, "qat_epochs": 1}
 
-    def __init__(self, config: ChipConfig | None = None, /, **overrides):
-        super().__init__(config or ChipConfig(model="mlp"), **overrides)
-
 
 class TrueNorth(ChipSimulator):
     """IBM TrueNorth (Merolla et al., "A million spiking-neuron integrated circuit with a
@@ -414,8 +410,7 @@ class TrueNorth(ChipSimulator):
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32,
                              "lr": 5e-3, "qat_epochs": 1}
 
-    def __init__(self, config: ChipConfig | None = None, /, **overrides):
-        super().__init__(config or ChipConfig(model="mlp", hidden=(256,), beta=1.0), **overrides)
+    defaults: ClassVar[dict] = {"hidden": (256,), "beta": 1.0}
 
 
 class SpiNNaker2(ChipSimulator):
@@ -436,9 +431,6 @@ class SpiNNaker2(ChipSimulator):
                     state_bits=32, score_bits=32)
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32,
                              "lr": 5e-3, "qat_epochs": 1}
-
-    def __init__(self, config: ChipConfig | None = None, /, **overrides):
-        super().__init__(config or ChipConfig(model="mlp"), **overrides)
 
 
 class BrainScaleS2(ChipSimulator):
@@ -469,5 +461,4 @@ class BrainScaleS2(ChipSimulator):
     quick: ClassVar[dict] = {"hidden": (32,), "epochs": 5, "timesteps": 8, "batch_size": 32,
                              "lr": 5e-3, "qat_epochs": 1}
 
-    def __init__(self, config: ChipConfig | None = None, /, **overrides):
-        super().__init__(config or ChipConfig(model="mlp", hidden=(128,)), **overrides)
+    defaults: ClassVar[dict] = {"hidden": (128,)}

@@ -18,12 +18,21 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from nonvon.errors import ConfigError
+from nonvon.config import (
+    choice,
+    device,
+    fraction,
+    ints,
+    number,
+    positive,
+    positive_int,
+    set_tuple,
+)
 from nonvon.models import mlp, train_classifier
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_mlp
 from nonvon.models.spiking.coding import check_timesteps
 from nonvon.models.spiking.conversion import NORMALIZATIONS, convert_mlp
-from nonvon.simulators.spiking.simulator import SpikingSimulator, _positive
+from nonvon.simulators.spiking.simulator import SpikingSimulator
 from nonvon.tasks import Task
 
 __all__ = ["ConvertConfig", "ConvertedSNN"]
@@ -54,22 +63,16 @@ class ConvertConfig:
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        for v in self.hidden:
-            _positive("hidden entry", v)
-        for name in ("epochs", "batch_size", "norm_samples", "eval_batch_size"):
-            _positive(name, getattr(self, name))
-        _positive("lr", self.lr, float)
+        set_tuple(self, "hidden", ints("hidden", self.hidden, example="(512, 512)"))
+        for name, example in (("epochs", 20), ("batch_size", 128), ("norm_samples", 10000),
+                              ("eval_batch_size", 256)):
+            positive_int(name, getattr(self, name), example=example)
+        positive("lr", self.lr, example=1e-3)
         check_timesteps(self.timesteps)
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"unknown normalization {self.normalization!r}",
-                              f"use one of {NORMALIZATIONS}")
-        if not 0 < self.percentile <= 100:
-            raise ConfigError(f"percentile={self.percentile} must lie in (0, 100]", "e.g. 99.9")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout={self.dropout} must be in [0, 1)", "e.g. 0.2")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
+        choice("normalization", self.normalization, NORMALIZATIONS)
+        number("percentile", self.percentile, 0, 100, lo_open=True, example=99.9)
+        fraction("dropout", self.dropout, example=0.2, hi_open=True)
+        device(self.device)
 
     # what the shared spiking machinery reads
     model: ClassVar[str] = "mlp"

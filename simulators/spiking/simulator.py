@@ -53,9 +53,18 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from nonvon.config import (
+    choice,
+    device,
+    ints,
+    non_negative,
+    optional,
+    positive,
+    positive_int,
+    set_tuple,
+)
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
-from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
 from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
@@ -68,6 +77,7 @@ from nonvon.training_memo import shared_training, training_recipe
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "spike_metrics"]
 
 FP32_BYTES = 4
+MODELS = ("mlp", "cnn")
 
 
 def spike_metrics(spikes: float, neuron_steps: float, driven: dict[str, float],
@@ -122,21 +132,16 @@ class SNNConfig:
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.model not in ("mlp", "cnn"):
-            raise ConfigError(f"unknown model {self.model!r}", "use 'mlp' or 'cnn'")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
-        for name in ("hidden", "channels"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-            if not getattr(self, name):
-                raise ConfigError(f"{name} is empty", f"give at least one width, e.g. {name}=(128,)")
-            for v in getattr(self, name):
-                _positive(f"{name} entry", v)
-        for name in ("dense", "kernel", "epochs", "batch_size", "eval_batch_size"):
-            _positive(name, getattr(self, name))
-        _positive("lr", self.lr, float)
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay={self.weight_decay} must be >= 0", "e.g. 0.0")
+        choice("model", self.model, MODELS)
+        device(self.device)
+        set_tuple(self, "hidden", ints("hidden", self.hidden, example="(128,)", nonempty=True))
+        set_tuple(self, "channels", ints("channels", self.channels, example="(32, 64)", nonempty=True))
+        for name, example in (("dense", 256), ("kernel", 5), ("epochs", 15), ("batch_size", 128),
+                              ("eval_batch_size", 256)):
+            positive_int(name, getattr(self, name), example=example)
+        positive("lr", self.lr, example=1e-3)
+        non_negative("weight_decay", self.weight_decay, example=0.0)
+        optional(positive, "surrogate_param", self.surrogate_param, example=2.0)
         _ = self.lif  # validates timesteps, beta, threshold, reset, surrogate, coding
 
     @property
@@ -329,18 +334,15 @@ class SpikingSimulator(TorchBacked, Simulator):
 class SnnMLP(SpikingSimulator):
     """Surrogate-gradient spiking MLP (784-512-512-10 LIF, rate coding, T = 25 on MNIST)."""
 
+    fixed: ClassVar[tuple[str, ...]] = ("model",)
+    defaults: ClassVar[dict] = {"model": "mlp"}
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32, "lr": 5e-3}
-
-    def __init__(self, config: SNNConfig | None = None, /, **overrides):
-        super().__init__(config or SNNConfig(model="mlp"), **overrides)
 
 
 class SnnCNN(SpikingSimulator):
     """Surrogate-gradient spiking CNN (conv32-conv64/2-conv64/2-256 LIF, direct coding, T = 6)."""
 
+    fixed: ClassVar[tuple[str, ...]] = ("model",)
+    defaults: ClassVar[dict] = {"model": "cnn", "timesteps": 6, "coding": "direct", "epochs": 20}
     quick: ClassVar[dict] = {"channels": (8,), "dense": 32, "kernel": 3, "epochs": 4, "timesteps": 4,
                              "batch_size": 32, "lr": 5e-3}
-
-    def __init__(self, config: SNNConfig | None = None, /, **overrides):
-        super().__init__(config or SNNConfig(model="cnn", timesteps=6, coding="direct", epochs=20),
-                         **overrides)

@@ -60,9 +60,22 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from nonvon.config import (
+    device,
+    flag,
+    fraction,
+    integer,
+    ints,
+    non_negative,
+    number,
+    numbers_of,
+    optional,
+    positive,
+    positive_int,
+    set_tuple,
+)
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.errors import require_positive as _positive
 from nonvon.models.spiking.ttfs import check_neuron, ttfs_encode, update_counts
 from nonvon.models.spiking.ttfs_training import (
     TTFSNetwork,
@@ -89,6 +102,13 @@ BSS2_ROWS_PER_HALF = 256
 BSS2_WEIGHT_BITS = 6
 SQRT_LOG_MACS = 8  # MAC-equivalents per sqrt or log (assumption, see the module docstring)
 WINDOW_SAMPLES = 10_000  # training images whose output spikes set the BrainScaleS-2 run window
+# The training options TTFSTrainConfig checks too, checked here first so the error names the
+# simulator's option (and NaN or infinity never reaches training).
+_TRAINING_NUMBERS = (("epochs", positive_int, 60), ("batch_size", positive_int, 100),
+                     ("lr_step", positive_int, 15), ("lr", positive, 5e-3), ("xi", positive, 0.2),
+                     ("beta", positive, 1.0), ("max_grad_norm", positive, 1.0),
+                     ("alpha", non_negative, 0.005), ("bump", non_negative, 0.5),
+                     ("time_noise", non_negative, 0.1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,33 +169,37 @@ class TTFSConfig:
     eval_batch_size: int = 1000
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(self.hidden))
-        for v in self.hidden:
-            _positive("hidden entry", v)
+        set_tuple(self, "hidden", ints("hidden", self.hidden, example="(350,)"))
         check_neuron(self.tau_syn, self.theta)
-        if not (isinstance(self.t_early, (int, float)) and isinstance(self.t_late, (int, float))
-                and 0 <= self.t_early < self.t_late < math.inf):
+        non_negative("t_early", self.t_early, example=0.15)
+        positive("t_late", self.t_late, example=2.0)
+        if not self.t_early < self.t_late:
             raise ConfigError(f"need 0 <= t_early < t_late < inf; got t_early={self.t_early}, "
                               f"t_late={self.t_late}", "e.g. t_early=0.15, t_late=2.0")
-        for name in ("crop", "input_side"):
-            if getattr(self, name) is not None:
-                _positive(name, getattr(self, name))
-        init = tuple(tuple(float(v) for v in pair) for pair in self.init)
-        if any(len(pair) != 2 for pair in init):
-            raise ConfigError(f"init={self.init!r} must be (mean, std) pairs", "e.g. ((4, 2), (4, 2))")
-        object.__setattr__(self, "init", init)
-        if self.weight_bits is not None:
-            _positive("weight_bits", self.weight_bits)
-        if isinstance(self.augment_shift, bool) or not isinstance(self.augment_shift, int) \
-                or self.augment_shift < 0:
-            raise ConfigError(f"augment_shift={self.augment_shift!r} must be an integer >= 0",
-                              "e.g. augment_shift=1")
-        if self.time_budget_s is not None:
-            _positive("time_budget_s", float(self.time_budget_s), float)
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"unknown device {self.device!r}", "use 'auto', 'cpu' or 'cuda'")
-        _positive("eval_batch_size", self.eval_batch_size)
+        optional(positive_int, "crop", self.crop, example=24)
+        optional(positive_int, "input_side", self.input_side, example=16)
+        set_tuple(self, "init", self._init_pairs())
+        optional(positive_int, "weight_bits", self.weight_bits, example=6)
+        integer("augment_shift", self.augment_shift, 0, example=1)
+        optional(positive, "time_budget_s", self.time_budget_s, example=3600.0)
+        device(self.device)
+        positive_int("eval_batch_size", self.eval_batch_size, example=1000)
+        for name, check, example in _TRAINING_NUMBERS:
+            check(name, getattr(self, name), example=example)
+        number("lr_gamma", self.lr_gamma, 0, 1, lo_open=True, example=0.9)
+        set_tuple(self, "max_silent", numbers_of("max_silent", self.max_silent, fraction,
+                                                 example="(0.15, 0.0)", nonempty=True))
+        flag("cuda_graph", self.cuda_graph)
         _ = self.training  # validates the training fields
+
+    def _init_pairs(self) -> tuple[tuple[float, float], ...]:
+        try:
+            pairs = tuple((number("mean", m, example=4.0), non_negative("std", sd, example=2.0))
+                          for m, sd in self.init)
+        except (TypeError, ValueError):  # not pairs, or a ConfigError for one number
+            raise ConfigError(f"init={self.init!r} must be (mean, std) pairs of finite numbers, "
+                              "std >= 0", "e.g. init=((4.0, 2.0), (4.0, 2.0))") from None
+        return tuple((float(m), float(sd)) for m, sd in pairs)
 
     @property
     def training(self) -> TTFSTrainConfig:
@@ -488,17 +512,10 @@ class BrainScaleS2TTFSConfig(TTFSConfig):
         if self.weight_bits is None or self.weight_bits > BSS2_WEIGHT_BITS:
             raise ConfigError(f"brainscales2 synapses hold {BSS2_WEIGHT_BITS}-bit magnitudes; got "
                               f"weight_bits={self.weight_bits}", f"use weight_bits <= {BSS2_WEIGHT_BITS}")
-        _positive("tau_syn_hw_s", float(self.tau_syn_hw_s), float)
-        if not isinstance(self.relax_tau_m, (int, float)) or not 0 <= self.relax_tau_m < math.inf:
-            raise ConfigError(f"relax_tau_m={self.relax_tau_m!r} must be a finite number >= 0",
-                              "e.g. relax_tau_m=3.0")
-        if not 0 < self.window_quantile <= 1:
-            raise ConfigError(f"window_quantile={self.window_quantile} must be in (0, 1]",
-                              "e.g. window_quantile=0.99")
-        if isinstance(self.circuits_per_neuron, bool) or not isinstance(self.circuits_per_neuron, int) \
-                or self.circuits_per_neuron < 1:
-            raise ConfigError(f"circuits_per_neuron={self.circuits_per_neuron!r} must be a positive "
-                              "integer", "e.g. circuits_per_neuron=2")
+        positive("tau_syn_hw_s", self.tau_syn_hw_s, example=5e-6)
+        non_negative("relax_tau_m", self.relax_tau_m, example=3.0)
+        number("window_quantile", self.window_quantile, 0, 1, lo_open=True, example=0.99)
+        positive_int("circuits_per_neuron", self.circuits_per_neuron, example=2)
 
 
 class BrainScaleS2TTFS(TTFSSimulator):
