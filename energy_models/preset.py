@@ -4,8 +4,9 @@ A preset file looks like this (see ``docs/energy-model.md``)::
 
     name = "cmos-45nm"
     description = "Digital CMOS at 45 nm, 0.9 V"
-    paradigms = ["gpu", "hdc"]
+    paradigms = ["gpu", "hdc"]   # registered paradigms (nonvon.paradigms) it prices
     boundary = "core"        # core, chip or system: which cost classes it must price
+    bound = false            # optional: true for a physical bound, not a device (drawn apart)
 
     [absent]                 # a class the boundary includes but the device truly lacks
     static = "reason, with its source"
@@ -40,9 +41,8 @@ from types import MappingProxyType
 from nonvon.energy_models.catalog import COST_CLASSES, TIME_UNIT, get_op_kind
 from nonvon.errors import NonvonError, PresetError
 
-__all__ = ["OpPrice", "Preset", "load_preset", "PARADIGMS", "BOUNDARIES", "classes_within"]
+__all__ = ["OpPrice", "Preset", "load_preset", "BOUNDARIES", "classes_within"]
 
-PARADIGMS = ("gpu", "spiking", "optical", "hdc", "quantum")
 SERIAL = "serial"
 
 #: What each boundary includes (DESIGN.md section 2b). ``chip`` adds interconnect, on-chip io
@@ -80,7 +80,9 @@ class Preset:
 
     ``absent`` maps a cost class the boundary includes but the device lacks to the reason;
     ``onchip_bytes`` (None: not modelled) and ``sram_tiers`` (``(array_bytes, pJ/byte)``,
-    ascending) drive memory placement in :func:`~nonvon.energy_models.price`.
+    ascending) drive memory placement in :func:`~nonvon.energy_models.price`. ``bound``
+    marks a physical bound rather than a device (e.g. the optical shot-noise limit): its rows
+    are drawn hollow and kept off Pareto fronts, headlines and breakdowns.
     """
 
     name: str
@@ -97,6 +99,7 @@ class Preset:
     static_high_w: float = 0.0
     static_source: str = ""
     path: str = ""
+    bound: bool = False
 
     def can_price(self, op_kinds) -> list[str]:
         """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""
@@ -114,7 +117,7 @@ class Preset:
         return {"name": self.name, "description": self.description,
                 "paradigms": list(self.paradigms), "boundary": self.boundary,
                 "absent": dict(self.absent), "onchip_bytes": self.onchip_bytes,
-                "ops": sorted(self.ops), "path": self.path}
+                "ops": sorted(self.ops), "path": self.path, "bound": self.bound}
 
 
 def _number(table: Mapping, key: str, where: str, *, required: bool = True,
@@ -167,11 +170,12 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
         raise PresetError(f"{where}: missing 'name'", 'add `name = "my-device"` at the top')
     where = f"preset {name!r}" + (f" ({path})" if path else "")
     _reject_unknown_keys(data, {"name", "description", "paradigms", "boundary", "absent", "memory",
-                                "source", "static", "ops"}, where)
-    paradigms = data.get("paradigms")
-    if not isinstance(paradigms, list) or not paradigms or any(p not in PARADIGMS for p in paradigms):
-        raise PresetError(f"{where}: paradigms = {paradigms!r}",
-                          f"give a non-empty list drawn from {list(PARADIGMS)}")
+                                "source", "static", "ops", "bound"}, where)
+    paradigms = _paradigms(data.get("paradigms"), where)
+    bound = data.get("bound", False)
+    if not isinstance(bound, bool):
+        raise PresetError(f"{where}: bound = {bound!r} is not true or false",
+                          "write `bound = true` for a physical bound (not a device), else leave it out")
     ops_table = data.get("ops")
     if not isinstance(ops_table, dict) or not ops_table:
         raise PresetError(f"{where}: no [ops.<kind>] tables", "price at least one op kind")
@@ -220,9 +224,29 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
                     paradigms=tuple(paradigms), ops=MappingProxyType(ops), boundary=boundary,
                     absent=MappingProxyType(absent), onchip_bytes=onchip, sram_tiers=tiers,
                     memory_source=mem_src, static_power_w=power, static_low_w=s_low,
-                    static_high_w=s_high, static_source=s_src, path=path)
+                    static_high_w=s_high, static_source=s_src, path=path, bound=bound)
     _check_boundary(preset, where)
     return preset
+
+
+def _paradigms(value, where: str) -> tuple[str, ...]:
+    """The preset's paradigms, each one a plugin declared (nonvon.paradigms)."""
+    from nonvon.paradigms import broken_paradigms, paradigm_names
+
+    known = paradigm_names()
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
+        raise PresetError(f"{where}: paradigms = {value!r}",
+                          f"give a non-empty list of paradigm names, e.g. {known[:2]}")
+    unknown = [p for p in value if p not in known]
+    if unknown:
+        hint = (f"known paradigms: {', '.join(known)}; list one of these, or declare "
+                f"{unknown[0]!r} with a Paradigm in the nonvon.paradigms entry-point group of the "
+                "plugin that brings it (docs/adding-a-device.md)")
+        broken = [f"{n} ({e})" for n, e in broken_paradigms()]
+        if broken:
+            hint += "; paradigm plugins that failed to load: " + "; ".join(broken)
+        raise PresetError(f"{where}: unknown paradigm(s) {unknown}", hint)
+    return tuple(value)
 
 
 def _absent(table, where: str) -> dict[str, str]:

@@ -6,6 +6,11 @@ Groups:
     ``nonvon.tasks``: a loader ``f(data_dir=None, *, download=True, progress=True) -> Task``.
     ``nonvon.presets``: a :class:`~nonvon.energy_models.Preset`, a path to a preset
         TOML file or a folder of them, or a callable returning any of these.
+    ``nonvon.paradigms``: a :class:`~nonvon.paradigms.Paradigm` (or a list, or a callable
+        returning them): name, display order, colours, label, headline presets.
+    ``nonvon.report_sections``: a callable ``f(rows, out_dir) -> ReportSection | list | None``
+        adding a section (figures and blocks) to ``report.md`` / ``report.html``
+        (see :mod:`nonvon.report`).
 
 A plugin that fails to import is recorded in :attr:`Registry.broken` and the
 others keep working.
@@ -22,10 +27,13 @@ from pathlib import Path
 
 from nonvon.energy_models.preset import Preset, load_preset
 from nonvon.errors import NonvonError, PresetError, unknown
+from nonvon.paradigms import PARADIGMS_GROUP, Paradigm, broken_paradigms, paradigms
 
-__all__ = ["Registry", "Broken", "registry", "SIMULATORS", "TASKS", "PRESETS"]
+__all__ = ["Registry", "Broken", "registry", "SIMULATORS", "TASKS", "PRESETS", "PARADIGMS",
+           "REPORT_SECTIONS"]
 
 SIMULATORS, TASKS, PRESETS = "nonvon.simulators", "nonvon.tasks", "nonvon.presets"
+PARADIGMS, REPORT_SECTIONS = PARADIGMS_GROUP, "nonvon.report_sections"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +63,18 @@ class Registry:
     simulators: dict[str, Callable] = dataclasses.field(default_factory=dict)
     tasks: dict[str, Callable] = dataclasses.field(default_factory=dict)
     presets: dict[str, Preset] = dataclasses.field(default_factory=dict)
+    paradigms: dict[str, Paradigm] = dataclasses.field(default_factory=dict)
+    report_sections: dict[str, Callable] = dataclasses.field(default_factory=dict)
     broken: list[Broken] = dataclasses.field(default_factory=list)
 
     @classmethod
     def discover(cls) -> Registry:
         reg = cls()
-        for group, target in ((SIMULATORS, reg.simulators), (TASKS, reg.tasks)):
+        # paradigms first: presets are checked against them as they load
+        reg.paradigms = paradigms()
+        reg.broken += [Broken(PARADIGMS, name, err) for name, err in broken_paradigms()]
+        for group, target in ((SIMULATORS, reg.simulators), (TASKS, reg.tasks),
+                              (REPORT_SECTIONS, reg.report_sections)):
             for ep in entry_points(group=group):
                 try:
                     target[ep.name] = ep.load()
@@ -75,6 +89,7 @@ class Registry:
                     reg.presets[p.name] = p
             except Exception as e:
                 reg.broken.append(Broken(PRESETS, ep.name, f"{type(e).__name__}: {e}"))
+        reg.paradigms = paradigms()  # and any a simulator's module registered as it loaded
         return reg
 
     # -- lookups with helpful errors -------------------------------------------
@@ -105,6 +120,12 @@ class Registry:
         if broken:
             err.hint = f"the plugin {name!r} is installed but failed to load: {broken[0].error}"
         return err
+
+    def headline_rank(self, paradigm: str) -> dict[str, int]:
+        """Preset name -> preference for quoting a ``paradigm`` row in a headline (0 first);
+        empty for a paradigm nothing declares here."""
+        p = self.paradigms.get(paradigm)
+        return {name: i for i, name in enumerate(p.headline_presets)} if p else {}
 
     def presets_for(self, paradigm: str, op_kinds: Iterable[str] = ()) -> list[Preset]:
         """Registered presets declared for ``paradigm`` that price every kind in ``op_kinds``."""

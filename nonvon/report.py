@@ -11,32 +11,40 @@
 - ``report.md`` and ``report.html``: the same tables, the HTML page self-contained (figures
   inline as data URIs, no external assets).
 
-Studies add sections to both pages by writing ``<name>.section.json`` into the results folder
-(see :func:`load_sections`); ``nonvon report`` picks them up again when it rebuilds.
+Plugins add sections through the ``nonvon.report_sections`` entry-point group (a callable
+``f(rows, out_dir)`` returning a :class:`ReportSection`, a list of them or ``None``; the
+optical photon-budget figure comes this way), and studies by writing ``<name>.section.json``
+into the results folder (see :func:`load_sections`); ``nonvon report`` builds both again when
+it rebuilds. Paradigms' order, colours and headline presets come from the paradigm registry
+(:mod:`nonvon.paradigms`), bounds from each preset's ``bound`` field: this module names no
+plugin.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import itertools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nonvon._io import atomic_write_bytes, atomic_write_text
 from nonvon.energy_models import landauer_j
 from nonvon.errors import ConfigError, NonvonError
+from nonvon.paradigms import DEFAULT_COLOUR
 
 __all__ = ["write_report", "markdown_table", "format_si", "pareto_front", "physical_limits",
            "is_bound_preset", "optical_macs_per_inference", "load_sections", "FIGURES",
-           "SHOT_NOISE_J_PER_MAC", "PARADIGM_ORDER", "paradigm_colour", "render_markdown",
-           "render_html", "headline_rows", "headline_markdown", "HEADLINE_PRESETS", "row_boundary",
-           "cheapest_sentence", "break_even_rows", "BOUNDARY_ORDER"]
+           "SHOT_NOISE_J_PER_MAC", "paradigm_colour", "render_markdown",
+           "render_html", "headline_rows", "headline_markdown", "row_boundary",
+           "cheapest_sentence", "break_even_rows", "BOUNDARY_ORDER", "ReportSection",
+           "plugin_sections"]
 
 FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png", "latency.png")
 
@@ -44,23 +52,30 @@ FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png", "latency.png")
 # Phys. Rev. X 9, 021032 (2019), abstract: the standard quantum (shot-noise) limit of optical
 # energy is "as low as 50 zJ/MAC" (the figure behind the photonic-limit preset).
 SHOT_NOISE_J_PER_MAC = 50e-21
-_PLANCK_J_S, _LIGHT_M_S = 6.62607015e-34, 299_792_458.0  # exact, SI 2019
-PARADIGM_ORDER = ("gpu", "spiking", "optical", "hdc", "quantum")
-# Shades per paradigm, so the paradigm reads at a glance and simulators within it by shade.
-_PARADIGM_COLOURS = {
-    "gpu": ["#111111", "#6b6b6b", "#a8a8a8", "#3d3d3d"],
-    "spiking": ["#1f5fbf", "#6baed6", "#7b3fa0", "#17a2b8", "#08306b", "#b39ddb", "#4a6fa5"],
-    "optical": ["#d62728", "#ff9f1c", "#8c2d04", "#f4a6a6"],
-    "hdc": ["#2ca02c", "#98d986", "#00664d", "#b5cf6b"],
-    "quantum": ["#e377c2", "#9c1f6e", "#f7b6d2"],
-}
 _MARKERS = "osD^vPX<>phd8"  # the most distinct shapes first
 _MEASURED_MARKER = "*"
 
 
+def _registry():
+    from nonvon.registry import registry
+
+    return registry()
+
+
+def _paradigm(name: str):
+    return _registry().paradigms.get(name)
+
+
+def __getattr__(name: str):
+    if name == "PARADIGM_ORDER":  # the registered paradigms in display order (a live view)
+        return tuple(_registry().paradigms)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def paradigm_colour(paradigm: str) -> str:
-    """The main colour of a paradigm in every figure (grey for an unknown one)."""
-    return _PARADIGM_COLOURS.get(paradigm, ["#777777"])[0]
+    """The main colour of a paradigm in every figure (grey for one nothing declares here)."""
+    p = _paradigm(paradigm)
+    return p.colour if p else DEFAULT_COLOUR
 
 
 def format_si(value: float | None, unit: str) -> str:
@@ -78,11 +93,13 @@ def format_si(value: float | None, unit: str) -> str:
 
 
 def is_bound_preset(name: str) -> bool:
-    """A preset named ``*-limit`` prices a physical bound, not a device (e.g. ``photonic-limit``).
+    """Whether the registered preset ``name`` prices a physical bound, not a device (its TOML
+    says ``bound = true``, e.g. ``photonic-limit``); ``False`` for a name not registered here.
 
     Its points are drawn hollow and kept off the Pareto front and the energy breakdown.
     """
-    return name.endswith("-limit")
+    p = _registry().presets.get(name)
+    return bool(p and p.bound)
 
 
 def _row_label(row: dict[str, Any]) -> str:
@@ -136,7 +153,9 @@ def _boundaries(rows) -> list[str]:
 
 def _order_key(r: dict[str, Any]):
     p = r.get("paradigm", "")
-    return (PARADIGM_ORDER.index(p) if p in PARADIGM_ORDER else len(PARADIGM_ORDER), p,
+    known = _paradigm(p)
+    # declared paradigms by their order; any other (its plugin not installed here) after them
+    return ((0, known.order) if known else (1, 0), p,
             r["simulator"], r["kind"] != "modelled", r["preset"])
 
 
@@ -165,27 +184,15 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
 def optical_macs_per_inference(row: dict[str, Any]) -> float | None:
     """Optical multiply-accumulates per inference of the network behind a row, if known.
 
-    Read from the row's ``metrics["optical_macs_per_inference"]`` when the simulator reports
-    it; otherwise recovered from the laser energy the simulator counted and the photon budget
-    in its config (``onn-mzi``: the laser sends ``photons_per_mac`` signal photons per MAC and
-    ``lo_ratio`` times as many to the local oscillator). ``None`` for other networks (a
+    Read from the row's ``metrics["optical_macs_per_inference"]``, which a simulator whose
+    network multiplies with light reports (``onn-mzi`` does). ``None`` for other networks (a
     diffractive stack has no MAC count of its own).
     """
     metrics = row.get("metrics") or {}
     macs = metrics.get("optical_macs_per_inference") if isinstance(metrics, dict) else None
-    if isinstance(macs, (int, float)) and macs > 0:
+    if isinstance(macs, (int, float)) and not isinstance(macs, bool) and macs > 0:
         return float(macs)
-    cfg = row.get("sim_config") or {}
-    zj = (row.get("ledger") or {}).get("laser_optical_zj")
-    try:
-        ppm, lo, wl_nm = float(cfg["photons_per_mac"]), float(cfg.get("lo_ratio", 0.0)), \
-            float(cfg["wavelength_nm"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not (zj and ppm > 0 and wl_nm > 0):
-        return None
-    photon_j = _PLANCK_J_S * _LIGHT_M_S / (wl_nm * 1e-9)
-    return float(zj) * 1e-21 / (ppm * (1.0 + lo) * photon_j)
+    return None
 
 
 def _landauer_of(row) -> float | None:
@@ -205,18 +212,20 @@ def physical_limits(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] 
     Returns:
         ``{"landauer": {"energy_j", "simulator"} | None, "shot_noise": {...} | None}``:
         the Landauer bound (kT ln 2 per digital bit overwritten, 300 K) of the cheapest
-        digital ledger, and the optical shot-noise bound (``SHOT_NOISE_J_PER_MAC`` x optical
-        MACs per inference) of the smallest optical network whose MAC count is known.
+        digital ledger (of the paradigms whose floor it is: ``Paradigm.landauer_floor``), and
+        the optical shot-noise bound (``SHOT_NOISE_J_PER_MAC`` x optical MACs per inference)
+        of the smallest network whose optical MAC count is known.
     """
     out: dict[str, dict[str, Any] | None] = {"landauer": None, "shot_noise": None}
     for r in rows:
-        if r.get("paradigm") == "optical":
-            continue  # its digital periphery is not the network's floor; the light is
+        p = _paradigm(r.get("paradigm", ""))
+        if p is not None and not p.landauer_floor:
+            continue  # e.g. light: its digital periphery is not the network's floor
         b = _landauer_of(r)
         if b and (out["landauer"] is None or b < out["landauer"]["energy_j"]):
             out["landauer"] = {"energy_j": b, "simulator": r["simulator"]}
     for r in rows:
-        if r.get("paradigm") != "optical" or r["kind"] != "modelled":
+        if r["kind"] != "modelled":
             continue
         macs = optical_macs_per_inference(r)
         if macs:
@@ -265,7 +274,7 @@ def _png(fig) -> bytes:
 
 
 def _simulator_colours(rows) -> dict[str, str]:
-    """One colour per simulator: a shade of its paradigm's hue (tab10 for unknown paradigms)."""
+    """One colour per simulator: a shade of its paradigm's hue (tab10 for undeclared paradigms)."""
     plt = _pyplot()
     sims = sorted({(r.get("paradigm", ""), r["simulator"]) for r in rows},
                   key=lambda ps: _order_key({"paradigm": ps[0], "simulator": ps[1], "kind": "",
@@ -275,7 +284,8 @@ def _simulator_colours(rows) -> dict[str, str]:
     for paradigm, sim in sims:
         k = used.get(paradigm, 0)
         used[paradigm] = k + 1
-        shades = _PARADIGM_COLOURS.get(paradigm)
+        declared = _paradigm(paradigm)
+        shades = declared.colours if declared else None
         colours[sim] = shades[k % len(shades)] if shades else plt.get_cmap("tab10")(k % 10)
     return colours
 
@@ -292,7 +302,7 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
     """One panel per task: colour = simulator, marker = preset, stars = hardware measurements.
 
     Modelled points carry their preset's low-high range as error bars; hollow points are
-    priced on a bound (``*-limit``) preset. The black staircase is the Pareto front of the
+    priced on a bound preset (``bound = true``). The black staircase is the Pareto front of the
     device points (modelled and measured), each front point labelled. Floors, each drawn at
     its own network's accuracy as a line from the floor (the tick) to that network's cheapest
     point: the Landauer bound of the cheapest digital ledger and the optical shot-noise bound
@@ -574,6 +584,48 @@ _SECTION_SUFFIX = ".section.json"
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.png$")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+    """A section a plugin adds to the report (the ``nonvon.report_sections`` entry points).
+
+    Args:
+        title: the section's heading.
+        blocks: its content in the block kinds above; an ``{"img": name}`` block names one of
+            ``images`` (or a PNG already in the results folder).
+        order: where it goes among the extra sections (smaller first; studies' default 100).
+        images: PNG files to write into the results folder, ``{file name: bytes}``.
+    """
+
+    title: str
+    blocks: tuple[dict[str, Any], ...]
+    order: float = 100
+    images: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+
+
+def plugin_sections(rows: list[dict[str, Any]], out_dir: Path) -> list[ReportSection]:
+    """The sections every ``nonvon.report_sections`` entry point gives for ``rows``.
+
+    A section that raises, or returns something else, becomes a section saying so (the
+    report still renders: one plugin must not take the page down, nor vanish silently).
+    """
+    out = []
+    for name, make in _registry().report_sections.items():
+        try:
+            got = make(rows, out_dir)
+            got = [] if got is None else [got] if isinstance(got, ReportSection) else list(got)
+            bad = [g for g in got if not isinstance(g, ReportSection)
+                   or any(not _SAFE_FILE.match(k) or not isinstance(v, bytes)
+                          for k, v in g.images.items())]
+            if bad:
+                raise TypeError(f"returned {bad[0]!r:.80}; give ReportSection objects with "
+                                "images as {'name.png': png bytes}")
+        except Exception as e:  # noqa: BLE001 - shown in the page, never a silent gap
+            got = [ReportSection(f"{name} (failed)", ({"p": f"The report section {name!r} failed: "
+                                                          f"{type(e).__name__}: {e}"},), 1000)]
+        out += got
+    return out
+
+
 def load_sections(out_dir: Path) -> list[dict[str, Any]]:
     """Extra report sections written by studies as ``<name>.section.json`` in ``out_dir``.
 
@@ -616,22 +668,16 @@ def _front_table(rows):
     return header, body
 
 
-# Each simulator's headline figure at a boundary is on the first of these presets at that
-# boundary it was priced on: a chip's own price list first, then the digital accelerator on
-# the same node as the int8 baseline, then the rest.
-HEADLINE_PRESETS = ("loihi", "truenorth", "spinnaker2", "brainscales2", "hdc-asic-28nm",
-                    "photonic-mzi", "npu-7nm", "gpu-h100", "qpu-superconducting", "cmos-7nm")
-
-
 def headline_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> list[dict[str, Any]]:
     """One modelled row per (task, simulator, seed) at ``boundary``, plus measured rows when
     ``boundary`` is ``system`` (a wall-power measurement is a system figure).
 
-    Of a simulator's presets at that boundary the first of :data:`HEADLINE_PRESETS` is taken
-    (else its first): the figure a reader would quote for that paradigm. Rows at another
-    boundary never enter, so the table ranks like with like.
+    Of a simulator's presets at that boundary the first of its paradigm's
+    ``headline_presets`` (:mod:`nonvon.paradigms`) is taken (else its first): the figure a
+    reader would quote for that paradigm. Rows at another boundary never enter, so the table
+    ranks like with like.
     """
-    rank = {p: i for i, p in enumerate(HEADLINE_PRESETS)}
+    reg = _registry()
     modelled: dict[tuple, list[dict[str, Any]]] = {}
     measured: dict[tuple, list[dict[str, Any]]] = {}
     for r in _device_rows(rows):  # grouped once, in the rows' order
@@ -641,6 +687,7 @@ def headline_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> lis
         (measured if r["kind"] == "measured" else modelled).setdefault(key, []).append(r)
     out = []
     for key, mine in modelled.items():
+        rank = reg.headline_rank(mine[0].get("paradigm", ""))
         out.append(min(mine, key=lambda x: rank.get(x["preset"], len(rank))))
         out += measured.get(key, [])
     return out
@@ -736,7 +783,7 @@ def break_even_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> l
     base = {r["task"]: r for r in heads if r["simulator"] == INT8_BASELINE}
     for r in heads:
         m = r.get("metrics") or {}
-        if r.get("paradigm") != "spiking" or "spike_rate" not in m or r["task"] not in base:
+        if "spike_rate" not in m or r["task"] not in base:
             continue
         e_spk = _spike_driven_j(r, m)
         e_total, e_base = r["energy_per_inference_j"], base[r["task"]]["energy_per_inference_j"]
@@ -830,7 +877,7 @@ def _measured_table(rows):
     return header, body
 
 
-def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
+def _blocks(rows, out_dir: Path, extra: Sequence[ReportSection] = ()) -> list[dict[str, Any]]:
     data = sorted({r.get("data_source", "") for r in rows} - {""})
     b: list[dict[str, Any]] = [
         {"p": "Modelled rows price each simulator's counted operations on a device preset "
@@ -896,7 +943,9 @@ def _blocks(rows, out_dir: Path) -> list[dict[str, Any]]:
               {"table": dict(zip(("header", "rows"), measured, strict=True))}]
     b += [{"h": "Where the energy goes"}, {"img": FIGURES[1], "alt": "energy breakdown"},
           {"h": "Device latency"}, {"img": FIGURES[2], "alt": "latency per inference"}]
-    for s in load_sections(out_dir):
+    sections = load_sections(out_dir) + [
+        {"title": s.title, "order": s.order, "blocks": list(s.blocks)} for s in extra]
+    for s in sorted(sections, key=lambda s: (s["order"], s["title"])):
         b += [{"h": s["title"]}, *s["blocks"]]
     b += [{"h": "All results"},
           {"table": dict(zip(("header", "rows"), _results_table(rows), strict=True))},
@@ -1015,11 +1064,11 @@ def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
     _check_rows(rows)
     images = {FIGURES[0]: accuracy_vs_energy_png(rows), FIGURES[1]: energy_breakdown_png(rows),
               FIGURES[2]: latency_png(rows)}
+    sections = plugin_sections(rows, out_dir)
+    for s in sections:
+        images.update(s.images)
     for name, data in images.items():
         atomic_write_bytes(out_dir / name, data)
-    from nonvon.simulators.optical.figures import write_photon_budget
-
-    write_photon_budget(rows, out_dir)  # photon_budget.png + its section, when a row has a curve
-    blocks = _blocks(rows, out_dir)
+    blocks = _blocks(rows, out_dir, sections)
     atomic_write_text(out_dir / "report.md", render_markdown(blocks))
     atomic_write_text(out_dir / "report.html", render_html(blocks, out_dir, images))

@@ -14,7 +14,8 @@ from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import DataError
 
-__all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description"]
+__all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
+           "register_extra", "RawExtra", "extras_to_dict", "extras_from_dict", "find_extra"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
@@ -34,6 +35,93 @@ class Measurement:
     latency_per_inference_s: float
     batch_size: int
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# -- typed extras ---------------------------------------------------------------------------
+# A simulator's side results (a curve, a statistic of the run) travel as small frozen
+# dataclasses on Prediction.extras and Result.extras, each registered under a stable name so
+# that results.json and the cell cache can carry it and read it back.
+_EXTRA_TYPES: dict[str, type] = {}
+
+
+def register_extra(name: str):
+    """Class decorator: register a frozen dataclass as the extra stored under ``name``.
+
+    Its fields must be JSON values (numbers, strings, booleans, None) or tuples of them; lists
+    read back from JSON become tuples again. A plugin registers its extras in the module that
+    defines them, e.g.::
+
+        @register_extra("photon_curve")
+        @dataclasses.dataclass(frozen=True)
+        class PhotonCurve: ...
+    """
+    def deco(cls: type) -> type:
+        params = getattr(cls, "__dataclass_params__", None)
+        if params is None or not params.frozen:
+            raise TypeError(f"extra {name!r}: {cls.__name__} must be a frozen dataclass")
+        old = _EXTRA_TYPES.get(name)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"extra name {name!r} is taken by {old.__module__}.{old.__qualname__}")
+        cls.extra_name = name
+        _EXTRA_TYPES[name] = cls
+        return cls
+    return deco
+
+
+@dataclasses.dataclass(frozen=True)
+class RawExtra:
+    """An extra read from a file whose type is not registered in this process (its plugin is
+    not imported): kept as data, written back unchanged, decoded by :func:`find_extra`."""
+
+    name: str
+    data: dict[str, Any]
+
+
+def _tuples(v):
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
+def _decode_extra(cls: type, data: dict[str, Any]):
+    return cls(**{k: _tuples(v) for k, v in data.items()})
+
+
+def _extra_name(extra) -> str:
+    if isinstance(extra, RawExtra):
+        return extra.name
+    name = getattr(type(extra), "extra_name", None)
+    if name is None or _EXTRA_TYPES.get(name) is not type(extra):
+        raise TypeError(f"{type(extra).__name__} is not a registered extra: decorate it with "
+                        "@nonvon.result.register_extra(name)")
+    return name
+
+
+def extras_to_dict(extras) -> dict[str, dict[str, Any]]:
+    """``{name: fields}`` of each extra (the JSON form in results and rows)."""
+    out = {}
+    for e in extras:
+        name = _extra_name(e)
+        if name in out:
+            raise ValueError(f"two extras named {name!r} in one result: keep one of each type")
+        out[name] = dict(e.data) if isinstance(e, RawExtra) else dataclasses.asdict(e)
+    return out
+
+
+def extras_from_dict(d: dict[str, dict[str, Any]] | None) -> tuple[Any, ...]:
+    """The inverse of :func:`extras_to_dict`; unregistered names stay :class:`RawExtra`."""
+    if not d:
+        return ()
+    return tuple(_decode_extra(_EXTRA_TYPES[k], v) if k in _EXTRA_TYPES else RawExtra(k, dict(v))
+                 for k, v in d.items())
+
+
+def find_extra(extras, cls: type):
+    """The extra of type ``cls`` in ``extras`` (decoding a :class:`RawExtra` of its name), or None."""
+    for e in extras:
+        if type(e) is cls:
+            return e
+        if isinstance(e, RawExtra) and e.name == getattr(cls, "extra_name", None):
+            return _decode_extra(cls, e.data)
+    return None
 
 
 def library_versions() -> dict[str, str]:
@@ -101,6 +189,11 @@ class Result:
     machine: str = dataclasses.field(default_factory=machine_description)
     energy: EnergyReport | None = None
     precision: str = ""  # stored precision of weights and arithmetic, e.g. fp32, int8, binary
+    extras: tuple[Any, ...] = ()  # typed side results (register_extra), e.g. a photon curve
+
+    def extra(self, cls: type):
+        """This result's extra of type ``cls`` (e.g. a plugin's curve), or ``None``."""
+        return find_extra(self.extras, cls)
 
     @property
     def preset(self) -> str | None:
@@ -115,7 +208,8 @@ class Result:
                 "precision": self.precision, "accuracy": self.accuracy, "sim_wall_s": self.sim_wall_s,
                 "fit_wall_s": self.fit_wall_s, "n_params": self.n_params, "seed": self.seed,
                 "n_evaluated": self.n_evaluated, "data_source": self.data_source,
-                "machine": self.machine, "metrics": dict(self.metrics)}
+                "machine": self.machine, "metrics": dict(self.metrics),
+                **({"extras": extras_to_dict(self.extras)} if self.extras else {})}
 
     def modelled_row(self) -> dict[str, Any]:
         """The row of this result as priced on its preset (see :meth:`priced`)."""
@@ -149,6 +243,7 @@ class Result:
         d["ledger"] = self.ledger.to_dict()
         d["measurements"] = [dataclasses.asdict(m) for m in self.measurements]
         d["energy"] = self.energy.to_dict() if self.energy else None
+        d["extras"] = extras_to_dict(self.extras)
         return d
 
     @classmethod
@@ -157,6 +252,7 @@ class Result:
             d = dict(d)
             d["ledger"] = OpLedger.from_dict(d["ledger"])
             d["measurements"] = tuple(Measurement(**m) for m in d.get("measurements", ()))
+            d["extras"] = extras_from_dict(d.get("extras"))
             if d.get("energy"):
                 e = dict(d["energy"])
                 e["assumptions"] = tuple(e["assumptions"])

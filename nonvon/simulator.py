@@ -62,12 +62,16 @@ class Capabilities:
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """What a subclass's ``_predict`` returns: labels and the ledger of that run."""
+    """What a subclass's ``_predict`` returns: labels and the ledger of that run, and
+    ``extras``: typed side results (frozen dataclasses registered with
+    :func:`nonvon.result.register_extra`) that :meth:`Simulator.evaluate` passes to the
+    :class:`Result`."""
 
     labels: np.ndarray
     ledger: OpLedger
     measurements: tuple[Measurement, ...] = ()
     metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    extras: tuple[Any, ...] = ()
 
 
 class Simulator(abc.ABC):
@@ -204,7 +208,8 @@ class Simulator(abc.ABC):
                       n_evaluated=len(y), ledger=pred.ledger, sim_wall_s=wall,
                       fit_wall_s=self.fit_wall_s, n_params=self.n_params,
                       config=dataclasses.asdict(self.config), data_source=task.source,
-                      measurements=pred.measurements, metrics=dict(pred.metrics))
+                      measurements=pred.measurements, metrics=dict(pred.metrics),
+                      extras=tuple(pred.extras))
 
     # -- trained state, for re-counting without retraining --------------------------------
     def state_tensors(self) -> dict[str, Any]:

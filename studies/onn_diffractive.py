@@ -40,6 +40,7 @@ Targets (issue #4): MNIST >= 97.0%, Fashion-MNIST >= 89%.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -53,7 +54,9 @@ import nonvon
 from nonvon._io import atomic_savefig, atomic_write_bytes, atomic_write_text
 from nonvon.cli import parse_overrides
 from nonvon.models.diffractive import DiffractiveNetwork
+from nonvon.result import extras_to_dict
 from nonvon.simulators.optical import DiffractiveConfig, DiffractiveOnn, lin2018_note
+from nonvon.simulators.optical.extras import DiffractiveRunStats
 from nonvon.simulators.optical.figures import PHOTON_BUDGET_FIGURE, photon_budget_png
 
 TARGETS = {"mnist": 0.970, "fashion-mnist": 0.89}  # issue #4
@@ -148,7 +151,9 @@ def run_task(name, args, reg, cfg, budget_per_task) -> dict:
     row = {"task": name, "data_source": task.source, "n_train": len(task.y_train), "config": result.config,
            "geometry": args.geometry, "fit_wall_s": fit_s, "seconds_per_train_step": step_s,
            "train_loss": sim.train_loss, "accuracy_default_device": result.accuracy,
-           "accuracy_ideal_device": ev(**IDEAL), "stats": sim.last_stats, "metrics": result.metrics,
+           "accuracy_ideal_device": ev(**IDEAL), "metrics": result.metrics,
+           "stats": dataclasses.asdict(result.extra(DiffractiveRunStats)),
+           "extras": extras_to_dict(result.extras),
            "ledger_per_inference": result.ledger.per_inference(), "energy": priced,
            "target": TARGETS.get(name), "curve_test_samples": cl or len(task.y_test),
            "phase_bits": [{"bits": b, "accuracy": ev(cl, phase_bits=b, **IDEAL)} for b in BITS],

@@ -21,6 +21,7 @@ Targets (issue #4): MNIST >= 98.0%, Fashion-MNIST >= 89% (Fu et al. 2019: 98%).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -32,7 +33,9 @@ import nonvon
 from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.cli import parse_overrides
 from nonvon.report import format_si
+from nonvon.result import extras_to_dict
 from nonvon.simulators.optical import MziOnn
+from nonvon.simulators.optical.extras import MziRunStats
 
 TARGETS = {"mnist": 0.980, "fashion-mnist": 0.89}
 TASK_OVERRIDES = {  # input size and augmentation per task (measured choices, see the report)
@@ -89,9 +92,10 @@ def run_task(name: str, args, reg, overrides: dict) -> dict:
               for p in reg.presets_for("optical", sim.op_kinds)}
     row = {"task": name, "data_source": task.source, "config": result.config, "fit_wall_s": fit_s,
            "n_test": result.n_evaluated, "accuracy_default_device": result.accuracy,
-           "accuracy_ideal_device": evaluate(sim, task, **IDEAL), "stats": sim.last_stats,
+           "accuracy_ideal_device": evaluate(sim, task, **IDEAL),
+           "stats": dataclasses.asdict(result.extra(MziRunStats)),
            "ledger_per_inference": result.ledger.per_inference(), "energy": priced,
-           "metrics": result.metrics, "target": TARGETS.get(name)}
+           "metrics": result.metrics, "extras": extras_to_dict(result.extras), "target": TARGETS.get(name)}
     chips = range(args.chips)
     row["phase_noise"] = [
         {"sigma_rad": s, "accuracy": [evaluate(sim, task, phase_noise_rad=s, chip_seed=k, **IDEAL)

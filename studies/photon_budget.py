@@ -34,6 +34,7 @@ import nonvon
 from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.simulators.optical import MziOnn
 from nonvon.simulators.optical.common import photon_energy_j
+from nonvon.simulators.optical.extras import MziRunStats
 from nonvon.simulators.optical.figures import HAMERLY_2019_J_PER_MAC, WANG_2022
 
 BUDGETS = tuple(float(x) for x in np.logspace(-3, 3, 13))
@@ -93,10 +94,10 @@ def main() -> None:
                                 chip_seed=k, photon_curve=())
             r = s.evaluate(task, limit=args.limit)
             accs.append(r.accuracy)
-            sig.append(s.last_stats["detected_signal_photons_per_mac"])
+            sig.append(r.extra(MziRunStats).detected_signal_photons_per_mac)
             # both diodes absorb signal and LO; the LO adds lo_ratio * photons_per_mac per MAC
             tot.append(sig[-1] + s.config.lo_ratio * ppm)
-        macs = s.last_stats["macs_per_inference"]
+        macs = r.extra(MziRunStats).macs_per_inference
         rows.append({"photons_per_mac_laser_signal": ppm, "accuracy": accs,
                      "accuracy_mean": float(np.mean(accs)),
                      "detected_signal_photons_per_mac": float(np.mean(sig)),

@@ -22,6 +22,7 @@ from nonvon.simulators.optical.common import (
     quantize_phase,
     quantize_signed,
 )
+from nonvon.simulators.optical.extras import DiffractiveRunStats, MziRunStats, PhotonCurve
 
 IDEAL = {"shot_noise": False, "dac_bits": None, "adc_bits": None}
 
@@ -120,7 +121,8 @@ def test_counts_follow_what_ran(fitted_mzi, digits_task):
     hold = sum(Chip(sim.net.double(), c).layers[i].hold_pi for i in range(len(sizes) - 1))
     sim.net.float()
     assert per["phase_shifter_hold"] == pytest.approx(hold, abs=0.5)
-    assert sim.last_stats["macs_per_inference"] == macs
+    assert r.extra(MziRunStats).macs_per_inference == macs
+    assert r.metrics["optical_macs_per_inference"] == macs  # the report's shot-noise floor reads it
 
 
 def test_shot_noise_at_a_starved_budget_costs_accuracy(fitted_mzi, digits_task):
@@ -130,11 +132,11 @@ def test_shot_noise_at_a_starved_budget_costs_accuracy(fitted_mzi, digits_task):
 
 
 def test_loss_reduces_detected_photons(fitted_mzi, digits_task):
-    a = fitted_mzi.with_config(**IDEAL)
-    a.evaluate(digits_task, limit=50)
-    b = fitted_mzi.with_config(**IDEAL, coupling_loss_db=3.0)
-    b.evaluate(digits_task, limit=50)
-    ratio = b.last_stats["detected_signal_photons_per_mac"] / a.last_stats["detected_signal_photons_per_mac"]
+    a = fitted_mzi.with_config(**IDEAL).evaluate(digits_task, limit=50).extra(MziRunStats)
+    lossy = fitted_mzi.with_config(**IDEAL, coupling_loss_db=3.0)
+    b = lossy.evaluate(digits_task, limit=50).extra(MziRunStats)
+    assert not hasattr(fitted_mzi, "last_stats"), "side results travel on the result, not the simulator"
+    ratio = b.detected_signal_photons_per_mac / a.detected_signal_photons_per_mac
     assert ratio == pytest.approx(10 ** -0.3, rel=1e-6)
 
 
@@ -289,55 +291,75 @@ def test_breakdown_separates_every_photonic_component(fitted_mzi, digits_task):
 
 
 # -- the photon-budget curve in the result -------------------------------------------------------------
-def test_mzi_photon_curve_in_metrics(fitted_mzi, digits_task):
-    from nonvon.simulators.optical.figures import photon_curves
-
+def test_mzi_photon_curve_is_a_typed_extra(fitted_mzi, digits_task):
     r = fitted_mzi.evaluate(digits_task)
-    pts = photon_curves(r.metrics)
-    budgets = fitted_mzi.config.photon_curve
-    assert [p["photons_per_mac"] for p in pts] == list(budgets)
-    assert r.metrics["photon_curve.n_samples"] == len(digits_task.y_test)
+    curve = r.extra(PhotonCurve)
+    pts = curve.points()
+    assert curve.unit == "per_mac" and curve.budgets == fitted_mzi.config.photon_curve
+    assert curve.n_samples == len(digits_task.y_test)
     assert pts[0]["accuracy"] < pts[-1]["accuracy"] - 0.2
     for p in pts:  # the local oscillator reaches the diodes too; optical energy is linear in the budget
         assert p["detected_photons_per_mac"] > p["photons_per_mac"] > p["detected_signal_photons_per_mac"]
         assert p["optical_energy_j"] / p["photons_per_mac"] == pytest.approx(
             pts[0]["optical_energy_j"] / pts[0]["photons_per_mac"], rel=1e-6)
-    assert fitted_mzi.evaluate(digits_task).metrics == r.metrics  # same chip seed, same curve
-    assert not any(k.startswith("photon_curve") for k in
-                   fitted_mzi.with_config(photon_curve=()).evaluate(digits_task, limit=10).metrics)
+    assert fitted_mzi.evaluate(digits_task).extra(PhotonCurve) == curve  # same chip seed, same curve
+    assert not any(k.startswith("photon_curve") for k in r.metrics), "no string-built metric keys"
+    assert fitted_mzi.with_config(photon_curve=()).evaluate(digits_task, limit=10).extra(PhotonCurve) is None
 
 
-def test_diffractive_photon_curve_in_metrics(fitted_d2nn, digits_task):
-    from nonvon.simulators.optical.figures import photon_curves
+def test_photon_curve_round_trips_through_result_json_and_old_files_still_read(fitted_mzi, digits_task,
+                                                                             tmp_path):
+    from nonvon.result import RawExtra, Result, extras_from_dict
+    from nonvon.simulators.optical.figures import curve_of_row
 
+    r = fitted_mzi.with_config(photon_curve=(1.0, 10.0), photon_curve_samples=30).evaluate(digits_task)
+    again = Result.load(r.save(tmp_path / "cell.json"))
+    assert again.extras == r.extras and again.extra(PhotonCurve) == r.extra(PhotonCurve)
+    # a file whose extra type is not registered in the reading process keeps it as data
+    raw = extras_from_dict({"some_plugins_curve": {"x": [1, 2]}})
+    assert raw == (RawExtra("some_plugins_curve", {"x": [1, 2]}),)
+    # results written before typed extras: the curve as flat metric keys
+    curve = r.extra(PhotonCurve)
+    flat = {"photon_curve.n_samples": 30.0}
+    for i, p in enumerate(curve.points()):
+        flat |= {f"photon_curve.{i}.{k}": v for k, v in p.items()}
+    assert curve_of_row({"metrics": flat}) == curve
+    assert curve_of_row({"metrics": {}, "extras": {}}) is None
+
+
+def test_diffractive_photon_curve_is_a_typed_extra(fitted_d2nn, digits_task):
     sim = fitted_d2nn.with_config(photon_curve=(10.0, 1e5), photon_curve_samples=200)
-    pts = photon_curves(sim.evaluate(digits_task).metrics)
+    r = sim.evaluate(digits_task)
+    pts = r.extra(PhotonCurve).points()
     assert len(pts) == 2 and pts[0]["accuracy"] < pts[1]["accuracy"] - 0.2
     assert pts[1]["detected_photons"] == pytest.approx(1e4 * pts[0]["detected_photons"], rel=1e-9)
+    assert r.extra(DiffractiveRunStats).detected_photons_per_inference > 0
 
 
-def test_photon_curve_lands_in_compare_results_and_report_section(tmp_path):
+def test_photon_curve_lands_in_compare_results_and_the_report_section(tmp_path):
     import json
 
     from nonvon.compare import compare
-    from nonvon.simulators.optical.figures import PHOTON_BUDGET_SECTION, main, write_photon_budget
+    from nonvon.registry import registry
+    from nonvon.report import write_report
+    from nonvon.simulators.optical.figures import PHOTON_BUDGET_FIGURE, report_section
 
+    assert registry().report_sections["photon-budget"] is report_section  # found by entry point
     tiny = {"hidden": (8,), "n_inputs": 8, "epochs": 1, "batch_size": 64, "augment_shift": 0,
             "photon_curve": (0.3, 3.0, 30.0), "photon_curve_samples": 100}
-    # the rows compare writes to results.json (in memory here: the report's figures are not under test)
     rows = compare(["digits"], ["onn-mzi"], overrides={"onn-mzi": tiny}, progress=False,
                    log=lambda *a: None).rows
-    rows = json.loads(json.dumps(rows))
-    assert all(r["metrics"]["photon_curve.2.photons_per_mac"] == 30.0 for r in rows)
-    (tmp_path / "results.json").write_text(json.dumps({"schema": 1, "rows": rows}))
-    assert write_photon_budget(rows, tmp_path).read_bytes().startswith(b"\x89PNG")
-    section = json.loads((tmp_path / PHOTON_BUDGET_SECTION).read_text())
-    table = next(b["table"] for b in section["blocks"] if "table" in b)
+    rows = json.loads(json.dumps(rows))  # as results.json holds them
+    assert all(r["extras"]["photon_curve"]["budgets"] == [0.3, 3.0, 30.0] for r in rows)
+    section = report_section(rows, tmp_path)
+    assert section.images[PHOTON_BUDGET_FIGURE].startswith(b"\x89PNG")
+    table = next(b["table"] for b in section.blocks if "table" in b)
     assert [row[2] for row in table["rows"]] == ["3.1", "0.66"]  # the two Wang et al. 2022 points
-    assert main([str(tmp_path)]) == 0
-    (tmp_path / "results.json").write_text(json.dumps({"rows": [{**rows[0], "metrics": {}}]}))
-    assert main([str(tmp_path)]) == 1
-    assert main([str(tmp_path / "missing")]) == 2
+    assert report_section([{**rows[0], "extras": {}, "metrics": {}}], tmp_path) is None
+    write_report(rows, tmp_path)
+    assert (tmp_path / PHOTON_BUDGET_FIGURE).read_bytes().startswith(b"\x89PNG")
+    md = (tmp_path / "report.md").read_text()
+    assert "## Accuracy vs photon budget (optical)" in md and f"]({PHOTON_BUDGET_FIGURE})" in md
 
 
 def test_accuracy_at_interpolates_in_log_photons():

@@ -81,8 +81,9 @@ def test_broken_simulator_is_reported_and_the_rest_work(broken_listing):
     assert broken["broken-sim"]["error"] == f"ImportError: {IMPORT_ERROR}"
     sims = {s["name"]: s for s in broken_listing["simulators"]}
     assert {"gpu-mlp", "gpu-cnn"} <= set(sims) and "broken-sim" not in sims
-    paradigms = {"gpu", "spiking", "optical", "hdc", "quantum"}
-    assert all(s["paradigm"] in paradigms and s["op_kinds"] for s in sims.values())
+    from nonvon.paradigms import paradigm_names
+
+    assert all(s["paradigm"] in paradigm_names() and s["op_kinds"] for s in sims.values())
     assert {"digits", "mnist", "mnist-5k", "fashion-mnist"} <= set(broken_listing["tasks"])
 
 
@@ -91,7 +92,8 @@ def test_broken_preset_entry_point_is_reported_and_builtins_still_load(broken_li
     assert broken["broken-presets"]["group"] == "nonvon.presets"
     assert "PresetError" in broken["broken-presets"]["error"]
     assert "bad.toml is not valid TOML" in broken["broken-presets"]["error"]
-    assert BUILTIN_PRESETS and sorted(p["name"] for p in broken_listing["presets"]) == BUILTIN_PRESETS
+    # every built-in loads; presets of plugins installed here may come beside them
+    assert BUILTIN_PRESETS and set(BUILTIN_PRESETS) <= {p["name"] for p in broken_listing["presets"]}
 
 
 def test_human_readable_list_shows_broken_plugins(broken_site):
@@ -139,7 +141,7 @@ def test_example_plugin_and_third_party_presets_are_listed(example_site):
     assert sims["toy-npu"]["op_kinds"] == ["add_int32", "cmp_int32", "host_transfer_byte",
                                            "mac_int8", "sram_byte"]
     presets = {p["name"]: p for p in info["presets"]}
-    assert set(BUILTIN_PRESETS) | {"toy-npu", "edge-asic-3rdparty"} == set(presets)
+    assert set(BUILTIN_PRESETS) | {"toy-npu", "edge-asic-3rdparty"} <= set(presets)
     assert Path(presets["toy-npu"]["path"]) == TOY_PRESET
     assert Path(presets["edge-asic-3rdparty"]["path"]) == example_site / "edge-asic.toml"
     assert presets["edge-asic-3rdparty"]["paradigms"] == ["gpu"]

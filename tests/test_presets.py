@@ -241,7 +241,9 @@ def test_minimal_good_preset_loads(tmp_path):
     (GOOD.replace("energy_pj = 0.03", "energy_pj = 0.03\nhigh_pj = 0.01"), "bounds"),
     (GOOD.replace("energy_pj = 0.03", ""), "energy_pj"),
     (GOOD.replace("[ops.add_int8]", "[ops.add_int7]"), "unknown op kind"),
-    (GOOD.replace('paradigms = ["hdc"]', 'paradigms = ["fpga"]'), "paradigms"),
+    (GOOD.replace('paradigms = ["hdc"]', 'paradigms = ["fpga"]'), "unknown paradigm"),
+    (GOOD.replace('paradigms = ["hdc"]', "paradigms = [3]"), "paradigms"),
+    (GOOD.replace('boundary = "core"', 'boundary = "core"\nbound = 1'), "not true or false"),
     (GOOD.replace('paradigms = ["hdc"]', "paradigms = []"), "paradigms"),
     (GOOD.replace('name = "tiny"', ""), "name"),
     (GOOD + '[static]\npower_w = 5.0\n', "static"),
@@ -252,6 +254,25 @@ def test_minimal_good_preset_loads(tmp_path):
 def test_malformed_preset_raises_preset_error(tmp_path, text, match):
     with pytest.raises(PresetError, match=match):
         load_preset(_write(tmp_path, text))
+
+
+def test_an_undeclared_paradigm_error_names_the_file_the_paradigm_the_known_ones_and_the_fix(tmp_path):
+    from nonvon.paradigms import paradigm_names
+
+    path = _write(tmp_path, GOOD.replace('paradigms = ["hdc"]', 'paradigms = ["hdc", "fpga"]'))
+    with pytest.raises(PresetError) as err:
+        load_preset(path)
+    text = str(err.value)
+    assert str(path) in text and "['fpga']" in text and "nonvon.paradigms" in text
+    assert all(p in text for p in paradigm_names())
+
+
+def test_bounds_are_marked_by_a_field_not_by_a_name(tmp_path):
+    assert [f.stem for f in PRESET_FILES if load_preset(f).bound] == ["photonic-limit"]
+    named = load_preset(_write(tmp_path, GOOD.replace('name = "tiny"', 'name = "tiny-limit"')))
+    assert not named.bound, "a -limit suffix alone does not make a bound"
+    marked = GOOD.replace('boundary = "core"', 'boundary = "core"\nbound = true')
+    assert load_preset(_write(tmp_path, marked)).bound
 
 
 def test_the_documented_example_preset_is_valid():

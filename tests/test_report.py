@@ -57,11 +57,11 @@ def test_pareto_front_matches_brute_force_on_random_points():
 
 
 # -- rows built from real presets -----------------------------------------------------------
-def _result(task, simulator, paradigm, accuracy, totals, n=10, config=None, measurements=()):
+def _result(task, simulator, paradigm, accuracy, totals, n=10, config=None, measurements=(), metrics=None):
     return Result(task=task, simulator=simulator, paradigm=paradigm, seed=0, accuracy=accuracy,
                   n_evaluated=n, ledger=OpLedger(totals, n_inferences=n), sim_wall_s=0.1,
                   fit_wall_s=0.2, n_params=100, config=config or {}, data_source="synthetic",
-                  measurements=tuple(measurements))
+                  measurements=tuple(measurements), metrics=metrics or {})
 
 
 def _rows(reg, tasks=("task-a", "task-b")):
@@ -88,7 +88,7 @@ def _rows(reg, tasks=("task-a", "task-b")):
                                          "modulator_symbol": 3_200, "photodetector_read": 2_660,
                                          "phase_shifter_hold": 20_000, "mac_int32": 2_660,
                                          "cmp_int32": 2_650, "sram_byte": 10_000}.items()},
-                      config=mzi_config)
+                      config=mzi_config, metrics={"optical_macs_per_inference": float(macs)})
         for res in (gpu, hdc, onn):
             for p in reg.presets_for(res.paradigm, res.ledger.totals):
                 rows.append({**res.priced(p).modelled_row(), "sim_config": res.config})
@@ -126,14 +126,16 @@ def test_physical_limits_per_task(rows):
     digital = [landauer_j(r["ledger"]) for r in task_rows
                if r["kind"] == "modelled" and r["paradigm"] != "optical"]
     assert lim["landauer"]["energy_j"] == pytest.approx(min(digital))
-    # the optical bound is 50 zJ per MAC of the network that ran (MACs recovered from the
-    # laser energy and the photon budget in its config)
+    # the optical bound is 50 zJ per MAC of the network that ran (the MAC count it reports)
     assert lim["shot_noise"]["simulator"] == "onn-mzi"
     assert lim["shot_noise"]["macs"] == pytest.approx(25_856, rel=1e-6)
     assert lim["shot_noise"]["energy_j"] == pytest.approx(25_856 * SHOT_NOISE_J_PER_MAC, rel=1e-6)
-    # a simulator that reports its MAC count is taken at its word; without either: no bound
+    # a simulator that reports its MAC count is taken at its word; without it: no bound (the
+    # core reads no plugin's config to recover one)
     assert optical_macs_per_inference({"metrics": {"optical_macs_per_inference": 7.0}}) == 7.0
-    assert optical_macs_per_inference({"ledger": {"laser_optical_zj": 5.0}}) is None
+    assert optical_macs_per_inference({"ledger": {"laser_optical_zj": 5.0},
+                                       "sim_config": {"photons_per_mac": 1.0,
+                                                      "wavelength_nm": 1550.0}}) is None
 
 
 def test_headline_ranks_one_boundary_on_each_simulators_native_preset(rows, report_dir):
@@ -337,3 +339,23 @@ def test_break_even_counts_the_spilled_share_of_spike_driven_memory():
            "metrics": {"spike_rate": 0.2, "spike_driven.sram_byte": 40.0}}
     (b,) = break_even_rows([base, snn])
     assert b["spike_driven_j"] == pytest.approx(0.4 * 3.0)  # 40% of both SRAM and spilled DRAM
+
+
+def test_report_sections_come_from_entry_points_and_a_failing_one_is_shown(rows, tmp_path, monkeypatch,
+                                                                           no_figures):
+    from nonvon.registry import registry
+
+    def good(rows, out_dir):
+        return report.ReportSection("Extra from a plugin", ({"p": f"{len(rows)} rows seen"},),
+                                    order=5, images={"extra.png": b"\x89PNG\r\n\x1a\nxx"})
+
+    def bad(rows, out_dir):
+        raise ValueError("no curve here")
+
+    monkeypatch.setitem(registry().report_sections, "extra", good)
+    monkeypatch.setitem(registry().report_sections, "broken-section", bad)
+    write_report(rows, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Extra from a plugin" in md and f"{len(rows)} rows seen" in md
+    assert (tmp_path / "extra.png").read_bytes().startswith(b"\x89PNG")
+    assert "broken-section (failed)" in md and "ValueError: no curve here" in md

@@ -6,6 +6,7 @@ Registered simulators: ``hdc-projection`` (:class:`HDCProjection`) and ``hdc-idl
 dimensions (issue #24).
 """
 
+from nonvon.paradigms import Paradigm
 from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import LEARNERS, MODELS, train_class_vectors
 from nonvon.simulators.hdc.lowdim import LearnedEncoder
@@ -30,6 +31,7 @@ from nonvon.simulators.hdc.simulator import (
 )
 
 __all__ = [
+    "PARADIGM",
     "ACTIVATIONS",
     "ENCODERS",
     "LEARNERS",
@@ -53,3 +55,10 @@ __all__ = [
     "train_class_vectors",
     "unpack_bits",
 ]
+
+#: This package's paradigm, declared in the ``nonvon.paradigms`` entry point like any plugin's.
+PARADIGM = Paradigm(
+    "hdc", label="hyperdimensional computing", order=30,
+    colours=("#2ca02c", "#98d986", "#00664d", "#b5cf6b"),
+    headline_presets=("hdc-asic-28nm", "npu-7nm", "cmos-7nm"),
+)

@@ -54,6 +54,7 @@ from nonvon.simulators.optical.common import (
     quantize_signed,
     torch_threads,
 )
+from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
 from nonvon.tasks import Task
 
 __all__ = ["DiffractiveConfig", "DiffractiveOnn"]
@@ -87,7 +88,7 @@ class DiffractiveConfig:
         eval_batch_size: samples per simulated batch.
         photon_curve: budgets (photons per inference into the input plane) of the
             accuracy-vs-photons curve that :meth:`DiffractiveOnn.evaluate` adds to the result's
-            metrics (``()``: none).
+            extras (``()``: none).
         photon_curve_samples: test samples evaluated at each budget of the curve (the first ones).
     """
 
@@ -166,7 +167,6 @@ class DiffractiveOnn(Simulator):
         self.net: DiffractiveNetwork | None = None
         self.adc_fs = 1.0
         self.train_loss: list[float] = []  # mean training loss of each epoch
-        self.last_stats: dict[str, float] = {}
 
     @property
     def capabilities(self) -> Capabilities:
@@ -264,11 +264,11 @@ class DiffractiveOnn(Simulator):
             "adc_conversion_step": n * k * conversion_steps(c.adc_bits),
             "cmp_int32": n * (k - 1),
         }
-        self.last_stats = {"detected_photons_per_inference": float(counts_mean.sum(1).mean()),
-                           "detected_fraction": float(powers.sum(1).mean()),
-                           "photon_energy_j": e_photon}
+        stats = DiffractiveRunStats(detected_photons_per_inference=float(counts_mean.sum(1).mean()),
+                                    detected_fraction=float(powers.sum(1).mean()),
+                                    photon_energy_j=e_photon)
         return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n,
-                                           resident_bytes=pixels))
+                                           resident_bytes=pixels), extras=(stats,))
 
     def _fabricated_powers(self, x: np.ndarray, gen: torch.Generator) -> torch.Tensor:
         """Detector power fractions ``(n, classes)`` through the layers as fabricated (float64).
@@ -314,15 +314,14 @@ class DiffractiveOnn(Simulator):
             return result
         x, y = task.split(split)
         n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
-        return dataclasses.replace(result, metrics={**result.metrics, **self.photon_curve(x[:n], y[:n])})
+        return dataclasses.replace(result, extras=(*result.extras, self.photon_curve(x[:n], y[:n])))
 
     @torch.no_grad()
-    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        """Accuracy vs photons per inference on ``(x, y)``, as flat ``photon_curve.<i>.<field>`` metrics.
+    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> PhotonCurve:
+        """Accuracy vs photons per inference on ``(x, y)``.
 
-        Fields per budget: ``photons_per_inference`` (into the input plane), ``detected_photons``
-        (mean photons counted by all detectors per inference), ``optical_energy_j`` (laser light
-        per inference, before wall-plug losses) and ``accuracy``.
+        Per budget (photons per inference into the input plane): mean photons counted by all
+        detectors per inference, laser light per inference (before wall-plug losses), accuracy.
         """
         c = self.config
         gen = torch.Generator().manual_seed(c.chip_seed)
@@ -330,13 +329,14 @@ class DiffractiveOnn(Simulator):
             powers = self._fabricated_powers(x, gen)
         noisy = self.with_config(shot_noise=True)
         e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
-        out: dict[str, float] = {"photon_curve.n_samples": float(len(y))}
-        for i, budget in enumerate(c.photon_curve):
+        acc, detected = [], []
+        for budget in c.photon_curve:
             counts_mean, labels = noisy._detect(powers, budget, gen)
-            fields = {"photons_per_inference": budget, "detected_photons": float(counts_mean.sum(1).mean()),
-                      "optical_energy_j": budget * e_photon, "accuracy": float(np.mean(labels == y))}
-            out |= {f"photon_curve.{i}.{k}": float(v) for k, v in fields.items()}
-        return out
+            detected.append(float(counts_mean.sum(1).mean()))
+            acc.append(float(np.mean(labels == y)))
+        return PhotonCurve(PER_INFERENCE, n_samples=len(y), budgets=c.photon_curve, accuracies=acc,
+                           optical_energies_j=[b * e_photon for b in c.photon_curve],
+                           detected_photons=detected)
 
     def with_config(self, **changes) -> DiffractiveOnn:
         """The same trained layers under other device settings (no retraining)."""

@@ -1,38 +1,30 @@
-"""The photon-budget figure of ``nonvon compare``: accuracy vs detected photons, from results rows.
+"""The photon-budget section of the ``nonvon compare`` report: accuracy vs detected photons.
 
-``onn-mzi`` and ``onn-diffractive`` store an accuracy-vs-photons curve in each result's
-``metrics`` as flat keys ``photon_curve.<i>.<field>`` (``results.json`` carries them in each
-row's ``metrics``). :func:`photon_curves` reads them back; :func:`photon_budget_png` draws
-every curve found in a list of rows (``None`` when there is none), beside Wang et al. 2022;
-:func:`write_photon_budget` writes that figure and a report section (``photon_budget.png`` and
-``photon_budget.section.json``, the form ``nonvon.report.load_sections`` reads) into a results
-folder. A report writer calls, before it renders::
-
-    from nonvon.simulators.optical.figures import write_photon_budget
-
-    write_photon_budget(rows, out_dir)   # writes nothing when no row carries a curve
-
-and on a finished results folder: ``python -m nonvon.simulators.optical.figures RESULTS_DIR``.
+``onn-mzi`` and ``onn-diffractive`` attach a :class:`~nonvon.simulators.optical.extras.PhotonCurve`
+to each result's extras (``results.json`` carries it in each row's ``extras["photon_curve"]``;
+results written earlier hold it as flat ``photon_curve.<i>.<field>`` metrics, read too).
+:func:`curves_in_rows` finds them; :func:`photon_budget_png` draws every curve beside Wang et
+al. 2022; :func:`report_section` is this package's entry in the ``nonvon.report_sections``
+group, so ``nonvon compare`` and ``nonvon report`` add the figure and its table by themselves.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import math
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from nonvon.result import extras_from_dict, find_extra
 from nonvon.simulators.optical.common import photon_energy_j
+from nonvon.simulators.optical.extras import PER_MAC, PhotonCurve
 
-__all__ = ["WANG_2022", "HAMERLY_2019_J_PER_MAC", "PHOTON_BUDGET_FIGURE", "PHOTON_BUDGET_SECTION",
-           "photon_curves", "curves_in_rows", "accuracy_at", "photon_budget_png", "photon_budget_section",
-           "write_photon_budget", "main"]
+__all__ = ["WANG_2022", "HAMERLY_2019_J_PER_MAC", "PHOTON_BUDGET_FIGURE", "curve_of_row",
+           "curves_in_rows", "accuracy_at", "photon_budget_png", "photon_budget_section",
+           "report_section"]
 
 PHOTON_BUDGET_FIGURE = "photon_budget.png"
-PHOTON_BUDGET_SECTION = "photon_budget.section.json"
 
 # (detected photons per multiplication, MNIST test accuracy): Wang et al., "An optical neural
 # network using less than 1 photon per multiplication", Nat. Commun. 13, 123 (2022), abstract
@@ -42,19 +34,18 @@ WANG_2022 = ((3.1, 0.99), (0.66, 0.90))
 # Hamerly et al., Phys. Rev. X 9, 021032 (2019), abstract: the standard quantum limit of optical
 # neural networks "can be as low as 50 zJ/MAC".
 HAMERLY_2019_J_PER_MAC = 50e-21
-PREFIX = "photon_curve."
 
 
-def photon_curves(metrics: Mapping[str, float]) -> list[dict[str, float]]:
-    """The points of the curve stored in ``metrics`` (``photon_curve.<i>.<field>``), in budget order."""
-    points: dict[int, dict[str, float]] = {}
-    for key, value in metrics.items():
-        if not key.startswith(PREFIX):
-            continue
-        parts = key[len(PREFIX):].split(".", 1)
-        if len(parts) == 2 and parts[0].isdigit():
-            points.setdefault(int(parts[0]), {})[parts[1]] = float(value)
-    return [points[i] for i in sorted(points)]
+def curve_of_row(row: Mapping[str, Any]) -> PhotonCurve | None:
+    """The photon curve a results row carries: its ``extras``, else the flat metric keys of
+    results written before typed extras; ``None`` when it has none."""
+    extras = row.get("extras")
+    if isinstance(extras, Mapping) and extras:
+        curve = find_extra(extras_from_dict(dict(extras)), PhotonCurve)
+        if curve is not None:
+            return curve
+    metrics = row.get("metrics")
+    return PhotonCurve.from_metrics(metrics) if isinstance(metrics, Mapping) else None
 
 
 def curves_in_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -65,15 +56,14 @@ def curves_in_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """
     seen, out = set(), []
     for r in rows:
-        metrics = r.get("metrics") or {}
         key = (r.get("task"), r.get("simulator"), r.get("seed"))
         if key in seen:
             continue
-        points = photon_curves(metrics)
-        if points:
+        curve = curve_of_row(r)
+        if curve is not None and curve.budgets:
             seen.add(key)
-            out.append({"task": key[0], "simulator": key[1], "seed": key[2], "points": points,
-                        "n_samples": int(metrics.get(PREFIX + "n_samples", 0))})
+            out.append({"task": key[0], "simulator": key[1], "seed": key[2], "curve": curve,
+                        "points": curve.points(), "n_samples": curve.n_samples})
     return out
 
 
@@ -92,8 +82,8 @@ def photon_budget_png(rows: Iterable[Mapping[str, Any]], *, wavelength_nm: float
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    per_mac = [c for c in curves if "photons_per_mac" in c["points"][0]]
-    per_inf = [c for c in curves if "photons_per_inference" in c["points"][0]]
+    per_mac = [c for c in curves if c["curve"].unit == PER_MAC]
+    per_inf = [c for c in curves if c["curve"].unit != PER_MAC]
     panels = [p for p in (per_mac, per_inf) if p]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     seeds = {c["seed"] for c in curves}
@@ -144,7 +134,7 @@ def accuracy_at(photons: list[float], accuracy: list[float], x: float) -> float 
 
 
 def photon_budget_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """A report section (``nonvon.report.load_sections`` form) on the curves in ``rows``, or ``None``.
+    """The title, order and blocks of the report section on the curves in ``rows``, or ``None``.
 
     Its table puts each MZI curve beside Wang et al. 2022 at their photon counts, with the ratio.
     """
@@ -153,7 +143,7 @@ def photon_budget_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] |
         return None
     table = []
     for c in curves:
-        if "photons_per_mac" not in c["points"][0]:
+        if c["curve"].unit != PER_MAC:
             continue
         acc = [p["accuracy"] for p in c["points"]]
         for photons, theirs in WANG_2022:
@@ -166,7 +156,7 @@ def photon_budget_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] |
     blocks: list[dict[str, Any]] = [
         {"p": "Each optical simulator re-ran the first test samples at several photon budgets (shot noise "
               "on, every other device setting as configured; the photon_curve option) and stored the "
-              "curve in its results (metrics photon_curve.<i>.<field> in results.json). MZI meshes "
+              "curve in its results (extras.photon_curve of each row in results.json). MZI meshes "
               "count photons per multiply-accumulate at the homodyne photodiodes, with the local "
               "oscillator (what the laser must supply) and without it; diffractive stacks count the "
               "photons all class detectors collect per inference."},
@@ -181,49 +171,15 @@ def photon_budget_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] |
     return {"title": "Accuracy vs photon budget (optical)", "order": 50, "blocks": blocks}
 
 
-def write_photon_budget(rows: Iterable[Mapping[str, Any]], out_dir: str | Path) -> Path | None:
-    """Write ``photon_budget.png`` and ``photon_budget.section.json`` into ``out_dir`` (atomically).
-
-    Returns the figure's path, or ``None`` (and writes nothing) when no row carries a curve.
-    """
-    from nonvon._io import atomic_write_bytes, atomic_write_text
+def report_section(rows: Iterable[Mapping[str, Any]], out_dir: str | Path):
+    """The ``nonvon.report_sections`` entry: the photon-budget figure and its table, or ``None``
+    when no row carries a curve (the report then has no such section)."""
+    from nonvon.report import ReportSection
 
     rows = list(rows)
     png = photon_budget_png(rows)
     if png is None:
         return None
-    out = Path(out_dir)
-    atomic_write_bytes(out / PHOTON_BUDGET_FIGURE, png)
-    atomic_write_text(out / PHOTON_BUDGET_SECTION, json.dumps(photon_budget_section(rows), indent=1))
-    return out / PHOTON_BUDGET_FIGURE
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m nonvon.simulators.optical.figures RESULTS_DIR``: write the figure and section there."""
-    from nonvon.errors import ConfigError
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m nonvon.simulators.optical.figures RESULTS_DIR", file=sys.stderr)
-        return 2
-    path = Path(args[0]) / "results.json"
-    try:
-        rows = json.loads(path.read_text())["rows"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise TypeError("rows is not a list of objects")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        err = ConfigError(f"cannot read rows from {path}: {e}",
-                          "point at a folder written by `nonvon compare`")
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    written = write_photon_budget(rows, args[0])
-    if written is None:
-        print(f"no photon-budget curve in {path} "
-              "(onn-mzi and onn-diffractive write one unless photon_curve=())")
-        return 1
-    print(written)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    section = photon_budget_section(rows)
+    return ReportSection(title=section["title"], blocks=tuple(section["blocks"]), order=section["order"],
+                         images={PHOTON_BUDGET_FIGURE: png})

@@ -31,8 +31,9 @@ biases and the largest layer's converter codes (the phases are held by the shift
 Photon-budget curve: besides the run itself, :meth:`MziOnn.evaluate` re-runs the first
 ``photon_curve_samples`` samples at each laser budget in ``photon_curve`` (photons per MAC, shot
 noise on, every other setting as configured) and stores accuracy, detected photons and optical
-energy per inference in ``Result.metrics`` (keys ``photon_curve.<i>.<field>``; read them back
-with :func:`nonvon.simulators.optical.figures.photon_curves`).
+energy per inference as a :class:`~nonvon.simulators.optical.extras.PhotonCurve` in
+``Result.extras`` (``result.extra(PhotonCurve)``); each run's detected photons and MAC count
+are a :class:`~nonvon.simulators.optical.extras.MziRunStats` beside it.
 
 Boundary: the model is of one streaming inference at a time (every vector pays its converter
 and holding costs; front-end weights are re-read per inference). Static power (laser source,
@@ -60,7 +61,7 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
-from nonvon.result import Result
+from nonvon.result import Result, find_extra
 from nonvon.simulator import Capabilities, Prediction, Simulator, execution_option
 from nonvon.simulators.optical.common import (
     ZJ,
@@ -78,6 +79,7 @@ from nonvon.simulators.optical.common import (
     quantize_signed,
     torch_threads,
 )
+from nonvon.simulators.optical.extras import PER_MAC, MziRunStats, PhotonCurve
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
@@ -130,7 +132,7 @@ class MziConfig:
         chip_seed: seed of the static errors and of the shot noise.
         eval_batch_size: samples per simulated batch (speed only).
         photon_curve: laser budgets (photons per MAC) of the accuracy-vs-photons curve that
-            :meth:`MziOnn.evaluate` adds to the result's metrics (``()``: none).
+            :meth:`MziOnn.evaluate` adds to the result's extras (``()``: none).
         photon_curve_samples: test samples evaluated at each budget of the curve (the first ones).
     """
 
@@ -297,7 +299,6 @@ class MziOnn(TorchBacked, Simulator):
         self.in_scale = 1.0
         self.dac_fs: list[float] = []
         self.adc_fs: list[float] = []
-        self.last_stats: dict[str, float] = {}
 
     @property
     def op_kinds(self) -> frozenset[str]:
@@ -524,28 +525,28 @@ class MziOnn(TorchBacked, Simulator):
             return result
         x, y = task.split(split)
         n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
-        return dataclasses.replace(result, metrics={**result.metrics, **self.photon_curve(x[:n], y[:n])})
+        return dataclasses.replace(result, extras=(*result.extras, self.photon_curve(x[:n], y[:n])))
 
-    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        """Accuracy vs laser photons per MAC on ``(x, y)``, as flat ``photon_curve.<i>.<field>`` metrics.
+    def photon_curve(self, x: np.ndarray, y: np.ndarray) -> PhotonCurve:
+        """Accuracy vs laser photons per MAC on ``(x, y)``.
 
-        Fields per budget: ``photons_per_mac`` (laser, signal), ``detected_photons_per_mac``
-        (signal and local oscillator: both reach the photodiodes), ``detected_signal_photons_per_mac``,
-        ``optical_energy_j`` (laser light per inference, before wall-plug losses) and ``accuracy``.
+        Per budget (laser signal photons per MAC): detected photons per MAC with the local
+        oscillator (both reach the photodiodes) and without, laser light per inference (before
+        wall-plug losses) and accuracy.
         """
-        out: dict[str, float] = {"photon_curve.n_samples": float(len(y))}
-        for i, budget in enumerate(self.config.photon_curve):
+        acc, energy, detected, signal = [], [], [], []
+        for budget in self.config.photon_curve:
             sim = self.with_config(photons_per_mac=budget, shot_noise=True, photon_curve=())
             pred = sim._predict(x)
-            st = sim.last_stats
+            st = find_extra(pred.extras, MziRunStats)
             lo = sim.config.lo_ratio * budget  # local-oscillator photons per MAC at the diodes
-            fields = {"photons_per_mac": budget,
-                      "detected_photons_per_mac": st["detected_signal_photons_per_mac"] + lo,
-                      "detected_signal_photons_per_mac": st["detected_signal_photons_per_mac"],
-                      "optical_energy_j": pred.ledger.per_inference()["laser_optical_zj"] * ZJ,
-                      "accuracy": float(np.mean(pred.labels == y))}
-            out |= {f"photon_curve.{i}.{k}": float(v) for k, v in fields.items()}
-        return out
+            signal.append(st.detected_signal_photons_per_mac)
+            detected.append(st.detected_signal_photons_per_mac + lo)
+            energy.append(pred.ledger.per_inference()["laser_optical_zj"] * ZJ)
+            acc.append(float(np.mean(pred.labels == y)))
+        return PhotonCurve(PER_MAC, n_samples=len(y), budgets=self.config.photon_curve,
+                           accuracies=acc, optical_energies_j=energy, detected_photons=detected,
+                           detected_signal_photons=signal)
 
     @staticmethod
     def _bytes(bits: int | None) -> int:
@@ -620,9 +621,11 @@ class MziOnn(TorchBacked, Simulator):
         for k, v in floats.items():
             counts[k] = int(round(v))
         laser_photons = floats["laser_optical_zj"] * ZJ / e_photon
-        self.last_stats = {"detected_signal_photons_per_mac": detected / max(macs, 1.0),
-                           "laser_photons_per_mac_incl_lo": laser_photons / max(macs, 1.0),
-                           "macs_per_inference": macs / max(len(x), 1)}
+        stats = MziRunStats(detected_signal_photons_per_mac=detected / max(macs, 1.0),
+                            laser_photons_per_mac_incl_lo=laser_photons / max(macs, 1.0),
+                            macs_per_inference=macs / max(len(x), 1))
         ledger = OpLedger({k: v for k, v in counts.items() if v}, n_inferences=len(x),
                           resident_bytes=self.resident_bytes(n_feat))
-        return Prediction(torch.cat(labels).numpy(), ledger)
+        # optical_macs_per_inference: the MAC count the report's shot-noise floor needs
+        return Prediction(torch.cat(labels).numpy(), ledger, extras=(stats,),
+                          metrics={"optical_macs_per_inference": stats.macs_per_inference})

@@ -2,6 +2,7 @@
 chip models (Loihi, TrueNorth, SpiNNaker 2, BrainScaleS-2) with their constraints, and
 time-to-first-spike networks (digital and on BrainScaleS-2)."""
 
+from nonvon.paradigms import Paradigm
 from nonvon.simulators.spiking.chips import (
     BrainScaleS2,
     ChipConfig,
@@ -21,7 +22,14 @@ from nonvon.simulators.spiking.ttfs import (
     TTFSSimulator,
 )
 
-__all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "Counts", "Counter", "CoreMap",
+__all__ = ["PARADIGM", "SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "Counts", "Counter", "CoreMap",
            "NeuroBench", "ChipSpec", "ChipConfig", "ChipSimulator", "Loihi", "TrueNorth", "SpiNNaker2",
            "BrainScaleS2", "ConvertConfig", "ConvertedSNN", "TTFSConfig", "TTFSSimulator",
            "BrainScaleS2TTFSConfig", "BrainScaleS2TTFS"]
+
+#: This package's paradigm, declared in the ``nonvon.paradigms`` entry point like any plugin's.
+PARADIGM = Paradigm(
+    "spiking", label="spiking neuromorphic", order=10,
+    colours=("#1f5fbf", "#6baed6", "#7b3fa0", "#17a2b8", "#08306b", "#b39ddb", "#4a6fa5"),
+    headline_presets=("loihi", "truenorth", "spinnaker2", "brainscales2", "npu-7nm", "cmos-7nm"),
+)
