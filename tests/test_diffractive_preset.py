@@ -83,14 +83,20 @@ def test_the_angular_spectrum_model_is_invariant_when_every_length_scales():
 
 
 def test_a_thz_state_runs_unchanged_at_the_scaled_nir_geometry(digits_task):
-    cfg = {**DiffractiveOnn.quick, "photon_curve": ()}
+    # the quick stack is the 850 nm one; its 0.4 THz original has every length / SCALE
+    nir_cfg = {**DiffractiveOnn.quick, "photon_curve": ()}
+    cfg = {**nir_cfg, "frequency_hz": THZ_HZ, "pitch_um": nir_cfg["pitch_um"] / SCALE,
+           "spacing_mm": nir_cfg["spacing_mm"] / SCALE}
     n = cfg["n_pixels"]
     gen = torch.Generator().manual_seed(1)
     state = {"net.phase": 2 * math.pi * torch.rand(cfg["n_layers"], n, n, generator=gen),
              "net.log_temperature": torch.tensor(math.log(10.0)),
              "adc_fs": torch.tensor(0.05, dtype=torch.float64)}
     thz = DiffractiveOnn(**cfg).load_state_tensors(state, digits_task).evaluate(digits_task)
-    nir = DiffractiveOnn(**_scaled_config(cfg)).load_state_tensors(state, digits_task).evaluate(digits_task)
+    scaled = _scaled_config(cfg)
+    for k in ("frequency_hz", "pitch_um", "spacing_mm"):  # the default is the scaled Lin stack
+        assert scaled[k] == pytest.approx(getattr(DiffractiveOnn(**nir_cfg).config, k), rel=1e-12)
+    nir = DiffractiveOnn(**scaled).load_state_tensors(state, digits_task).evaluate(digits_task)
     assert nir.accuracy == thz.accuracy
     a, b = thz.ledger.per_inference(), nir.ledger.per_inference()
     assert {k: v for k, v in a.items() if k != "laser_optical_zj"} == \

@@ -20,8 +20,14 @@ reads hold. The layers are passive (fabricated, as the 3D-printed layers of Lin 
 they hold their phases at no power and no ``phase_shifter_hold`` is counted; the source and the
 detectors' static power are the preset's. Control electronics are outside the model.
 
-The default geometry is ``LIN2018`` (0.4 THz, 200 x 200 pixels of 400 um, 30 mm spacing,
-5 layers; Lin et al., Science 361, 1004 (2018)); training it takes a GPU (``device="cuda"``).
+The default geometry is Lin et al.'s MNIST stack (``LIN2018``: 0.4 THz, 200 x 200 pixels of
+400 um, 30 mm spacing, 5 layers; Science 361, 1004 (2018)) scaled to an 850 nm source: every
+length times 850 nm / 0.75 mm. Scalar diffraction depends only on lengths over the wavelength,
+so it is the same network (tests/test_diffractive_preset.py checks it), and at 850 nm there
+are no thermal photons (about 15 per mode at 0.4 THz and 300 K), so the shot-noise model and
+the ``photonic-limit`` bound hold; the ``diffractive-nir`` preset prices its SLM, camera and
+laser (docs/results/calibration/diffractive-preset.md). Training it takes a GPU
+(``device="cuda"``) or an hour of CPU.
 """
 
 from __future__ import annotations
@@ -57,15 +63,18 @@ from nonvon.simulators.optical.common import (
 from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
 from nonvon.tasks import Task
 
-__all__ = ["DiffractiveConfig", "DiffractiveOnn"]
+__all__ = ["DiffractiveConfig", "DiffractiveOnn", "NIR_SCALE"]
+
+#: Lin et al.'s 0.4 THz lengths scaled to an 850 nm source (see the module docstring).
+NIR_SCALE = 850e-9 / (SPEED_OF_LIGHT_M_S / 0.4e12)
 
 
 @dataclasses.dataclass(frozen=True)
 class DiffractiveConfig:
-    """Geometry, training and device settings of ``onn-diffractive`` (defaults: Lin et al. 2018).
+    """Geometry, training and device settings of ``onn-diffractive`` (defaults: Lin et al. 2018 at 850 nm).
 
     Args:
-        frequency_hz: illumination frequency (0.4 THz: wavelength 0.75 mm).
+        frequency_hz: illumination frequency (default 352.7 THz: wavelength 850 nm).
         n_pixels: pixels per side of every layer.
         pitch_um: pixel pitch (um); ``n_pixels * pitch_um`` is the layer's side.
         spacing_mm: distance between consecutive planes (input, layers, detectors).
@@ -92,10 +101,10 @@ class DiffractiveConfig:
         photon_curve_samples: test samples evaluated at each budget of the curve (the first ones).
     """
 
-    frequency_hz: float = 0.4e12
+    frequency_hz: float = 0.4e12 / NIR_SCALE
     n_pixels: int = 200
-    pitch_um: float = 400.0
-    spacing_mm: float = 30.0
+    pitch_um: float = 400.0 * NIR_SCALE
+    spacing_mm: float = 30.0 * NIR_SCALE
     n_layers: int = 5
     input_fraction: float = 0.35
     detector_fraction: float = 0.08
@@ -120,9 +129,9 @@ class DiffractiveConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "photon_curve",
                            check_budgets("photon_curve", self.photon_curve, "(100.0, 1e4)"))
-        check_positive("frequency_hz", self.frequency_hz, "0.4e12")
-        check_positive("pitch_um", self.pitch_um, "400.0")
-        check_positive("spacing_mm", self.spacing_mm, "30.0")
+        check_positive("frequency_hz", self.frequency_hz, "3.527e14 (850 nm)")
+        check_positive("pitch_um", self.pitch_um, "0.4536")
+        check_positive("spacing_mm", self.spacing_mm, "0.03402")
         for name, ex in (("n_pixels", "200"), ("n_layers", "5"), ("pad", "2"), ("epochs", "10"),
                          ("batch_size", "64"), ("eval_batch_size", "256"), ("photon_curve_samples", "1000")):
             check_positive(name, getattr(self, name), ex, integer=True)
@@ -157,9 +166,12 @@ class DiffractiveOnn(Simulator):
     op_kinds: ClassVar[frozenset[str]] = frozenset({
         "laser_optical_zj", "dac_conversion_step", "modulator_symbol", "photodetector_read",
         "adc_conversion_step", "optical_pass", "cmp_int32", "sram_byte", "host_transfer_byte"})
+    # The SLM, camera and laser of the 850 nm stack, and the shot-noise bound that holds there.
+    native_presets: ClassVar[tuple[str, ...]] = ("diffractive-nir", "photonic-limit")
     # A small stack for smoke runs and compare --quick (NOT the Lin et al. geometry).
-    quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0, "spacing_mm": 5.0, "n_layers": 2,
-                             "input_fraction": 0.5, "detector_fraction": 0.125, "epochs": 4,
+    quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0 * NIR_SCALE,
+                             "spacing_mm": 5.0 * NIR_SCALE, "n_layers": 2, "input_fraction": 0.5,
+                             "detector_fraction": 0.125, "epochs": 4,
                              "batch_size": 32, "lr": 5e-2, "device": "cpu"}
 
     def __init__(self, config: DiffractiveConfig | None = None, /, **overrides):
