@@ -17,9 +17,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nonvon.context import RunContext
 from nonvon.energy_models import OpLedger, get_op_kind
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
-from nonvon.result import Measurement, Result
+from nonvon.result import Measurement, Result, machine_description
 from nonvon.tasks import Task
 
 __all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option",
@@ -89,6 +90,11 @@ class Simulator(abc.ABC):
     # Every paradigm is ranked at the chip boundary. A device family that no chip-boundary
     # preset can price honestly says why here (shown in the report); never left silent.
     chip_boundary_absent: ClassVar[str] = ""
+    # Relative cost of one cell of the default config on full MNIST (about seconds alone on
+    # one GPU); runners start the costliest cells first, so that none starts last.
+    cost_hint: ClassVar[float] = 1.0
+    # The run this simulator's cell is part of (set by fit); the default is no run at all.
+    context: RunContext = RunContext()
 
     def __init__(self, config: Any = None, /, **overrides: Any):
         base = config if config is not None else self.Config()
@@ -154,8 +160,13 @@ class Simulator(abc.ABC):
                                     "use task.select_classes(...)")
 
     # -- the contract ------------------------------------------------------------------
-    def fit(self, task: Task, *, seed: int = 0, progress: bool = False) -> Simulator:
-        """Train on ``task``'s train split; deterministic for a given ``seed``."""
+    def fit(self, task: Task, *, seed: int = 0, progress: bool = False,
+            context: RunContext | None = None) -> Simulator:
+        """Train on ``task``'s train split; deterministic for a given ``seed``.
+
+        ``context`` (kept as ``self.context`` for ``_fit`` and ``_predict``) describes the run
+        the cell is part of; ``None`` is no run (each cell on its own)."""
+        self.context = context if context is not None else RunContext()
         self.check_task(task)
         _check_finite(task.x_train, task.name, "train")
         start = time.perf_counter()
@@ -165,8 +176,12 @@ class Simulator(abc.ABC):
         self._seed = seed
         return self
 
-    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
-        """Run inference on ``split`` (the first ``limit`` samples) and count what ran."""
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None,
+                 context: RunContext | None = None) -> Result:
+        """Run inference on ``split`` (the first ``limit`` samples) and count what ran
+        (``context``: as :meth:`fit`; ``None`` keeps the fit's)."""
+        if context is not None:
+            self.context = context
         if self._fitted_on is None:
             raise NonvonError(f"{self.name} has not been fitted", "call fit(task) first")
         if (task.input_shape, task.n_classes) != self._fitted_on:
@@ -197,7 +212,8 @@ class Simulator(abc.ABC):
                       n_evaluated=len(y), ledger=pred.ledger, sim_wall_s=wall,
                       fit_wall_s=self.fit_wall_s, n_params=self.n_params,
                       config=dataclasses.asdict(self.config), data_source=task.source,
-                      measurements=pred.measurements, metrics=dict(pred.metrics))
+                      measurements=pred.measurements, metrics=dict(pred.metrics),
+                      machine=machine_description(self.context.concurrent_cells))
 
     # -- trained state, for re-counting without retraining --------------------------------
     def state_tensors(self) -> dict[str, Any]:

@@ -151,6 +151,7 @@ class DiffractiveConfig:
 class DiffractiveOnn(Simulator):
     """Diffractive deep neural network: passive phase layers, a detector per class (``onn-diffractive``)."""
 
+    cost_hint = 42.0
     paradigm = "optical"
     Config = DiffractiveConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({

@@ -285,6 +285,7 @@ class Chip:
 class MziOnn(TorchBacked, Simulator):
     """Hybrid MZI-mesh optical neural network with electronic ReLU (``onn-mzi``)."""
 
+    cost_hint = 290.0
     paradigm = "optical"
     Config = MziConfig
     quick: ClassVar[dict] = {"hidden": (16,), "n_inputs": 16, "epochs": 4, "batch_size": 32,

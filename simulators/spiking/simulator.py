@@ -206,7 +206,8 @@ class SpikingSimulator(TorchBacked, Simulator):
 
         # snn-mlp and the chips train the same network alike before a chip deploys it: in a
         # comparison the first cell trains it and the others load it (nonvon.training_memo)
-        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train)
+        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train,
+                                                self.context.training_memo)
         self.network.to(self.device).eval()
         self._after_training(task, seed=seed, progress=progress)
 
@@ -329,6 +330,7 @@ class SpikingSimulator(TorchBacked, Simulator):
 class SnnMLP(SpikingSimulator):
     """Surrogate-gradient spiking MLP (784-512-512-10 LIF, rate coding, T = 25 on MNIST)."""
 
+    cost_hint = 14.0
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32, "lr": 5e-3}
 
     def __init__(self, config: SNNConfig | None = None, /, **overrides):
@@ -338,6 +340,7 @@ class SnnMLP(SpikingSimulator):
 class SnnCNN(SpikingSimulator):
     """Surrogate-gradient spiking CNN (conv32-conv64/2-conv64/2-256 LIF, direct coding, T = 6)."""
 
+    cost_hint = 75.0
     quick: ClassVar[dict] = {"channels": (8,), "dense": 32, "kernel": 3, "epochs": 4, "timesteps": 4,
                              "batch_size": 32, "lr": 5e-3}
 
