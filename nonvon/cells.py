@@ -359,7 +359,7 @@ def cell_rows(result: Result, presets: Sequence[Preset], cell: Cell, *,
     """The results.json rows of a cell (docs/schema.md): one per preset, one per hardware
     measurement; each names the cell and its config, so two configs of one simulator stay
     apart and a report can read the device settings behind a number."""
-    extra = {"sim_config": result.config, "cell": cell.key,
+    extra = {"sim_config": jsonable(result.config), "cell": cell.key,
              "config": jsonable(cell.overrides), "config_label": cell.config_label,
              **({"recounted": True} if recounted else {})}
     return ([{**result.priced(p).modelled_row(), **extra} for p in presets]
