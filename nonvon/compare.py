@@ -9,6 +9,9 @@ presets is cheap and redone every time (so a new or edited preset applies at onc
 Beside each cell's JSON, ``<key>.safetensors`` keeps the trained parameters
 (:meth:`Simulator.state_tensors`), so that :func:`recount` can evaluate the cell again
 after a change to counting or placement without retraining it (``nonvon recount``).
+
+A cell, its key, cache files and rows are :mod:`nonvon.cells`'; ``compare`` plans its cells
+and hands them to :func:`nonvon.executors.execute`, the runner ``sweep`` uses too.
 """
 
 from __future__ import annotations

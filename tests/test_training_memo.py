@@ -10,9 +10,9 @@ import torch
 
 import nonvon.simulators.spiking.simulator as spiking_simulator
 from nonvon.compare import compare
+from nonvon.context import RunContext
 from nonvon.registry import registry
 from nonvon.report import headline_markdown
-from nonvon.context import RunContext
 from nonvon.training_memo import shared_training
 
 QUICK = {"hidden": (16,), "epochs": 2, "timesteps": 4, "batch_size": 64, "lr": 5e-3}
