@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -310,12 +311,12 @@ def run_cell(cell: Cell, *, reg=None, task: Task | None = None, sim=None, thread
     """
     try:
         if task is None or sim is None:
+            if task is None:
+                task = _task_of(cell, reg)
             if reg is None:
                 from nonvon.registry import registry
 
                 reg = registry()
-            if task is None:
-                task = _task_of(cell, reg)
             sim = reg.simulator(cell.simulator, **{k: tuples(v) for k, v in cell.overrides.items()})
             actual = cell_key(task, sim, cell.seed)
             if actual != cell.key:
@@ -337,20 +338,21 @@ def run_cell(cell: Cell, *, reg=None, task: Task | None = None, sim=None, thread
                        getattr(e, "hint", None), traceback.format_exc())
 
 
-_worker_tasks: dict[tuple, Task] = {}
+@functools.lru_cache(maxsize=2)  # cells come task by task; a full data set is large
+def _worker_task(spec_json: str, quick: bool, data_dir: str | None) -> Task:
+    from nonvon.registry import registry
+
+    return TaskSpec.from_json(json.loads(spec_json)).build(registry(), quick=quick, data_dir=data_dir)
 
 
 def _task_of(cell: Cell, reg) -> Task:
-    """The cell's task, the last two kept per process: cells come task by task, and a full
-    data set is large."""
+    """The cell's task: in a worker (no registry given) the last two are kept loaded."""
     if cell.task is None:
         raise ConfigError(f"{cell.label}: its task was given as data", "pass the task object too")
-    key = (json.dumps(cell.task.to_json(), sort_keys=True), cell.quick, cell.data_dir, id(reg))
-    if key not in _worker_tasks:
-        while len(_worker_tasks) >= 2:
-            del _worker_tasks[next(iter(_worker_tasks))]
-        _worker_tasks[key] = cell.task.build(reg, quick=cell.quick, data_dir=cell.data_dir)
-    return _worker_tasks[key]
+    if reg is None:
+        return _worker_task(json.dumps(cell.task.to_json(), sort_keys=True), cell.quick,
+                            cell.data_dir)
+    return cell.task.build(reg, quick=cell.quick, data_dir=cell.data_dir)
 
 
 # -- rows ---------------------------------------------------------------------------------

@@ -200,30 +200,27 @@ def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progr
 
     found = {cell.key: c for cell, *_ in plan if (c := cached(cell)) is not None}
     todo = list({cell.key: cell for cell, *_ in plan if cell.key not in found}.values())
-    computed = 0
     if jobs > 1:
         parallel = [c for c in todo if not c.measures_hardware]
-        # no progress bar of its own: the workers' cells are logged as they finish
-        computed += execute(parallel, cache=cache_dir, failures=cache_dir.parent / "failed",
-                            executor="local", jobs=jobs, progress=progress,
-                            threads=max(1, (os.cpu_count() or 1) // jobs), context=context,
-                            log=log, name="compare").computed
-        todo = [c for c in todo if (c.key not in found)
-                and not (cache_dir / f"{c.key}.json").exists()]
+        execute(parallel, cache=cache_dir, failures=cache_dir.parent / "failed", executor="local",
+                jobs=jobs, progress=progress, threads=max(1, (os.cpu_count() or 1) // jobs),
+                context=context, log=log, name="compare")
+        # what the workers filed is read back from the cache, and counted so, as a rerun would
+        found.update({c.key: hit for c in parallel if (hit := cached(c)) is not None})
+        todo = [c for c in todo if c.key not in found]
     ran = execute(todo, cache=cache_dir, executor="inline", threads=None,
                   built={cell.key: (task, sim) for cell, task, sim, _ in plan}, context=context,
                   progress=progress, fit_progress=progress, catch=False, log=None, name="compare")
-    computed += ran.computed
     results, rows = [], []
     for cell, _, _, chosen in plan:
         if cell.key in ran.results:
             result, recounted = ran.results[cell.key], False
         else:
-            c = found.get(cell.key) or cached(cell)
+            c = found[cell.key]
             result, recounted = c.result, c.recount is not None
         results.append(result)
         rows += cell_rows(result, chosen, cell, recounted=recounted)
-    return CompareOutcome(results, rows, len(found), computed,
+    return CompareOutcome(results, rows, len(found), ran.computed,
                           cache_dir.parent if cache_dir else None)
 
 
