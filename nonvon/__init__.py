@@ -12,6 +12,7 @@ Example:
 """
 
 from nonvon.compare import compare
+from nonvon.context import RunContext
 from nonvon.energy_models import (
                                   CATALOG,
                                   EnergyReport,
@@ -38,6 +39,6 @@ from nonvon.tasks import Task
 __all__ = [
     "CATALOG", "Capabilities", "ConfigError", "DataError", "EnergyReport", "IncompatibleError",
     "Measurement", "NonvonError", "OpKind", "OpLedger", "Prediction", "Preset", "PresetError",
-    "Registry", "Result", "Simulator", "Task", "UnknownNameError", "compare", "load_preset",
+    "Registry", "Result", "RunContext", "Simulator", "Task", "UnknownNameError", "compare", "load_preset",
     "price", "register_op_kind", "registry",
 ]

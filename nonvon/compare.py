@@ -9,50 +9,59 @@ presets is cheap and redone every time (so a new or edited preset applies at onc
 Beside each cell's JSON, ``<key>.safetensors`` keeps the trained parameters
 (:meth:`Simulator.state_tensors`), so that :func:`recount` can evaluate the cell again
 after a change to counting or placement without retraining it (``nonvon recount``).
+
+A cell, its key, cache files and rows are :mod:`nonvon.cells`'; ``compare`` plans its cells
+and hands them to :func:`nonvon.executors.execute`, the runner ``sweep`` uses too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nonvon._io import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    content_key,
-    decode_tensors,
-    encode_tensors,
+from nonvon._io import atomic_write_json
+from nonvon.cells import (
+    QUICK_SUBSET,
+    CachedCell,
+    Cell,
+    TaskSpec,
+    capture_state,
+    cell_key,
+    cell_rows,
+    csv_columns,
+    load_cell,
+    load_rows,
+    presets_for,
+    quick_overrides,
+    quick_task,
+    read_state,
+    rows_to_csv,
+    save_cell,
+    torch_threads,
+    tuples,
+    write_results,
 )
+from nonvon.context import RunContext
 from nonvon.energy_models import Preset
-from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import ConfigError, DataError, IncompatibleError, NonvonError
+from nonvon.executors import execute, folder_lock
 from nonvon.progress import progress_bar
 from nonvon.registry import Registry, registry
-from nonvon.result import ROW_FIELDS, Result, library_versions, machine_description
-from nonvon.simulator import is_execution_option
+from nonvon.result import Result, machine_description
 from nonvon.tasks import Task
-from nonvon.training_memo import memo_folder
 
-__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "LONGEST_FIRST", "write_results", "cell_key",
+# The cell, cache and row functions live in nonvon.cells; they stay importable from here.
+__all__ = ["compare", "CompareOutcome", "QUICK_SUBSET", "write_results", "cell_key",
            "CachedCell", "load_cell", "save_cell", "capture_state", "recount", "RecountOutcome",
-           "csv_columns", "rows_to_csv"]
-
-QUICK_SUBSET = (2000, 500)  # train, test samples under --quick
-
-#: The built-in simulators by the time of one cell (fit and evaluation) of their defaults on
-#: full MNIST alone on an H200, longest first (docs/results/cell-times-h200). With ``jobs``
-#: workers these start first, so that no long cell starts last; simulators not listed follow.
-LONGEST_FIRST = ("onn-mzi", "snn-cnn", "onn-diffractive", "vqc", "snn-ttfs", "brainscales2-ttfs",
-                 "snn-converted", "loihi", "truenorth", "spinnaker2", "brainscales2", "snn-mlp")
+           "csv_columns", "rows_to_csv", "load_rows"]
 
 
 @dataclasses.dataclass
@@ -64,84 +73,25 @@ class CompareOutcome:
     out_dir: Path | None
 
 
-def cell_key(task: Task, sim, seed: int) -> str:
-    config = dataclasses.asdict(sim.config)
-    for f in dataclasses.fields(sim.config):
-        if is_execution_option(f):  # how a cell is computed does not re-key it
-            del config[f.name]
-    payload = {"task": task.name, "data": task.fingerprint, "simulator": sim.name,
-               "config": config, "seed": seed,
-               "nonvon": library_versions().get("nonvon", "?")}
-    return content_key(payload)
-
-
 def _load_tasks(names: Sequence[str | Task], reg: Registry, cut: tuple[int, int] | None,
-                data_dir, progress) -> tuple[list[Task], dict[str, str | dict]]:
-    """The tasks, and for each named one the sweep spec that rebuilds it in a worker."""
-    tasks, specs = [], {}
+                data_dir, progress) -> list[tuple[Task, TaskSpec | None]]:
+    """The tasks, each with the spec that rebuilds it in a worker (``None`` for a task given
+    as data)."""
+    tasks = []
     for name in names:
         kwargs = {"progress": progress}
         if data_dir is not None:
             kwargs["data_dir"] = data_dir
         if isinstance(name, Task):  # the caller chose its data: used as given
-            tasks.append(name)
+            tasks.append((name, None))
             continue
         task = reg.task(name, **kwargs)
-        spec: str | dict = name
+        spec = TaskSpec(name)
         if cut is not None:
-            n_tr, n_te = min(cut[0], len(task.y_train)), min(cut[1], len(task.y_test))
-            task = task.subset(n_tr, n_te, seed=0)
-            spec = {"name": name, "subset": [n_tr, n_te, 0]}
-        tasks.append(task)
-        specs[task.name] = spec
-    return tasks, specs
-
-
-def _compute_in_workers(plan, configs: dict[str, dict], specs: dict[str, str | dict], seeds,
-                        out_dir: Path, jobs: int, data_dir, progress: bool, log) -> None:
-    """Compute the plan's cells in ``jobs`` local worker processes, into ``out_dir``/cache,
-    where the sequential pass of :func:`compare` then finds them. Cells that read a hardware
-    energy counter are left to that pass: they must run alone."""
-    import os
-
-    from nonvon.sweep import run_sweep
-
-    fits: dict[str, list[str]] = {}
-    for task, sim, _ in plan:
-        if not sim.measures_hardware:
-            fits.setdefault(sim.name, []).append(task.name)
-    groups: dict[tuple[str, ...], list[dict]] = {}  # one rectangular sweep per set of tasks
-    for name, task_names in fits.items():
-        groups.setdefault(tuple(task_names), []).append({"name": name, "set": configs[name]})
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    # jax (the VQC) would otherwise take most of a GPU's memory in its worker at start
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    for task_names, sims in groups.items():
-        run_sweep({"tasks": [specs[t] for t in task_names], "simulators": sims, "seeds": list(seeds)},
-                  out_dir=out_dir, jobs=jobs, threads=max(1, (os.cpu_count() or 1) // jobs),
-                  data_dir=data_dir, progress=progress, write_report=False, log=log,
-                  order=lambda cell: (rank.get(cell.simulator, len(rank)), cell.task_name))
-
-
-def _presets_for(sim, chosen: Sequence[str] | None, reg: Registry) -> list[Preset]:
-    """Presets to price ``sim`` on: all that fit, or the chosen ones that fit (checked up front)."""
-    if chosen is None:
-        found = reg.presets_for(sim.paradigm, sim.op_kinds)
-        if sim.native_presets:
-            found = [p for p in found if p.name in sim.native_presets]
-        if not found:
-            raise IncompatibleError(f"no registered preset prices every op kind {sim.name} counts",
-                                    "add a preset (see docs/adding-a-device.md)")
-        return found
-    presets = [reg.preset(p) for p in chosen]
-    usable = [p for p in presets if sim.paradigm in p.paradigms and not p.can_price(sim.op_kinds)]
-    if not usable:
-        raise IncompatibleError(
-            f"none of the presets {list(chosen)} prices {sim.name} (paradigm {sim.paradigm!r}, "
-            f"op kinds {sorted(sim.op_kinds)})",
-            "choose presets that price every kind it counts (`nonvon list --json` shows each "
-            "preset's ops)")
-    return usable
+            task = quick_task(task, cut)
+            spec = TaskSpec(name, (("subset", (len(task.y_train), len(task.y_test), 0)),))
+        tasks.append((task, spec))
+    return tasks
 
 
 def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: Sequence[str] | None = None,
@@ -200,17 +150,19 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
     sims, configs = [], {}
     for name in simulators:
         cls = reg.simulators.get(name)
-        quick_cfg = dict(getattr(cls, "quick", {})) if quick and cls else {}
+        quick_cfg = quick_overrides(cls) if quick else {}
         configs[name] = {**quick_cfg, **overrides.get(name, {})}
         sims.append(reg.simulator(name, **configs[name]))
     cut = subset or (QUICK_SUBSET if quick else None)
-    loaded, specs = _load_tasks(tasks, reg, cut, data_dir, progress)
+    loaded = _load_tasks(tasks, reg, cut, data_dir, progress)
     plan, skipped = [], []
-    for task in loaded:
+    for task, spec in loaded:
         for sim in sims:
             try:
                 sim.check_task(task)
-                plan.append((task, sim, _presets_for(sim, presets, reg)))
+                chosen = presets_for(sim, presets, reg)
+                plan += [(Cell.of(task, sim, seed, chosen, spec=spec, overrides=configs[sim.name],
+                                  data_dir=data_dir), task, sim, chosen) for seed in seeds]
             except IncompatibleError as e:
                 if not every:  # a simulator named explicitly must run
                     raise
@@ -224,9 +176,11 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
 
     cache_dir = Path(out_dir) / "cache" if out_dir is not None else None
     # cells that train the same network alike (snn-mlp and the chips) train it once
-    with memo_folder(cache_dir / "training" if cache_dir else None):
-        outcome = _compute(plan, configs, specs, seeds, out_dir, cache_dir, jobs, data_dir,
-                           progress, log)
+    context = RunContext(training_memo=cache_dir / "training" if cache_dir else None)
+    # compare --jobs holds the folder as a sweep does, so that a recount waits for neither
+    held = folder_lock(Path(out_dir)) if jobs > 1 else contextlib.nullcontext()
+    with held:
+        outcome = _compute(plan, cache_dir, jobs, context, progress, log)
     if out_dir is not None:
         write_results(outcome.rows, Path(out_dir), report=report)
     log(f"{outcome.computed} cell(s) computed, {outcome.cached} taken from the cache"
@@ -234,38 +188,40 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
     return outcome
 
 
-def _compute(plan, configs, specs, seeds, out_dir, cache_dir, jobs, data_dir, progress,
+def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progress: bool,
              log) -> CompareOutcome:
-    """Every cell of the plan, from the cache or computed (in workers first when jobs > 1)."""
+    """Every cell of the plan, from the cache or computed: with ``jobs`` > 1 in worker
+    processes first (costliest first), then here, in plan order, whatever is left (cells that
+    read a hardware energy counter must run alone, and cells that failed in a worker fail
+    here, with their own exception)."""
+    def cached(cell: Cell):
+        path = cache_dir / f"{cell.key}.json" if cache_dir else None
+        return load_cell(path) if path is not None and path.exists() else None
+
+    found = {cell.key: c for cell, *_ in plan if (c := cached(cell)) is not None}
+    todo = list({cell.key: cell for cell, *_ in plan if cell.key not in found}.values())
     if jobs > 1:
-        _compute_in_workers(plan, configs, specs, seeds, Path(out_dir), jobs, data_dir, progress, log)
-    results, rows, cached, computed = [], [], 0, 0
-    with progress_bar(progress) as bar:
-        job = bar.add_task("compare", total=len(plan) * len(seeds), status="")
-        for task, sim, sim_presets in plan:
-            for seed in seeds:
-                bar.update(job, status=f"{sim.name} on {task.name} (seed {seed})")
-                key = cell_key(task, sim, seed)
-                path = cache_dir / f"{key}.json" if cache_dir else None
-                recounted = False
-                if path is not None and path.exists():
-                    cell = load_cell(path)
-                    result, recounted = cell.result, cell.recount is not None
-                    cached += 1
-                else:
-                    result = sim.fit(task, seed=seed, progress=progress).evaluate(task)
-                    computed += 1
-                    if path is not None:
-                        save_cell(path, result, *capture_state(sim, task))
-                results.append(result)
-                # the full config travels with each row, so a report can read the device
-                # settings behind a number (e.g. an optical network's photon budget)
-                extra = {"cell": key, **({"recounted": True} if recounted else {})}
-                rows += [{**result.priced(p).modelled_row(), "sim_config": result.config, **extra}
-                         for p in sim_presets]
-                rows += [{**r, **extra} for r in result.measured_rows()]
-                bar.advance(job)
-    return CompareOutcome(results, rows, cached, computed, Path(out_dir) if out_dir else None)
+        parallel = [c for c in todo if not c.measures_hardware]
+        execute(parallel, cache=cache_dir, failures=cache_dir.parent / "failed", executor="local",
+                jobs=jobs, progress=progress, threads=max(1, (os.cpu_count() or 1) // jobs),
+                context=context, log=log, name="compare")
+        # what the workers filed is read back from the cache, and counted so, as a rerun would
+        found.update({c.key: hit for c in parallel if (hit := cached(c)) is not None})
+        todo = [c for c in todo if c.key not in found]
+    ran = execute(todo, cache=cache_dir, executor="inline", threads=None,
+                  built={cell.key: (task, sim) for cell, task, sim, _ in plan}, context=context,
+                  progress=progress, fit_progress=progress, catch=False, log=None, name="compare")
+    results, rows = [], []
+    for cell, _, _, chosen in plan:
+        if cell.key in ran.results:
+            result, recounted = ran.results[cell.key], False
+        else:
+            c = found[cell.key]
+            result, recounted = c.result, c.recount is not None
+        results.append(result)
+        rows += cell_rows(result, chosen, cell, recounted=recounted)
+    return CompareOutcome(results, rows, len(found), ran.computed,
+                          cache_dir.parent if cache_dir else None)
 
 
 _SKIPPED_SECTION = "skipped.section.json"
@@ -282,195 +238,6 @@ def _write_skipped_section(out_dir: Path, skipped: list[list[str]]) -> None:
         {"p": "Simulators that `--sim all` includes but that cannot run a task as given; "
               "a transformed task (for example downsampled) brings them in."},
         {"table": {"header": ["simulator", "task", "why", "fix"], "rows": skipped}}]})
-
-
-def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True) -> None:
-    """results.json, results.csv and (``report``) report.md / .html and the figures, atomically."""
-    from nonvon.report import write_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "results.json", {"schema": 1, "rows": rows})
-    atomic_write_text(out_dir / "results.csv", rows_to_csv(rows))
-    if report:
-        write_report(rows, out_dir)
-
-
-def csv_columns() -> list[str]:
-    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
-    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place."""
-    cols = []
-    for field in ROW_FIELDS:
-        if field == "energy_by_class_j":
-            cols += [f"energy_{c}_j" for c in COST_CLASSES]
-        else:
-            cols.append(field)
-    return cols
-
-
-def rows_to_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as CSV (:func:`csv_columns`): a spreadsheet gets one number per cell, so the
-    energy by cost class is one column per class (empty where a row has none, e.g. a
-    wall-power measurement, which cannot be split) and the per-kind breakdown a JSON string."""
-    import csv
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=csv_columns(), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for row in rows:
-        flat = dict(row)
-        flat["energy_breakdown_j"] = json.dumps(row.get("energy_breakdown_j", {}), sort_keys=True)
-        by_class = row.get("energy_by_class_j") or {}
-        for c in COST_CLASSES:
-            flat[f"energy_{c}_j"] = by_class.get(c)
-        w.writerow(flat)
-    return buf.getvalue()
-
-
-def load_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of a results folder's results.json (JSON only: nothing is executed)."""
-    path = Path(results_dir) / "results.json"
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist", "point at a folder written by `nonvon compare`")
-    try:
-        data = json.loads(path.read_text())
-        rows = data["rows"]
-        assert isinstance(rows, list)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
-        raise ConfigError(f"{path} is not a nonvon results file",
-                          "rerun `nonvon compare` to regenerate it") from None
-    return rows
-
-
-# -- cached cells: the result, and the trained parameters beside it ----------------------------
-STATE_SUFFIX = ".safetensors"
-#: What a cell's JSON holds beside the fields of its :class:`Result`.
-_CELL_KEYS = ("stored_state", "recount")
-
-
-@dataclasses.dataclass
-class CachedCell:
-    """A cell as read from ``<cache>/<key>.json``.
-
-    Attributes:
-        stored_state: how its parameters are kept (``file``, ``sha256``, the data
-            ``task_fingerprint``, ``split``, ``limit``, ``torch_threads``), or where none are,
-            ``file`` null and a ``reason``; ``None`` for a cell written before parameters were kept.
-        recount: the last :func:`recount` of the cell (its wall time, machine, what it
-            replaced), ``None`` when the cell was never recounted.
-    """
-
-    path: Path
-    result: Result
-    stored_state: dict[str, Any] | None = None
-    recount: dict[str, Any] | None = None
-
-    @property
-    def key(self) -> str:
-        return self.path.stem
-
-    @property
-    def label(self) -> str:
-        r = self.result
-        return f"{r.task} / {r.simulator} / seed {r.seed}"
-
-
-def load_cell(path: str | Path) -> CachedCell:
-    """Read a cached cell (JSON only: nothing in it is executed).
-
-    Raises:
-        DataError: the file is not a cell nonvon wrote.
-    """
-    path = Path(path)
-    fix = "delete it (compare recomputes the cell), or restore it from a copy"
-    try:
-        raw = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path} is not a JSON file written by nonvon (not valid JSON: {e})",
-                        fix) from None
-    except OSError as e:
-        raise DataError(f"cannot read cached cell {path}: {e.strerror or e}", fix) from None
-    if not isinstance(raw, dict):
-        raise DataError(f"cached cell {path} is not a result record", fix)
-    extras = {k: raw.pop(k, None) for k in _CELL_KEYS}
-    if any(v is not None and not isinstance(v, dict) for v in extras.values()):
-        raise DataError(f"cached cell {path} has a malformed {' or '.join(_CELL_KEYS)} entry", fix)
-    try:
-        result = Result.from_dict(raw)
-    except (ValueError, TypeError, AttributeError) as e:  # DataError, or a value of the wrong kind
-        raise DataError(f"cached cell {path}: {getattr(e, 'message', None) or e}", fix) from None
-    return CachedCell(path, result, **extras)
-
-
-def capture_state(sim, task: Task, *, split: str = "test", limit: int | None = None
-                  ) -> tuple[bytes | None, dict[str, Any]]:
-    """The trained parameters of a fitted ``sim`` as safetensors bytes, and the record that lets
-    :func:`recount` evaluate them again as ``sim.evaluate(task, split=split, limit=limit)`` did.
-
-    A simulator that cannot save its state (``NotImplementedError``) gives no bytes and the
-    reason; so does one whose state fails to save, since losing a finished cell over it would
-    cost a retraining.
-    """
-    import torch
-
-    record: dict[str, Any] = {"task_fingerprint": task.fingerprint, "split": split, "limit": limit,
-                              # CPU float sums depend on the thread count; a recount reuses it
-                              "torch_threads": torch.get_num_threads()}
-    try:
-        data = encode_tensors(sim.state_tensors())
-    except NotImplementedError as e:
-        return None, {**record, "file": None, "reason": str(e) or "state_tensors not implemented"}
-    except Exception as e:  # noqa: BLE001 - recorded in the cell, which is kept
-        return None, {**record, "file": None,
-                      "reason": f"saving the state failed: {type(e).__name__}: {e}"}
-    return data, {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-
-def save_cell(path: str | Path, result: Result, state: bytes | None, stored_state: dict[str, Any],
-              recount: dict[str, Any] | None = None) -> Path:
-    """Write a cell: its parameters first (``state``, when given), then the JSON that names
-    them, each atomically. A reader sees a whole cell or none; parameters without their JSON
-    are recomputed and overwritten with the cell.
-
-    ``state=None`` with a ``stored_state`` that names a file keeps that file as it is (a recount).
-    """
-    path = Path(path)
-    record = dict(stored_state)
-    state_path = path.with_suffix(STATE_SUFFIX)
-    if state is not None:
-        atomic_write_bytes(state_path, state)
-        record["file"] = state_path.name
-    elif not record.get("file"):
-        record["file"] = None
-        state_path.unlink(missing_ok=True)  # a stale file of an earlier computation of the cell
-    body = {**result.to_dict(), "stored_state": record}
-    if recount is not None:
-        body["recount"] = recount
-    return atomic_write_json(path, body)
-
-
-def _read_state(cell: CachedCell) -> tuple[str, Any]:
-    """``("ok", tensors)``, or ``("none", why)`` / ``("unreadable", why)``."""
-    st = cell.stored_state
-    if st is None:
-        return "none", "the cell was written before cells kept their parameters"
-    name = st.get("file")
-    if not name:
-        return "none", st.get("reason") or "its simulator kept no parameters"
-    if not isinstance(name, str) or Path(name).name != name or not name.endswith(STATE_SUFFIX):
-        return "unreadable", f"its parameters file is recorded as {name!r}, not a file beside it"
-    path = cell.path.parent / name
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return "none", f"its parameters file {path} is missing"
-    except OSError as e:
-        return "unreadable", f"cannot read {path}: {e.strerror or e}"
-    if st.get("sha256") and hashlib.sha256(data).hexdigest() != st["sha256"]:
-        return "unreadable", f"{path} does not match the SHA-256 recorded in the cell"
-    try:
-        return "ok", decode_tensors(data)
-    except ValueError as e:
-        return "unreadable", f"{path}: {e}"
 
 
 # -- recount: evaluate cached cells again from their parameters --------------------------------
@@ -635,8 +402,6 @@ def _resolve_presets(rows, matched, reg: Registry, extra: dict[str, Preset]) -> 
 def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any], data_dir
                   ) -> tuple[Result, dict[str, Any]]:
     """Evaluate ``cell`` again from its parameters; the new result and its recount record."""
-    from nonvon.sweep import _torch_threads, _tuples
-
     old, st = cell.result, cell.stored_state
     task_s = 0.0
     which = (old.task, st.get("task_fingerprint"))
@@ -651,7 +416,7 @@ def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any
     if isinstance(task, NonvonError):
         raise task
     start = time.perf_counter()
-    config = {k: _tuples(v) for k, v in old.config.items()}
+    config = {k: tuples(v) for k, v in old.config.items()}
     sim = reg.simulator(old.simulator, **config)
     # A hardware energy reading is not a count, and reading it again (NVML windows take
     # seconds) would make a recount as slow as a fit: the cell's own readings are kept.
@@ -659,7 +424,7 @@ def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any
     if quiet:
         sim = reg.simulator(old.simulator, **{**config, "measure_energy": False})
     threads = st.get("torch_threads")
-    with _torch_threads(threads if isinstance(threads, int) and threads > 0 else None):
+    with torch_threads(threads if isinstance(threads, int) and threads > 0 else None):
         sim.load_state_tensors(tensors, task, seed=old.seed, fit_wall_s=old.fit_wall_s)
         new = sim.evaluate(task, split=st.get("split") or "test", limit=st.get("limit"))
     wall = time.perf_counter() - start
@@ -733,7 +498,6 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
             results.json, an unknown preset; raised before anything is written.
     """
     from nonvon.energy_models import load_preset
-    from nonvon.sweep import _lock
 
     reg = reg or registry()
     start = time.perf_counter()
@@ -756,13 +520,13 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
     done: dict[str, CachedCell] = {}
     # a sweep (or compare --jobs) writing into the folder holds .sweep.lock: wait for none, fail
     # at once; a folder without one gets none, so that a recount that fails writes nothing
-    folder_lock = (results_dir or cache_dir)
-    locked = _lock(folder_lock) if (folder_lock / ".sweep.lock").exists() else contextlib.nullcontext()
+    lock_dir = results_dir or cache_dir
+    locked = folder_lock(lock_dir) if (lock_dir / ".sweep.lock").exists() else contextlib.nullcontext()
     with locked, progress_bar(progress) as bar:
         job = bar.add_task("recount", total=len(cells), status="")
         for key, cell in cells.items():
             bar.update(job, status=cell.label)
-            status, got = _read_state(cell)
+            status, got = read_state(cell)
             if status == "none":
                 out.no_parameters.append((cell.label, got))
             elif status == "unreadable":

@@ -134,11 +134,6 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-#: Set by sweep workers: how many cells the machine computes at once (their wall times are
-#: only comparable with this beside them).
-CONCURRENT_CELLS_ENV = "NONVON_CONCURRENT_CELLS"
-
-
 @functools.cache
 def _hardware() -> str:
     """CPU, core count and CUDA GPU, looked up once per process."""
@@ -157,14 +152,12 @@ def _hardware() -> str:
     return text
 
 
-def machine_description() -> str:
+def machine_description(concurrent_cells: int = 1) -> str:
     """Where a result was computed, so its wall times can be read: CPU, core count, GPU if
-    any, and how many cells shared the machine when a sweep ran several at once."""
-    import os
-
-    shared = os.environ.get(CONCURRENT_CELLS_ENV, "1")
-    return _hardware() + (f", up to {shared} cells at once"
-                          if shared.isdigit() and int(shared) > 1 else "")
+    any, and how many cells shared the machine (``concurrent_cells``, from the run context)
+    when a runner computed several at once."""
+    return _hardware() + (f", up to {concurrent_cells} cells at once"
+                          if concurrent_cells > 1 else "")
 
 
 @dataclasses.dataclass(frozen=True)

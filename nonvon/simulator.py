@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nonvon.config import fixed_options
+from nonvon.context import RunContext
 from nonvon.energy_models import OpLedger, get_op_kind
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
-from nonvon.result import Measurement, Result
+from nonvon.result import Measurement, Result, machine_description
 from nonvon.tasks import Task
 
 __all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option",
@@ -98,6 +99,11 @@ class Simulator(abc.ABC):
     # its class fixes (its model): overriding one is refused, naming the simulator that has it.
     defaults: ClassVar[Mapping[str, Any]] = {}
     fixed: ClassVar[tuple[str, ...]] = ()
+    # Relative cost of one cell of the default config on full MNIST (about seconds alone on
+    # one GPU); runners start the costliest cells first, so that none starts last.
+    cost_hint: ClassVar[float] = 1.0
+    # The run this simulator's cell is part of (set by fit); the default is no run at all.
+    context: RunContext = RunContext()
 
     def __init__(self, config: Any = None, /, **overrides: Any):
         base = config if config is not None else self.Config(**self.defaults)
@@ -165,8 +171,13 @@ class Simulator(abc.ABC):
                                     "use task.select_classes(...)")
 
     # -- the contract ------------------------------------------------------------------
-    def fit(self, task: Task, *, seed: int = 0, progress: bool = False) -> Simulator:
-        """Train on ``task``'s train split; deterministic for a given ``seed``."""
+    def fit(self, task: Task, *, seed: int = 0, progress: bool = False,
+            context: RunContext | None = None) -> Simulator:
+        """Train on ``task``'s train split; deterministic for a given ``seed``.
+
+        ``context`` (kept as ``self.context`` for ``_fit`` and ``_predict``) describes the run
+        the cell is part of; ``None`` is no run (each cell on its own)."""
+        self.context = context if context is not None else RunContext()
         self.check_task(task)
         _check_finite(task.x_train, task.name, "train")
         start = time.perf_counter()
@@ -176,8 +187,12 @@ class Simulator(abc.ABC):
         self._seed = seed
         return self
 
-    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
-        """Run inference on ``split`` (the first ``limit`` samples) and count what ran."""
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None,
+                 context: RunContext | None = None) -> Result:
+        """Run inference on ``split`` (the first ``limit`` samples) and count what ran
+        (``context``: as :meth:`fit`; ``None`` keeps the fit's)."""
+        if context is not None:
+            self.context = context
         if self._fitted_on is None:
             raise NonvonError(f"{self.name} has not been fitted", "call fit(task) first")
         if (task.input_shape, task.n_classes) != self._fitted_on:
@@ -209,7 +224,8 @@ class Simulator(abc.ABC):
                       fit_wall_s=self.fit_wall_s, n_params=self.n_params,
                       config=dataclasses.asdict(self.config), data_source=task.source,
                       measurements=pred.measurements, metrics=dict(pred.metrics),
-                      extras=tuple(pred.extras))
+                      extras=tuple(pred.extras),
+                      machine=machine_description(self.context.concurrent_cells))
 
     # -- trained state, for re-counting without retraining --------------------------------
     def state_tensors(self) -> dict[str, Any]:

@@ -34,9 +34,11 @@ from typing import Any
 
 import pytest
 
+from nonvon.cells import Cell, TaskSpec, cell_key, cell_rows, load_cell, tuples
 from nonvon.errors import DataError
+from nonvon.executors import execute
+from nonvon.grids import Grid, plan_sweep
 from nonvon.result import Result
-from nonvon.sweep import Cell, Grid, TaskSpec, _load_result, evaluate_cell, plan_sweep
 
 __all__ = ["CellCache", "SweepCase", "sweep", "nonvon_registry", "nonvon_cells",
            "default_cache_dir"]
@@ -51,7 +53,8 @@ def default_cache_dir() -> Path:
 
 
 class CellCache:
-    """Computes cells in this process and keeps each result as ``<folder>/<key>.json``.
+    """Computes cells in this process and keeps each as ``<folder>/<key>.json`` (with its
+    parameters beside it), through the same runner as ``nonvon compare`` and ``nonvon sweep``.
 
     Args:
         folder: where results are kept between runs (created on first write).
@@ -84,21 +87,19 @@ class CellCache:
         """The (unpriced) result of ``cell``: from memory, from the folder, or computed now."""
         if cell.key in self._results:
             return self._results[cell.key]
-        from nonvon.compare import cell_key
-        from nonvon.sweep import _tuples
-
         task = self._task(cell.task, cell.quick, cell.data_dir)
-        sim = self.reg.simulator(cell.simulator, **{k: _tuples(v) for k, v in cell.overrides.items()})
+        sim = self.reg.simulator(cell.simulator, **{k: tuples(v) for k, v in cell.overrides.items()})
         if cell_key(task, sim, cell.seed) != cell.key:
             raise DataError(f"the data or config of {cell.label} changed since it was planned",
                             "rerun pytest (the grid is planned again at collection)")
         path = self.folder / f"{cell.key}.json"
         if path.exists():
-            result = _load_result(path)
+            result = load_cell(path).result
             self.loaded += 1
         else:
-            result = evaluate_cell(task, sim, cell.seed, self.threads)
-            result.save(path)
+            ran = execute([cell], cache=self.folder, executor="inline", threads=self.threads,
+                          built={cell.key: (task, sim)}, catch=False, log=None)
+            result = ran.results[cell.key]
             self.computed += 1
         self._results[cell.key] = result
         return result
@@ -172,8 +173,8 @@ class SweepCase:
 
     @property
     def row(self) -> dict[str, Any]:
-        """The ``results.json`` row of this case."""
-        return self.result.modelled_row()
+        """The ``results.json`` row of this case, as ``nonvon sweep`` writes it."""
+        return cell_rows(self._cells().result(self.cell), [self._preset], self.cell)[0]
 
     def __repr__(self) -> str:
         return f"SweepCase({self.cell.label} @ {self.preset})"

@@ -8,8 +8,9 @@ training (the caller's description: data fingerprint, settings, seed, device kin
 versions), never the weights alone, since settings outside the weights (a neuron's decay,
 a quantizer) change what training does.
 
-``compare`` sets the folder (``<out>/cache/training``) for itself and its worker processes;
-with no folder set, :func:`shared_training` simply trains. A cell that needs a network
+The runner names the folder (``<out>/cache/training``) in the run context it passes to
+``Simulator.fit`` (:class:`nonvon.context.RunContext`), in its own process and in its worker
+processes; with no folder, :func:`shared_training` simply trains. A cell that needs a network
 another process is training waits for it (a lock file per key) rather than training it too.
 """
 
@@ -26,24 +27,7 @@ import torch
 
 from nonvon._io import atomic_write_bytes, content_key
 
-__all__ = ["ENV", "memo_folder", "shared_training", "training_recipe"]
-
-ENV = "NONVON_TRAINING_MEMO"
-
-
-@contextlib.contextmanager
-def memo_folder(path: str | os.PathLike | None) -> Iterator[None]:
-    """Share trainings through ``path`` inside the block (and in processes started in it)."""
-    old = os.environ.get(ENV)
-    if path is not None:
-        os.environ[ENV] = str(path)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = old
+__all__ = ["shared_training", "training_recipe"]
 
 
 @contextlib.contextmanager
@@ -71,20 +55,21 @@ def training_recipe(what: str, task, settings: dict[str, Any], seed: int,
             "seed": seed, "device": device.type, "versions": library_versions()}
 
 
-def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Callable[[], None]) -> bool:
-    """Run ``train()``, which trains ``module`` in place, unless the memo folder holds the
-    result of the same ``recipe``; then load that instead.
+def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Callable[[], None],
+                    folder: str | os.PathLike | None) -> bool:
+    """Run ``train()``, which trains ``module`` in place, unless ``folder`` holds the result
+    of the same ``recipe``; then load that instead.
 
     Args:
         module: the freshly built network (same architecture and initialisation as the
             one the recipe trains).
         recipe: everything that determines the trained weights, as JSON-able values.
         train: trains ``module`` in place.
+        folder: the memo folder (``sim.context.training_memo``); ``None``: just train.
 
     Returns:
         ``True`` when the weights came from the memo.
     """
-    folder = os.environ.get(ENV)
     if not folder:
         train()
         return False

@@ -10,9 +10,10 @@ import torch
 
 import nonvon.simulators.spiking.simulator as spiking_simulator
 from nonvon.compare import compare
+from nonvon.context import RunContext
 from nonvon.registry import registry
 from nonvon.report import headline_markdown
-from nonvon.training_memo import ENV, memo_folder, shared_training
+from nonvon.training_memo import shared_training
 
 QUICK = {"hidden": (16,), "epochs": 2, "timesteps": 4, "batch_size": 64, "lr": 5e-3}
 
@@ -22,10 +23,9 @@ def _net(seed: int = 0) -> torch.nn.Module:
     return torch.nn.Linear(3, 2)
 
 
-def test_without_a_folder_it_just_trains(monkeypatch):
-    monkeypatch.delenv(ENV, raising=False)
+def test_without_a_folder_it_just_trains():
     calls = []
-    assert shared_training(_net(), {"a": 1}, lambda: calls.append(1)) is False
+    assert shared_training(_net(), {"a": 1}, lambda: calls.append(1), None) is False
     assert calls == [1]
 
 
@@ -36,22 +36,27 @@ def test_the_second_training_of_a_recipe_loads_the_first(tmp_path):
                 net.weight.add_(1.0)
         return run
 
-    with memo_folder(tmp_path):
-        first = _net()
-        assert shared_training(first, {"recipe": 1}, train(first)) is False
-        second = _net()
-        assert shared_training(second, {"recipe": 1}, lambda: pytest.fail("trained twice")) is True
-        assert torch.equal(second.weight, first.weight) and torch.equal(second.bias, first.bias)
-        other = _net()
-        assert shared_training(other, {"recipe": 2}, train(other)) is False  # another recipe
+    first = _net()
+    assert shared_training(first, {"recipe": 1}, train(first), tmp_path) is False
+    second = _net()
+    assert shared_training(second, {"recipe": 1}, lambda: pytest.fail("trained twice"),
+                           tmp_path) is True
+    assert torch.equal(second.weight, first.weight) and torch.equal(second.bias, first.bias)
+    other = _net()
+    assert shared_training(other, {"recipe": 2}, train(other), tmp_path) is False  # another recipe
     assert len(list(tmp_path.glob("*.pt"))) == 2
 
 
-def test_memo_folder_restores_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(ENV, "/somewhere/else")
-    with memo_folder(tmp_path):
-        assert os.environ[ENV] == str(tmp_path)
-    assert os.environ[ENV] == "/somewhere/else"
+def test_a_run_sets_no_environment_variable(tmp_path):
+    """The memo folder reaches the simulator in its run context, not through the environment."""
+    def ours() -> dict[str, str]:  # torch sets variables of its own on first use
+        return {k: v for k, v in os.environ.items() if k.startswith(("NONVON_", "XLA_"))}
+
+    before = ours()
+    compare(["digits"], ["snn-mlp"], overrides={"snn-mlp": QUICK}, out_dir=tmp_path,
+            progress=False, log=lambda m: None, report=False)
+    assert ours() == before
+    assert len(list((tmp_path / "cache" / "training").glob("*.pt"))) == 1
 
 
 @pytest.fixture
@@ -72,9 +77,9 @@ def test_a_chip_from_shared_weights_equals_the_chip_trained_alone(digits_task, t
                                                                    float_trainings):
     reg = registry()
     alone = reg.simulator("loihi", **QUICK).fit(digits_task, seed=0).evaluate(digits_task)
-    with memo_folder(tmp_path):
-        reg.simulator("snn-mlp", **QUICK).fit(digits_task, seed=0)
-        shared = reg.simulator("loihi", **QUICK).fit(digits_task, seed=0).evaluate(digits_task)
+    run = RunContext(training_memo=tmp_path)
+    reg.simulator("snn-mlp", **QUICK).fit(digits_task, seed=0, context=run)
+    shared = reg.simulator("loihi", **QUICK).fit(digits_task, seed=0, context=run).evaluate(digits_task)
     assert float_trainings == ["loihi train", "snn-mlp train"]  # the second loihi loaded it
     assert shared.accuracy == alone.accuracy
     assert shared.ledger.totals == alone.ledger.totals

@@ -162,8 +162,9 @@ class GpuBaseline(TorchBacked, Simulator):
                              label=f"{self.name} train")
 
         # fp32, bf16 and int8 cells of one network train the same fp32 weights: in a compare
-        # (a memo folder set) the first trains and the others load it.
-        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train)
+        # (a memo folder in the run context) the first trains and the others load it.
+        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train,
+                                                self.context.training_memo)
         if c.dtype == "int8":
             # Post-training quantization, calibrated on the training split. On MNIST and
             # Fashion-MNIST it stays within 0.3 pp of fp32 (measured), so no

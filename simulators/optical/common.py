@@ -7,6 +7,7 @@ Everything here is a pure function of its arguments (random draws take an explic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Iterator
 
@@ -14,7 +15,10 @@ import numpy as np
 import torch
 
 from nonvon import config
+from nonvon.context import RunContext
 from nonvon.errors import ConfigError
+from nonvon.result import Result
+from nonvon.tasks import Task
 
 __all__ = [
     "PLANCK_J_S", "LIGHT_M_S", "photon_energy_j", "check_positive", "check_nonneg", "check_bits",
@@ -174,3 +178,22 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+class PhotonCurveEvaluation:
+    """``evaluate`` that adds the simulator's accuracy-vs-photons curve to the result's extras.
+
+    The host class defines ``photon_curve(x, y)`` and the config options ``photon_curve``
+    (budgets; empty: no curve) and ``photon_curve_samples``; the curve runs on the first
+    evaluated samples and the ledger stays the main run's alone.
+    """
+
+    @torch.no_grad()
+    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None,
+                 context: RunContext | None = None) -> Result:
+        result = super().evaluate(task, split=split, limit=limit, context=context)
+        if not self.config.photon_curve:
+            return result
+        x, y = task.split(split)
+        n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
+        return dataclasses.replace(result, extras=(*result.extras, self.photon_curve(x[:n], y[:n])))

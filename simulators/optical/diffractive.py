@@ -43,10 +43,10 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.models.training import train_classifier
-from nonvon.result import Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.optical.common import (
     ZJ,
+    PhotonCurveEvaluation,
     check_bits,
     check_budgets,
     check_choice,
@@ -158,9 +158,10 @@ class DiffractiveConfig:
             detector_fraction=self.detector_fraction, pad=self.pad)
 
 
-class DiffractiveOnn(Simulator):
+class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
     """Diffractive deep neural network: passive phase layers, a detector per class (``onn-diffractive``)."""
 
+    cost_hint = 42.0
     paradigm = "optical"
     Config = DiffractiveConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({
@@ -314,19 +315,6 @@ class DiffractiveOnn(Simulator):
             counts = torch.round(counts.clamp(0, fs) / fs * levels) / levels * fs
         return counts_mean, counts.argmax(1).numpy()
 
-    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
-        """Run inference (see :meth:`Simulator.evaluate`), then add the photon-budget curve.
-
-        The curve takes the first ``photon_curve_samples`` evaluated samples through the layers
-        once and detects them at each budget of ``photon_curve`` (photons per inference into the
-        input plane, shot noise on); the ledger is the main run's alone.
-        """
-        result = super().evaluate(task, split=split, limit=limit)
-        if not self.config.photon_curve:
-            return result
-        x, y = task.split(split)
-        n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
-        return dataclasses.replace(result, extras=(*result.extras, self.photon_curve(x[:n], y[:n])))
 
     @torch.no_grad()
     def photon_curve(self, x: np.ndarray, y: np.ndarray) -> PhotonCurve:

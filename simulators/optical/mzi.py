@@ -61,10 +61,11 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
-from nonvon.result import Result, find_extra
+from nonvon.result import find_extra
 from nonvon.simulator import Capabilities, Prediction, Simulator, execution_option
 from nonvon.simulators.optical.common import (
     ZJ,
+    PhotonCurveEvaluation,
     check_bits,
     check_budgets,
     check_choice,
@@ -284,9 +285,10 @@ class Chip:
         return ChipLayer(w, hold_v + hold_u + hold_s, n_v + n_u + 2 * layer.rank, path)
 
 
-class MziOnn(TorchBacked, Simulator):
+class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
     """Hybrid MZI-mesh optical neural network with electronic ReLU (``onn-mzi``)."""
 
+    cost_hint = 290.0
     paradigm = "optical"
     Config = MziConfig
     quick: ClassVar[dict] = {"hidden": (16,), "n_inputs": 16, "epochs": 4, "batch_size": 32,
@@ -514,18 +516,6 @@ class MziOnn(TorchBacked, Simulator):
         return sim.with_config(**changes) if changes else sim
 
     # -- inference ---------------------------------------------------------------------------
-    def evaluate(self, task: Task, *, split: str = "test", limit: int | None = None) -> Result:
-        """Run inference (see :meth:`Simulator.evaluate`), then add the photon-budget curve.
-
-        The curve re-runs the first ``photon_curve_samples`` evaluated samples at each budget of
-        ``photon_curve`` on the same chip (shot noise on); the ledger is the main run's alone.
-        """
-        result = super().evaluate(task, split=split, limit=limit)
-        if not self.config.photon_curve:
-            return result
-        x, y = task.split(split)
-        n = min(len(y) if limit is None else limit, self.config.photon_curve_samples)
-        return dataclasses.replace(result, extras=(*result.extras, self.photon_curve(x[:n], y[:n])))
 
     def photon_curve(self, x: np.ndarray, y: np.ndarray) -> PhotonCurve:
         """Accuracy vs laser photons per MAC on ``(x, y)``.

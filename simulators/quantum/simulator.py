@@ -227,6 +227,7 @@ class _QuantumBase(Simulator):
 class VQC(_QuantumBase):
     """A variational quantum classifier trained on the JAX statevector simulator."""
 
+    cost_hint = 40.0
     paradigm = "quantum"
     op_kinds: ClassVar[frozenset[str]] = QPU_KINDS | HOST_KINDS
     chip_boundary_absent: ClassVar[str] = (

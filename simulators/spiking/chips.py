@@ -380,6 +380,7 @@ class Loihi(ChipSimulator):
     ``loihi`` preset's (``chip_timestep``).
     """
 
+    cost_hint = 18.0
     chip = ChipSpec("loihi", neurons_per_core=1024, cores_per_chip=128, mesh_width=8,
                     axons_per_core=4096, signed_axons=False, max_fan_in=None,
                     weight_bits=(1, 8, 8), decay_bits=12, synapse_bytes_per_core=128 * 1024,
@@ -403,6 +404,7 @@ class TrueNorth(ChipSimulator):
     weights with a per-neuron threshold.
     """
 
+    cost_hint = 17.0
     chip = ChipSpec("truenorth", neurons_per_core=256, cores_per_chip=4096, mesh_width=64,
                     axons_per_core=256, signed_axons=True, max_fan_in=256, weight_bits=None,
                     linear_leak_only=True, synapse_bytes_per_core=256 * 256 // 8,
@@ -425,6 +427,7 @@ class SpiNNaker2(ChipSimulator):
     fixed point (an assumption). PE mesh width 8 is a layout assumption for hop counts.
     """
 
+    cost_hint = 16.0
     chip = ChipSpec("spinnaker2", neurons_per_core=256, cores_per_chip=152, mesh_width=8,
                     axons_per_core=None, signed_axons=False, max_fan_in=None,
                     weight_bits=(1, 16, 16), synapse_bytes_per_core=128 * 1024,
@@ -452,6 +455,7 @@ class BrainScaleS2(ChipSimulator):
     included in it); the event counts of the run are in ``sim.neurobench`` and the metrics.
     """
 
+    cost_hint = 15.0
     op_kinds = frozenset({"emulation_s"})
 
     chip = ChipSpec("brainscales2", neurons_per_core=256, cores_per_chip=2, mesh_width=2,

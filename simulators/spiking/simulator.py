@@ -211,7 +211,8 @@ class SpikingSimulator(TorchBacked, Simulator):
 
         # snn-mlp and the chips train the same network alike before a chip deploys it: in a
         # comparison the first cell trains it and the others load it (nonvon.training_memo)
-        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train)
+        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train,
+                                                self.context.training_memo)
         self.network.to(self.device).eval()
         self._after_training(task, seed=seed, progress=progress)
 
@@ -336,6 +337,7 @@ class SnnMLP(SpikingSimulator):
 
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "mlp"}
+    cost_hint = 14.0
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32, "lr": 5e-3}
 
 
@@ -344,5 +346,6 @@ class SnnCNN(SpikingSimulator):
 
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "cnn", "timesteps": 6, "coding": "direct", "epochs": 20}
+    cost_hint = 75.0
     quick: ClassVar[dict] = {"channels": (8,), "dense": 32, "kernel": 3, "epochs": 4, "timesteps": 4,
                              "batch_size": 32, "lr": 5e-3}
