@@ -51,6 +51,9 @@ class Paradigm:
             table, most preferred first (a row on none of them falls back to its first preset).
         landauer_floor: whether the Landauer bound of its digital ledger is the floor of its
             networks (``False`` where the energy is in something else, e.g. light).
+        reference_simulator: a simulator of this paradigm that event-driven rows of other
+            paradigms are held against (the report's break-even spike rate), e.g. the
+            matched-precision int8 baseline; ``""``: none.
     """
 
     name: str
@@ -59,6 +62,7 @@ class Paradigm:
     colours: tuple[str, ...]
     headline_presets: tuple[str, ...] = ()
     landauer_floor: bool = True
+    reference_simulator: str = ""
 
     def __post_init__(self) -> None:
         where = f"paradigm {self.name!r}"

@@ -745,8 +745,11 @@ def cheapest_sentence(rows: Sequence[dict[str, Any]], boundary: str = "chip") ->
     return ("; ".join(parts) + ".") if parts else ""
 
 
-#: The dense int8 baseline a spiking row's break-even spike rate is computed against.
-INT8_BASELINE = "gpu-mlp-int8"
+def reference_simulator() -> str | None:
+    """The simulator a spiking row's break-even spike rate is computed against: the first
+    paradigm (in display order) that declares a ``reference_simulator``."""
+    return next((p.reference_simulator for p in _registry().paradigms.values() if p.reference_simulator),
+                None)
 
 
 def _spike_driven_j(r: dict[str, Any], metrics: dict[str, float]) -> float:
@@ -780,7 +783,8 @@ def break_even_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> l
     """
     out = []
     heads = headline_rows(rows, boundary)
-    base = {r["task"]: r for r in heads if r["simulator"] == INT8_BASELINE}
+    reference = reference_simulator()
+    base = {r["task"]: r for r in heads if reference and r["simulator"] == reference}
     for r in heads:
         m = r.get("metrics") or {}
         if "spike_rate" not in m or r["task"] not in base:
@@ -834,7 +838,7 @@ def _class_table(rows, boundary: str = "chip"):
 
 def _break_even_table(rows):
     header = ["task", "spiking row", "accuracy", "energy", "spike-driven share",
-              "measured spike rate", f"int8 baseline ({INT8_BASELINE})", "break-even spike rate"]
+              "measured spike rate", f"reference ({reference_simulator()})", "break-even spike rate"]
     body = []
     for b in break_even_rows(rows):
         body.append([b["task"], f"{b['simulator']} @ {b['preset']}", f"{100 * b['accuracy']:.2f}%",

@@ -21,4 +21,5 @@ PARADIGM = Paradigm(
     "gpu", label="conventional digital (GPU, CPU, NPU)", order=0,
     colours=("#111111", "#6b6b6b", "#a8a8a8", "#3d3d3d"),
     headline_presets=("npu-7nm", "gpu-h100", "cmos-7nm"),
+    reference_simulator="gpu-mlp-int8",  # the matched-precision dense baseline (issue #17)
 )
