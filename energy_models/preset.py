@@ -105,6 +105,25 @@ class Preset:
         """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""
         return sorted(set(op_kinds) - set(self.ops))
 
+    def check_latency_model(self, op_kinds, who: str) -> None:
+        """Refuse, before any work, to price ``who``'s kinds with static power but no timing.
+
+        Static energy is power x the modelled latency; when none of the kinds ``who`` counts
+        has a ``time_s`` here (and none is a device-time kind), there is no latency to charge.
+        """
+        if not (self.static_power_w or self.static_high_w):
+            return
+        if any(get_op_kind(k).unit == TIME_UNIT or (k in self.ops and self.ops[k].time_s is not None)
+               for k in op_kinds):
+            return
+        where = self.path or f"preset {self.name!r}"
+        raise PresetError(
+            f"{where}: [static] power_w = {self.static_power_w} W, but none of the op kinds "
+            f"{who} counts ({', '.join(sorted(op_kinds))}) has a time_s, so no latency exists to "
+            "charge it over",
+            "give time_s (seconds per op) to the kinds that set the device's latency, e.g. "
+            "[ops.chip_timestep] time_s = 1e-3")
+
     @property
     def priced_classes(self) -> frozenset[str]:
         """The cost classes some entry of this preset prices (static power counts as static)."""

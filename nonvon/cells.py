@@ -214,6 +214,8 @@ def presets_for(sim, chosen: Sequence[str] | None, reg) -> list[Preset]:
         if not found:
             raise IncompatibleError(f"no registered preset prices every op kind {sim.name} counts",
                                     "add a preset (see docs/adding-a-device.md)")
+        for p in found:
+            p.check_latency_model(sim.op_kinds, sim.name)
         return found
     presets = [reg.preset(p) for p in chosen]
     usable = [p for p in presets if sim.paradigm in p.paradigms and not p.can_price(sim.op_kinds)]
@@ -223,6 +225,8 @@ def presets_for(sim, chosen: Sequence[str] | None, reg) -> list[Preset]:
             f"op kinds {sorted(sim.op_kinds)})",
             "choose presets that price every kind it counts (`nonvon list --json` shows each "
             "preset's ops)")
+    for p in usable:
+        p.check_latency_model(sim.op_kinds, sim.name)
     return usable
 
 

@@ -327,3 +327,15 @@ def test_bad_grid_structures_in_python(data, message):
     with pytest.raises(NonvonError) as e:
         Grid.from_dict(data)
     assert message in str(e.value)
+
+
+def test_preset_with_static_power_but_no_timing_is_refused_before_training(tmp_path, capsys):
+    # a copy of a core price list with static power added: nothing it prices has a time_s
+    base = Path(__file__).parents[1] / "energy_models" / "presets" / "cmos-45nm.toml"
+    preset = tmp_path / "leaky.toml"
+    preset.write_text(base.read_text().replace('name = "cmos-45nm"', 'name = "leaky"')
+                      + '\n[static]\npower_w = 0.5\nsource = "test fixture, not a real device"\n')
+    err = assert_cli_refuses(["compare", "--task", "digits", "--sim", "gpu-mlp", "--preset",
+                              str(preset), "--out", str(tmp_path / "o")],
+                             "no latency exists to charge it over", capsys, tmp_path)
+    assert "leaky.toml" in err and "time_s" in err

@@ -1,0 +1,5 @@
+"""``python -m nonvon ...``: the same as the ``nonvon`` command."""
+
+from nonvon.cli import main
+
+main()
