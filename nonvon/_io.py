@@ -63,9 +63,11 @@ def content_key(payload: Any) -> str:
 _TENSOR_META = "nonvon"  # one metadata key: safetensors writes several in a random order
 
 
-def encode_tensors(tensors: dict[str, Any]) -> bytes:
+def encode_tensors(tensors: dict[str, Any], *, shared: dict[str, str] | None = None) -> bytes:
     """``tensors`` (torch tensors or NumPy arrays by name) as ``.safetensors`` bytes, the
     same bytes for the same values. NumPy arrays come back as NumPy from :func:`decode_tensors`.
+    ``shared`` names further tensors kept elsewhere (name -> content hash; see
+    :func:`shared_tensor_refs`).
 
     Raises:
         TypeError: a value is neither a tensor nor a numeric array.
@@ -88,8 +90,23 @@ def encode_tensors(tensors: dict[str, Any]) -> bytes:
                             f"{array.dtype}, not numbers")
         out[name] = torch.from_numpy(np.ascontiguousarray(array).copy())
         numpy_names.append(name)
-    meta = json.dumps({"format": "nonvon-state/1", "numpy": sorted(numpy_names)}, sort_keys=True)
-    return save(out, metadata={_TENSOR_META: meta})
+    meta = {"format": "nonvon-state/1", "numpy": sorted(numpy_names)}
+    if shared:
+        meta["shared"] = dict(sorted(shared.items()))
+    return save(out, metadata={_TENSOR_META: json.dumps(meta, sort_keys=True)})
+
+
+def shared_tensor_refs(data: bytes) -> dict[str, str]:
+    """The tensors that :func:`encode_tensors` bytes name but keep elsewhere (name -> hash)."""
+    try:
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(json.loads(data[8:8 + n])["__metadata__"][_TENSOR_META])
+    except Exception as e:  # noqa: BLE001 - any damage reads as "not ours"
+        raise ValueError(f"not a nonvon safetensors file ({type(e).__name__}: {e})") from None
+    refs = meta.get("shared", {})
+    if not isinstance(refs, dict) or not all(isinstance(v, str) for v in refs.values()):
+        raise ValueError("not a nonvon safetensors file (malformed shared-tensor list)")
+    return refs
 
 
 def decode_tensors(data: bytes) -> dict[str, Any]:

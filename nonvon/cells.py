@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import time
 import traceback
@@ -40,6 +41,7 @@ from nonvon._io import (
     content_key,
     decode_tensors,
     encode_tensors,
+    shared_tensor_refs,
 )
 from nonvon.context import RunContext
 from nonvon.energy_models import Preset
@@ -514,11 +516,55 @@ def capture_state(sim, task: Task, *, split: str = "test", limit: int | None = N
     return data, {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
+#: Tensors at least this large are kept once per cache, in ``<cache>/tensors/<hash>.safetensors``,
+#: and cells name them: the precision variants of one training and chips that share a training
+#: would otherwise store the same weights several times.
+SHARED_DIR = "tensors"
+SHARED_MIN_BYTES = 1 << 16
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _share_large_tensors(state: bytes, cache: Path) -> bytes:
+    """``state`` with each large tensor moved to the cache's shared store (written once)."""
+    tensors = decode_tensors(state)
+    own, shared = {}, dict(shared_tensor_refs(state))
+    for name, value in tensors.items():
+        blob = encode_tensors({"t": value})
+        if len(blob) < SHARED_MIN_BYTES:
+            own[name] = value
+            continue
+        digest = hashlib.sha256(blob).hexdigest()
+        target = cache / SHARED_DIR / f"{digest}{STATE_SUFFIX}"
+        if not target.exists():
+            atomic_write_bytes(target, blob)
+        shared[name] = digest
+    return encode_tensors(own, shared=shared)
+
+
+def _resolve_shared(data: bytes, cache: Path) -> dict[str, Any]:
+    """The tensors of a cell's parameters file, with the shared ones read back (hash checked)."""
+    tensors = decode_tensors(data)
+    for name, digest in shared_tensor_refs(data).items():
+        if not _HASH.fullmatch(digest):
+            raise ValueError(f"shared tensor {name!r} is recorded as {digest!r}, not a SHA-256")
+        blob_path = cache / SHARED_DIR / f"{digest}{STATE_SUFFIX}"
+        try:
+            blob = blob_path.read_bytes()
+        except OSError as e:
+            raise ValueError(f"its shared tensor {name!r} ({blob_path}) cannot be read: "
+                             f"{e.strerror or e}") from None
+        if hashlib.sha256(blob).hexdigest() != digest:
+            raise ValueError(f"{blob_path} does not match its SHA-256 (tensor {name!r})")
+        tensors[name] = decode_tensors(blob)["t"]
+    return tensors
+
+
 def save_cell(path: str | Path, result: Result, state: bytes | None, stored_state: dict[str, Any],
               recount: dict[str, Any] | None = None) -> Path:
-    """Write a cell: its parameters first (``state``, when given), then the JSON that names
-    them, each atomically. A reader sees a whole cell or none; parameters without their JSON
-    are recomputed and overwritten with the cell.
+    """Write a cell: its parameters first (``state``, when given; large tensors go to the
+    cache's shared store), then the JSON that names them, each atomically. A reader sees a
+    whole cell or none; parameters without their JSON are recomputed and overwritten with
+    the cell.
 
     ``state=None`` with a ``stored_state`` that names a file keeps that file as it is (a recount).
     """
@@ -526,8 +572,10 @@ def save_cell(path: str | Path, result: Result, state: bytes | None, stored_stat
     record = dict(stored_state)
     state_path = path.with_suffix(STATE_SUFFIX)
     if state is not None:
+        state = _share_large_tensors(state, path.parent)
         atomic_write_bytes(state_path, state)
-        record["file"] = state_path.name
+        record.update(file=state_path.name, sha256=hashlib.sha256(state).hexdigest(),
+                      bytes=len(state))
     elif not record.get("file"):
         record["file"] = None
         state_path.unlink(missing_ok=True)  # a stale file of an earlier computation of the cell
@@ -557,6 +605,6 @@ def read_state(cell: CachedCell) -> tuple[str, Any]:
     if st.get("sha256") and hashlib.sha256(data).hexdigest() != st["sha256"]:
         return "unreadable", f"{path} does not match the SHA-256 recorded in the cell"
     try:
-        return "ok", decode_tensors(data)
+        return "ok", _resolve_shared(data, cell.path.parent)
     except ValueError as e:
         return "unreadable", f"{path}: {e}"

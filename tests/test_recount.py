@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nonvon.cli import run as run_cli
+from nonvon._io import shared_tensor_refs
 from nonvon.compare import compare, csv_columns, load_cell, recount
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.registry import registry
@@ -339,3 +340,26 @@ def test_a_folder_a_sweep_is_writing_to_is_refused(folder, capsys):
         assert run_cli("recount", str(folder), "--no-progress") == 2
     assert "another nonvon sweep is writing" in capsys.readouterr().err
     assert snapshot(folder) == before
+
+
+def test_a_training_shared_by_precision_variants_is_stored_once(tmp_path, capsys):
+    # gpu-mlp-int8 keeps the fp32 network it was quantized from: the same tensors as gpu-mlp's
+    out = tmp_path / "res"
+    tiny = {"hidden": (64,), "epochs": 1, "batch_size": 64, "device": "cpu"}
+    compare(["mnist-5k"], ["gpu-mlp", "gpu-mlp-int8"], subset=(300, 100), out_dir=out,
+            overrides={"gpu-mlp": tiny, "gpu-mlp-int8": tiny}, report=False, **QUIET)
+    shared = sorted((out / "cache" / "tensors").glob("*.safetensors"))
+    cells = cells_by_sim(out)
+    refs = {sim: shared_tensor_refs((out / "cache" / c["stored_state"]["file"]).read_bytes())
+            for sim, c in cells.items()}
+    # the 784 x 64 fp32 weight is one file, named by both cells
+    assert refs["gpu-mlp"]["1.weight"] == refs["gpu-mlp-int8"]["fp32.1.weight"]
+    assert len(shared) == len(set(refs["gpu-mlp"].values()) | set(refs["gpu-mlp-int8"].values()))
+    assert run_cli("recount", str(out), "--no-progress") == 0
+    assert "recounted 2 cell(s)" in capsys.readouterr().err
+    # a damaged shared tensor makes every cell that names it unreadable, and none is rewritten
+    blob = out / "cache" / "tensors" / f"{refs['gpu-mlp']['1.weight']}.safetensors"
+    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
+    assert run_cli("recount", str(out), "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert "2 with unreadable parameters" in err and "does not match its SHA-256" in err
