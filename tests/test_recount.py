@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nonvon.cli import run as run_cli
 from nonvon._io import shared_tensor_refs
+from nonvon.cli import run as run_cli
 from nonvon.compare import compare, csv_columns, load_cell, recount
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.registry import registry
