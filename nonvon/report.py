@@ -700,10 +700,11 @@ def _fit_time(r: dict[str, Any], digits: int) -> str:
     return f"{r.get('fit_wall_s') or 0.0:.{digits}f} s" + (" (training shared)" if shared else "")
 
 
-def _headline_table(rows, boundary: str = "chip"):
+def _headline_table(rows, boundary: str = "chip", compact: bool = False):
     header = ["task", "simulator", "paradigm", "precision", "preset / measurement", "accuracy",
               "energy / inference", "device latency / inference", "fit time", "eval time",
               "ran on"]
+    keep = 8 if compact else len(header)  # compact: what was computed, not how long it took
     body = []
     for r in sorted(headline_rows(rows, boundary),
                     key=lambda r: (r["task"], r["energy_per_inference_j"] or 0.0)):
@@ -712,14 +713,14 @@ def _headline_table(rows, boundary: str = "chip"):
                      f"{100 * r['accuracy']:.2f}%", format_si(r["energy_per_inference_j"], "J"),
                      format_si(r.get("latency_per_inference_s"), "s"),
                      _fit_time(r, 0), f"{r.get('sim_wall_s') or 0.0:.1f} s",
-                     r.get("machine") or "n/a"])
-    return header, body
+                     r.get("machine") or "n/a"][:keep])
+    return header[:keep], body
 
 
-def headline_markdown(rows: list[dict[str, Any]], boundary: str = "chip") -> str:
+def headline_markdown(rows: list[dict[str, Any]], boundary: str = "chip", compact: bool = False) -> str:
     """The headline table at ``boundary`` (see :func:`headline_rows`) in Markdown, cheapest
-    first per task, as the README shows it."""
-    return _md_table(*_headline_table(rows, boundary))
+    first per task; ``compact`` leaves out the timing and machine columns (the README's)."""
+    return _md_table(*_headline_table(rows, boundary, compact))
 
 
 def cheapest_sentence(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> str:

@@ -359,3 +359,15 @@ def test_report_sections_come_from_entry_points_and_a_failing_one_is_shown(rows,
     assert "## Extra from a plugin" in md and f"{len(rows)} rows seen" in md
     assert (tmp_path / "extra.png").read_bytes().startswith(b"\x89PNG")
     assert "broken-section (failed)" in md and "ValueError: no curve here" in md
+
+
+def test_the_compact_headline_keeps_what_was_computed_and_drops_the_timings(rows):
+    from nonvon.report import headline_markdown
+
+    full, compact = headline_markdown(rows, "chip"), headline_markdown(rows, "chip", compact=True)
+    head = compact.splitlines()[0]
+    assert head.rstrip(" |").endswith("device latency / inference") and "ran on" not in compact
+    # the same rows in the same order, each cut after its latency
+    cut = ["|".join(line.split("|")[:9]) + "|" for line in full.splitlines()]
+    assert [line.replace(" ", "") for line in compact.splitlines()] == \
+        [line.replace(" ", "") for line in cut]
