@@ -94,7 +94,7 @@ def _nonvon_epoch(model, x, y, params, *, batch_size, lr, seed):
 
 
 def compare(n_qubits: int, layers: int, n: int, batch_size: int, lr: float = 0.05, seed: int = 0) -> dict:
-    from nonvon.models.vqc_circuits import build_vqc
+    from nonvon.simulators.quantum.circuits import build_vqc
 
     x, y = _data(n, n_qubits)
     model = build_vqc(n_qubits, n_qubits, 2, layers=layers, encoding="angle")
@@ -128,7 +128,7 @@ def make_programs(qubits, layers: int) -> dict:
     """Translated programs for the curve, as JSON-able data (needs qiskit)."""
     import dataclasses
 
-    from nonvon.models.vqc_circuits import build_vqc
+    from nonvon.simulators.quantum.circuits import build_vqc
     from nonvon.simulators.quantum.statevector import translate
 
     out = {}

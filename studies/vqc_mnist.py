@@ -142,7 +142,7 @@ def qnn_data(task, threshold: float = 0.5) -> dict:
 
 
 def _qnn_model(s: Setting):
-    from nonvon.models.vqc_circuits import build_readout_qnn
+    from nonvon.simulators.quantum.circuits import build_readout_qnn
 
     return build_readout_qnn(16, tuple(s.cfg["couplings"]), style=s.cfg["style"])
 

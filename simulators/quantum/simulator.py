@@ -1,6 +1,6 @@
 """Variational quantum classifiers on a QPU, and their classical twins.
 
-:class:`VQC` trains a qiskit-defined classifier (:mod:`nonvon.models.vqc_circuits`) on
+:class:`VQC` trains a qiskit-defined classifier (:mod:`nonvon.simulators.quantum.circuits`) on
 the compiled JAX statevector simulator with exact gradients, then evaluates it as a
 device would: the circuit is transpiled to the device's native gates and
 connectivity, run with a finite number of shots (sampled from the exact outcome
@@ -94,12 +94,12 @@ class VQCConfig:
     Args:
         n_qubits: register size (at most ``MAX_QUBITS``; the device may hold fewer).
         encoding: ``"angle"``, ``"reupload"`` or ``"amplitude"`` (see
-            :mod:`nonvon.models.vqc_circuits`).
+            :mod:`nonvon.simulators.quantum.circuits`).
         layers: hardware-efficient blocks (re-uploading: encode + block, repeated).
         entanglement: ``"linear"`` or ``"ring"`` CZ pattern.
         readout: ``"class"`` (one qubit per class, shared scale and a bias each) or
             ``"all"`` (every qubit's ``<Z>`` through a trainable affine map); see
-            :mod:`nonvon.models.vqc_circuits`.
+            :mod:`nonvon.simulators.quantum.circuits`.
         preprocess: ``"pca"``, ``"downsample"`` or ``"none"`` (features as given).
         n_features: features after pre-processing (``None`` with ``"none"``).
         epochs, batch_size, lr: minibatch Adam with cosine decay to ``lr / 10``.
@@ -134,7 +134,7 @@ class VQCConfig:
     eval_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
+        from nonvon.simulators.quantum.circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
         from nonvon.simulators.quantum.device import DEVICES
 
         positive_int("n_qubits", self.n_qubits, example=10)
@@ -177,7 +177,7 @@ class _QuantumBase(Simulator):
 
     @property
     def capabilities(self) -> Capabilities:
-        from nonvon.models.vqc_circuits import features_capacity
+        from nonvon.simulators.quantum.circuits import features_capacity
 
         c = self.config
         max_features = features_capacity(c.encoding, c.n_qubits) if c.preprocess == "none" else None
@@ -217,7 +217,7 @@ class _QuantumBase(Simulator):
                               f"load the state saved by {type(self).__name__} with this config")
 
     def _model(self, n_features: int, n_classes: int):
-        from nonvon.models.vqc_circuits import build_vqc
+        from nonvon.simulators.quantum.circuits import build_vqc
 
         c = self.config
         return build_vqc(c.n_qubits, n_features, n_classes, layers=c.layers, encoding=c.encoding,
@@ -256,7 +256,7 @@ class VQC(_QuantumBase):
         """Input parameter values per sample (angles, or amplitude-tree angles)."""
         if self.model.encoding != "amplitude":
             return feats
-        from nonvon.models.vqc_circuits import amplitude_angles
+        from nonvon.simulators.quantum.circuits import amplitude_angles
 
         n, f = feats.shape
         k = 2 ** self.model.n_qubits
@@ -478,7 +478,7 @@ def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int 
     """Logits of a VQC from the exact statevector (cached per circuit).
 
     ``p["w"]`` are the circuit weights (broadcast to every sample after its inputs).
-    ``readout_map`` (see :class:`nonvon.models.vqc_circuits.VQCModel`): ``"scale"``:
+    ``readout_map`` (see :class:`nonvon.simulators.quantum.circuits.VQCModel`): ``"scale"``:
     ``s <Z> + b`` with a shared scale ``p["s"]`` and biases ``p["b"]``; ``"linear"``:
     ``<Z> @ p["s"] + p["b"]``; ``"none"``: ``<Z>`` itself. Two classes give the logits
     ``[0, score]``.
