@@ -86,7 +86,7 @@ def _peer_epoch(model, x, y, params, *, batch_size, lr, seed, lr_floor=0.1):
 def _nonvon_epoch(model, x, y, params, *, batch_size, lr, seed):
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
     from nonvon.simulators.quantum.statevector import translate
-    from nonvon.simulators.quantum.training import train_adam
+    from nonvon.simulators.quantum.vqc_training import train_adam
 
     prog = translate(model.circuit, tuple(model.inputs) + tuple(model.weights))
     fn = vqc_logits_fn(prog, model.readout, True, None)
@@ -175,7 +175,7 @@ def curve(programs: dict, batch_size: int, device: str, steps: int = 5) -> list[
     import jax.numpy as jnp
 
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
-    from nonvon.simulators.quantum.training import _adam_step
+    from nonvon.simulators.quantum.vqc_training import _adam_step
 
     dev = _jax_device(device)
     rows = []

@@ -321,7 +321,7 @@ def test_twin_matches_parameter_count(digits_task):
 
 
 def test_preprocess_counts_what_it_computes(digits_task):
-    from nonvon.simulators.quantum.training import Preprocessor
+    from nonvon.simulators.quantum.vqc_training import Preprocessor
 
     pre = Preprocessor("pca", 5).fit(digits_task.x_train)
     c = Counter()

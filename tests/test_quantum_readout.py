@@ -30,7 +30,7 @@ from nonvon.simulators.quantum.statevector import (  # noqa: E402
     translate,
     z_from_probabilities,
 )
-from nonvon.simulators.quantum.training import hinge, train_adam  # noqa: E402
+from nonvon.simulators.quantum.vqc_training import hinge, train_adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -158,7 +158,7 @@ def decide(scores: torch.Tensor) -> torch.Tensor:
 # -- builders -----------------------------------------------------------------------------
 def front_end(pre) -> list[nn.Module]:
     """Layers computing ``pre.transform`` (a fitted
-    :class:`~nonvon.simulators.quantum.training.Preprocessor`) in fp32.
+    :class:`~nonvon.simulators.quantum.vqc_training.Preprocessor`) in fp32.
 
     PCA is one Linear layer whose bias holds the centring; with angle scaling the per-feature
     map to ``[0, pi]`` is folded into it too (an affine map after an affine map), then a

@@ -189,7 +189,7 @@ class _QuantumBase(Simulator):
         return 1 if n_classes == 2 else n_classes
 
     def _prepare(self, task: Task, seed: int):
-        from nonvon.simulators.quantum.training import Preprocessor
+        from nonvon.simulators.quantum.vqc_training import Preprocessor
 
         c = self.config
         x, y = task.x_train, task.y_train
@@ -202,7 +202,7 @@ class _QuantumBase(Simulator):
 
     def _load_preprocessor(self, tensors: dict, task: Task) -> int:
         """Restore the fitted pre-processing from ``pre.*`` tensors; returns its feature count."""
-        from nonvon.simulators.quantum.training import Preprocessor
+        from nonvon.simulators.quantum.vqc_training import Preprocessor
 
         c = self.config
         scale = "none" if c.encoding == "amplitude" else "angle"
@@ -272,7 +272,7 @@ class VQC(_QuantumBase):
     # -- training -----------------------------------------------------------------------
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         from nonvon.simulators.quantum.statevector import translate
-        from nonvon.simulators.quantum.training import train_adam
+        from nonvon.simulators.quantum.vqc_training import train_adam
 
         feats, y = self._prepare(task, seed)
         self.model = m = self._model(feats.shape[1], task.n_classes)
@@ -568,7 +568,7 @@ class VQCClassicalTwin(_QuantumBase):
         return sum(int(np.size(v)) for v in self.params.values()) if self.params else 0
 
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
-        from nonvon.simulators.quantum.training import train_adam
+        from nonvon.simulators.quantum.vqc_training import train_adam
 
         feats, y = self._prepare(task, seed)
         if self._normalize:  # the VQC sees normalized amplitudes
