@@ -36,7 +36,7 @@ import time
 import torch
 
 from nonvon._io import atomic_savefig, atomic_write_json
-from nonvon.models.spiking.lif import lif_sequence, lif_step
+from nonvon.simulators.spiking.lif_kernels import lif_sequence, lif_step
 
 BETA = 0.95  # as in the published snnTorch entry
 

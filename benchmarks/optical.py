@@ -35,8 +35,12 @@ import torch
 from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 from nonvon._io import atomic_savefig, atomic_write_text
-from nonvon.models.diffractive import DiffractiveGeometry, DiffractiveNetwork, angular_spectrum_transfer
-from nonvon.models.mzi import MZIMesh, mzi_transfer
+from nonvon.simulators.optical.diffraction import (
+    DiffractiveGeometry,
+    DiffractiveNetwork,
+    angular_spectrum_transfer,
+)
+from nonvon.simulators.optical.mesh import MZIMesh, mzi_transfer
 
 
 def column_indices(mesh: MZIMesh, device) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from nonvon.models.spiking.ttfs_training import StepState, TTFSNetwork, TTFSTrainConfig, train_step
+from nonvon.simulators.spiking.ttfs_training import StepState, TTFSNetwork, TTFSTrainConfig, train_step
 
 WARMUP = 3  # eager steps before a capture (on a side stream, as CUDA graphs require)
 

@@ -86,7 +86,7 @@ def _peer_epoch(model, x, y, params, *, batch_size, lr, seed, lr_floor=0.1):
 def _nonvon_epoch(model, x, y, params, *, batch_size, lr, seed):
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
     from nonvon.simulators.quantum.statevector import translate
-    from nonvon.simulators.quantum.training import train_adam
+    from nonvon.simulators.quantum.vqc_training import train_adam
 
     prog = translate(model.circuit, tuple(model.inputs) + tuple(model.weights))
     fn = vqc_logits_fn(prog, model.readout, True, None)
@@ -94,7 +94,7 @@ def _nonvon_epoch(model, x, y, params, *, batch_size, lr, seed):
 
 
 def compare(n_qubits: int, layers: int, n: int, batch_size: int, lr: float = 0.05, seed: int = 0) -> dict:
-    from nonvon.models.vqc_circuits import build_vqc
+    from nonvon.simulators.quantum.circuits import build_vqc
 
     x, y = _data(n, n_qubits)
     model = build_vqc(n_qubits, n_qubits, 2, layers=layers, encoding="angle")
@@ -128,7 +128,7 @@ def make_programs(qubits, layers: int) -> dict:
     """Translated programs for the curve, as JSON-able data (needs qiskit)."""
     import dataclasses
 
-    from nonvon.models.vqc_circuits import build_vqc
+    from nonvon.simulators.quantum.circuits import build_vqc
     from nonvon.simulators.quantum.statevector import translate
 
     out = {}
@@ -175,7 +175,7 @@ def curve(programs: dict, batch_size: int, device: str, steps: int = 5) -> list[
     import jax.numpy as jnp
 
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
-    from nonvon.simulators.quantum.training import _adam_step
+    from nonvon.simulators.quantum.vqc_training import _adam_step
 
     dev = _jax_device(device)
     rows = []

@@ -264,7 +264,7 @@ def run_photonic(reg, args, out: Path) -> dict:
     """onn-mzi's accuracy against detected photons per MAC (shot noise only, ideal converters),
     inverted at Wang et al.'s accuracies: the photons nonvon's model needs vs the photons they
     measured."""
-    from nonvon.simulators.optical.common import photon_energy_j
+    from nonvon.simulators.optical.device import photon_energy_j
 
     budgets = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
     if args.quick:

@@ -53,9 +53,9 @@ import torch
 import nonvon
 from nonvon._io import atomic_savefig, atomic_write_bytes, atomic_write_text
 from nonvon.cli import parse_overrides
-from nonvon.models.diffractive import DiffractiveNetwork
 from nonvon.result import extras_to_dict
 from nonvon.simulators.optical import DiffractiveConfig, DiffractiveOnn, lin2018_note
+from nonvon.simulators.optical.diffraction import DiffractiveNetwork
 from nonvon.simulators.optical.extras import DiffractiveRunStats
 from nonvon.simulators.optical.figures import PHOTON_BUDGET_FIGURE, photon_budget_png
 

@@ -33,7 +33,7 @@ import numpy as np
 import nonvon
 from nonvon._io import atomic_savefig, atomic_write_text
 from nonvon.simulators.optical import MziOnn
-from nonvon.simulators.optical.common import photon_energy_j
+from nonvon.simulators.optical.device import photon_energy_j
 from nonvon.simulators.optical.extras import MziRunStats
 from nonvon.simulators.optical.figures import HAMERLY_2019_J_PER_MAC, WANG_2022
 

@@ -23,7 +23,7 @@ import torch
 
 import nonvon
 from nonvon._io import atomic_savefig, atomic_write_text
-from nonvon.models.spiking.conversion import convert_mlp
+from nonvon.simulators.spiking.conversion import convert_mlp
 
 # Published ANN -> SNN conversions on MNIST: (label, timesteps, ANN accuracy, SNN accuracy).
 PUBLISHED = [

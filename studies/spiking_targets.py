@@ -1,6 +1,6 @@
 """Surrogate-gradient SNNs on full MNIST and Fashion-MNIST: the accuracy targets.
 
-Trains the spiking MLP and the spiking CNN (``nonvon.models.spiking``) with the fused LIF
+Trains the spiking MLP and the spiking CNN (``nonvon.simulators.spiking``) with the fused LIF
 path, evaluates each on the full test split and saves its weights (``.safetensors``) and a
 JSON record, so the chip simulators can count and price the trained networks afterwards
 (``nonvon.simulators.spiking``: ``sim.load_weights(path)`` then ``sim.evaluate(task)``).
@@ -25,8 +25,8 @@ import torch
 
 import nonvon
 from nonvon._io import atomic_write_text
-from nonvon.models.spiking import LIFConfig, spiking_cnn, spiking_mlp
 from nonvon.models.training import train_classifier
+from nonvon.simulators.spiking import LIFConfig, spiking_cnn, spiking_mlp
 
 TARGETS = {("mnist", "mlp"): 0.980, ("mnist", "cnn"): 0.993,
            ("fashion-mnist", "mlp"): 0.88, ("fashion-mnist", "cnn"): 0.905}

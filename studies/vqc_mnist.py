@@ -142,7 +142,7 @@ def qnn_data(task, threshold: float = 0.5) -> dict:
 
 
 def _qnn_model(s: Setting):
-    from nonvon.models.vqc_circuits import build_readout_qnn
+    from nonvon.simulators.quantum.circuits import build_readout_qnn
 
     return build_readout_qnn(16, tuple(s.cfg["couplings"]), style=s.cfg["style"])
 
@@ -300,7 +300,7 @@ def _qnn_twin(d: dict, n_params: int, c: dict, seed: int) -> dict:
     import math
 
     from nonvon.simulators.quantum.simulator import mlp_logits_fn, twin_hidden, twin_param_count
-    from nonvon.simulators.quantum.training import train_adam
+    from nonvon.simulators.quantum.vqc_training import train_adam
 
     f = d["x_train"].shape[1]
     h = twin_hidden(n_params, f, 1)
@@ -319,7 +319,7 @@ def _qnn_twin(d: dict, n_params: int, c: dict, seed: int) -> dict:
 
 def run_qnn(name: str, s: Setting, args, reg, trained: dict | None) -> dict:
     from nonvon.simulators.quantum.statevector import translate
-    from nonvon.simulators.quantum.training import train_adam
+    from nonvon.simulators.quantum.vqc_training import train_adam
 
     task = _task(reg, s, args.subset)
     d = qnn_data(task)

@@ -3,7 +3,7 @@
 ``studies/vqc_mnist.py --export DIR`` writes, per setting, the pre-processed inputs, the
 translated circuit program, the initial parameters and the training schedule; this
 script trains each with the same loop as :class:`nonvon.simulators.quantum.VQC`
-(:func:`~nonvon.simulators.quantum.training.train_adam` on
+(:func:`~nonvon.simulators.quantum.vqc_training.train_adam` on
 :func:`~nonvon.simulators.quantum.simulator.vqc_logits_fn`) on the default JAX device,
 reports the noise-free test accuracy, and writes ``OUT/<setting>.trained.npz`` for
 ``vqc_mnist.py --weights OUT``. Last line: one JSON object with every setting's result.
@@ -40,7 +40,7 @@ def train_one(path: Path, out: Path, epochs: int | None = None) -> dict:
     from nonvon._io import atomic_write_bytes
     from nonvon.errors import ConfigError
     from nonvon.simulators.quantum.simulator import vqc_logits_fn
-    from nonvon.simulators.quantum.training import train_adam
+    from nonvon.simulators.quantum.vqc_training import train_adam
 
     with np.load(path, allow_pickle=False) as z:
         if "meta" not in z.files:

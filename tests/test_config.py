@@ -107,9 +107,9 @@ def test_checks_return_normalized_values():
 
 def test_every_readout_map_name_has_a_class():
     pytest.importorskip("jax")
-    from nonvon.models import vqc_circuits
+    from nonvon.simulators.quantum import circuits
     from nonvon.simulators.quantum.classical import READOUT_MAPS, readout_map
 
-    assert set(READOUT_MAPS) == set(vqc_circuits._READOUT_MAPS)
+    assert set(READOUT_MAPS) == set(circuits._READOUT_MAPS)
     with pytest.raises(UnknownNameError, match="did you mean .scale."):
         readout_map("scaled")

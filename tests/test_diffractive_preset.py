@@ -13,8 +13,8 @@ import torch
 
 from nonvon.energy_models import OpLedger, load_preset, price
 from nonvon.energy_models.presets import PRESET_DIR
-from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.simulators.optical import DiffractiveOnn
+from nonvon.simulators.optical.diffraction import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 
 NIR_M = 850e-9
 THZ_HZ = 0.4e12

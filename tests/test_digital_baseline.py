@@ -14,8 +14,8 @@ import torch
 from nonvon.energy_models import OpLedger, load_preset, price
 from nonvon.energy_models.presets import PRESET_DIR
 from nonvon.errors import ConfigError
-from nonvon.models.quantize import INT8_MAX, QuantLinear, quantize_input
 from nonvon.simulators.gpu import GpuCNNInt8, GpuMLP, GpuMLPBf16, GpuMLPInt8
+from nonvon.simulators.gpu.quantize import INT8_MAX, QuantLinear, quantize_input
 from nonvon.simulators.gpu.simulator import matmul_precision
 
 MLP = {"hidden": (32,), "epochs": 15, "batch_size": 32, "device": "cpu"}

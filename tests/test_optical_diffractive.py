@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.diffractive import (
+from nonvon.simulators.optical.diffraction import (
     LIN2018,
     DiffractiveGeometry,
     DiffractiveNetwork,

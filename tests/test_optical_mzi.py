@@ -1,4 +1,4 @@
-"""MZI meshes: unitarity, decomposition round trips, gradients, bad input (models/mzi.py)."""
+"""MZI meshes: unitarity, decomposition round trips, gradients, bad input (simulators/optical/mesh.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from scipy.stats import unitary_group
 
 from nonvon.errors import ConfigError
-from nonvon.models.mzi import (
+from nonvon.simulators.optical.mesh import (
     ARRANGEMENTS,
     HybridMZINetwork,
     MZIMesh,

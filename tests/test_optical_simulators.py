@@ -12,17 +12,17 @@ import torch
 from nonvon.energy_models import load_preset, price
 from nonvon.energy_models.presets import PRESET_DIR
 from nonvon.errors import ConfigError
-from nonvon.models.diffractive import DiffractiveGeometry
-from nonvon.models.mzi import HybridMZINetwork
 from nonvon.simulators.optical import Chip, DiffractiveConfig, DiffractiveOnn, MziConfig, MziOnn
-from nonvon.simulators.optical.common import (
+from nonvon.simulators.optical.device import (
     crosstalk,
     homodyne_detect,
     photon_energy_j,
     quantize_phase,
     quantize_signed,
 )
+from nonvon.simulators.optical.diffraction import DiffractiveGeometry
 from nonvon.simulators.optical.extras import DiffractiveRunStats, MziRunStats, PhotonCurve
+from nonvon.simulators.optical.mesh import HybridMZINetwork
 
 IDEAL = {"shot_noise": False, "dac_bits": None, "adc_bits": None}
 
@@ -260,7 +260,7 @@ def test_sizes_that_do_not_fit_are_refused(digits_task):
 
 # -- converter energy follows the bits (Walden scaling) --------------------------------------------------
 def test_conversion_steps_are_two_to_the_bits():
-    from nonvon.simulators.optical.common import conversion_steps
+    from nonvon.simulators.optical.device import conversion_steps
 
     assert [conversion_steps(b) for b in (1, 4, 8)] == [2, 16, 256] and conversion_steps(None) == 256
 

@@ -17,8 +17,8 @@ from qiskit.circuit.library import UnitaryGate  # noqa: E402
 from qiskit.quantum_info import Operator, Statevector  # noqa: E402
 
 from nonvon.errors import ConfigError, IncompatibleError  # noqa: E402
-from nonvon.models.vqc_circuits import amplitude_angles, build_vqc  # noqa: E402
 from nonvon.simulators.quantum import VQC, VQCClassicalTwin, twin_hidden  # noqa: E402
+from nonvon.simulators.quantum.circuits import amplitude_angles, build_vqc  # noqa: E402
 from nonvon.simulators.quantum.device import (  # noqa: E402
     DEVICES,
     gate_counts,
@@ -321,7 +321,7 @@ def test_twin_matches_parameter_count(digits_task):
 
 
 def test_preprocess_counts_what_it_computes(digits_task):
-    from nonvon.simulators.quantum.training import Preprocessor
+    from nonvon.simulators.quantum.vqc_training import Preprocessor
 
     pre = Preprocessor("pca", 5).fit(digits_task.x_train)
     c = Counter()

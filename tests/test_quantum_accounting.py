@@ -19,7 +19,7 @@ from nonvon.errors import ConfigError  # noqa: E402
 from nonvon.simulators.gpu.simulator import GpuMLP  # noqa: E402
 from nonvon.simulators.quantum import VQC, VQCClassicalTwin  # noqa: E402
 from nonvon.simulators.quantum.classical import ClassicalCounter, front_end  # noqa: E402
-from nonvon.simulators.quantum.training import Preprocessor  # noqa: E402
+from nonvon.simulators.quantum.vqc_training import Preprocessor  # noqa: E402
 
 # PCA to 4 angles on 4 qubits, 3 layers: the VQC has 3 x 8 circuit weights + 5 readout
 # parameters = 29, so the twin gets 3 hidden units (4 -> 3 -> 4, 31 parameters).

@@ -18,8 +18,8 @@ import jax.numpy as jnp  # noqa: E402
 from qiskit.quantum_info import Statevector  # noqa: E402
 
 from nonvon.errors import ConfigError, IncompatibleError  # noqa: E402
-from nonvon.models.vqc_circuits import build_readout_qnn, build_vqc  # noqa: E402
 from nonvon.simulators.quantum import VQC, VQCConfig  # noqa: E402
+from nonvon.simulators.quantum.circuits import build_readout_qnn, build_vqc  # noqa: E402
 from nonvon.simulators.quantum.simulator import vqc_logits_fn  # noqa: E402
 from nonvon.simulators.quantum.statevector import (  # noqa: E402
     Op,
@@ -30,7 +30,7 @@ from nonvon.simulators.quantum.statevector import (  # noqa: E402
     translate,
     z_from_probabilities,
 )
-from nonvon.simulators.quantum.training import hinge, train_adam  # noqa: E402
+from nonvon.simulators.quantum.vqc_training import hinge, train_adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking import (
+from nonvon.simulators.spiking import (
     LIFConfig,
     Surrogate,
     encode,
@@ -17,7 +17,7 @@ from nonvon.models.spiking import (
     spiking_cnn,
     spiking_mlp,
 )
-from nonvon.models.spiking.lif import FusedLeaky
+from nonvon.simulators.spiking.lif_kernels import FusedLeaky
 
 snntorch = pytest.importorskip("snntorch")
 from snntorch import spikegen  # noqa: E402
@@ -169,7 +169,7 @@ def test_network_backends_agree(build, seed):
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("surrogate", ["atan", "fast_sigmoid", "sigmoid"])
 def test_triton_kernels_match_the_cpu_loop(reset, surrogate, seed):
-    from nonvon.models.spiking import _triton_lif
+    from nonvon.simulators.spiking import _triton_lif
 
     assert _triton_lif.available()
     torch.manual_seed(seed)

@@ -9,9 +9,8 @@ from torch import nn
 
 from nonvon.errors import ConfigError
 from nonvon.models import mlp, train_classifier
-from nonvon.models.spiking import LIFConfig, spiking_cnn, spiking_mlp
-from nonvon.models.spiking.conversion import activation_scales, convert_mlp
-from nonvon.simulators.spiking import SnnMLP
+from nonvon.simulators.spiking import LIFConfig, SnnMLP, spiking_cnn, spiking_mlp
+from nonvon.simulators.spiking.conversion import activation_scales, convert_mlp
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +89,7 @@ def test_brian2_spike_counts_agree(case, trained_ann, digits_task):
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_nir_round_trip(kind, tmp_path, seed):
     nir = pytest.importorskip("nir")
-    from nonvon.models.spiking.nir_io import from_nir, to_nir
+    from nonvon.simulators.spiking.nir_io import from_nir, to_nir
 
     torch.manual_seed(seed)
     if kind == "mlp":
@@ -117,7 +116,7 @@ def test_nir_round_trip(kind, tmp_path, seed):
 
 def test_nir_lif_time_constant_convention():
     pytest.importorskip("nir")
-    from nonvon.models.spiking.nir_io import DT, to_nir
+    from nonvon.simulators.spiking.nir_io import DT, to_nir
 
     net = spiking_mlp(4, (3,), 2, LIFConfig(timesteps=3, beta=0.9))
     node = to_nir(net).nodes["lif0"]

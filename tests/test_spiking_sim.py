@@ -11,15 +11,16 @@ from torch import nn
 
 from nonvon.energy_models import price
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.models.spiking import LIFConfig, spiking_mlp
 from nonvon.simulators.spiking import (
     BrainScaleS2,
     CoreMap,
     Counter,
+    LIFConfig,
     Loihi,
     SnnMLP,
     SpiNNaker2,
     TrueNorth,
+    spiking_mlp,
 )
 from nonvon.simulators.spiking.chips import quantize_symmetric, ternarize_rows
 from nonvon.simulators.spiking.counting import fanout_per_core
@@ -81,7 +82,7 @@ def test_counts_match_an_event_by_event_loop(seed):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_counting_on_the_gpu_equals_counting_on_the_cpu(seed):
     """Recordings are counted where they were made: the same counts as on the CPU."""
-    from nonvon.models.spiking import spiking_cnn
+    from nonvon.simulators.spiking import spiking_cnn
 
     torch.manual_seed(seed)
     net = spiking_cnn(12, (4, 6), 16, 3, LIFConfig(timesteps=5, coding="rate"), kernel=3)

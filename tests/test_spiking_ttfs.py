@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.ttfs import (
+from nonvon.simulators.spiking.ttfs_kernels import (
     first_spike_times,
     first_spike_times_autograd,
     ttfs_encode,
@@ -104,7 +104,7 @@ def integrate_layer(t_in: np.ndarray, w: np.ndarray, tau_s: float, theta: float,
 
 
 def test_two_layer_network_matches_integration(seed):
-    from nonvon.models.spiking.ttfs_training import TTFSNetwork
+    from nonvon.simulators.spiking.ttfs_training import TTFSNetwork
 
     torch.manual_seed(seed)
     net = TTFSNetwork((8, 6, 3), tau_syn=0.5, theta=0.8, init=[(6.0, 3.0), (5.0, 3.0)],
@@ -185,7 +185,7 @@ def test_bad_layer_arguments():
 
 
 def test_triton_method_needs_cuda_float32():
-    from nonvon.models.spiking import _triton_ttfs
+    from nonvon.simulators.spiking import _triton_ttfs
 
     if _triton_ttfs.usable(torch.zeros(1)):  # e.g. under TRITON_INTERPRET=1
         pytest.skip("Triton runs on CPU tensors here")
@@ -197,7 +197,7 @@ def test_triton_method_needs_cuda_float32():
 def test_triton_kernels_match_the_dense_path(seed):
     """Göltz et al.'s input layer (784 -> 350) on image-like times with ties and silent
     pixels: same spikes, times and gradients as the torch dense path, to rounding."""
-    from nonvon.models.spiking import _triton_ttfs
+    from nonvon.simulators.spiking import _triton_ttfs
 
     assert _triton_ttfs.available()
     g = torch.Generator().manual_seed(seed)

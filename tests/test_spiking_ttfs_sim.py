@@ -11,7 +11,7 @@ import torch
 
 from nonvon.energy_models import price
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.simulators.spiking.ttfs import (
+from nonvon.simulators.spiking.ttfs_simulator import (
     SQRT_LOG_MACS,
     BrainScaleS2TTFS,
     TTFSSimulator,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.ttfs import ttfs_encode
-from nonvon.models.spiking.ttfs_training import (
+from nonvon.simulators.spiking.ttfs_kernels import ttfs_encode
+from nonvon.simulators.spiking.ttfs_training import (
     TTFSNetwork,
     TTFSTrainConfig,
     predict_ttfs,
@@ -57,7 +57,7 @@ def _bump_reference(net, times, y, cfg, last, scale):
 
 
 def test_device_side_bump_matches_the_rule_step_by_step():
-    from nonvon.models.spiking.ttfs_training import _bump, _silent_limits
+    from nonvon.simulators.spiking.ttfs_training import _bump, _silent_limits
 
     cfg = TTFSTrainConfig(bump=0.5, max_silent=(0.2, 0.0))
     gen = torch.Generator().manual_seed(3)
@@ -97,7 +97,7 @@ def test_predrawn_noise_is_the_noise_forward_would_draw():
 
 def test_train_step_updates_its_state_in_place(digits_task):
     """A step keeps every state tensor it was given (a captured graph holds their addresses)."""
-    from nonvon.models.spiking.ttfs_training import StepState, train_step
+    from nonvon.simulators.spiking.ttfs_training import StepState, train_step
 
     cfg = TTFSTrainConfig(bump=0.5, max_silent=(0.0, 0.0))  # any silence bumps
     net = TTFSNetwork((64, 8, 10), init=[(0.5, 0.1), (0.5, 0.1)],  # too weak: silent
@@ -180,7 +180,7 @@ def test_bad_networks_are_refused():
 def test_cuda_graph_training_equals_eager(digits_task, augment_shift):
     """The replayed graph computes what the eager steps compute: same weights, same history,
     over lr steps, bumps and a ragged last batch (230 samples in batches of 50)."""
-    from nonvon.models.spiking.ttfs_training import shift_images
+    from nonvon.simulators.spiking.ttfs_training import shift_images
 
     x, y = _encode(digits_task.x_train[:230]), digits_task.y_train[:230]
     augment = shift_images(8, augment_shift, 2.0) if augment_shift else None

@@ -6,7 +6,7 @@ not a formula on the parameter count. A leaf module with no counter is an
 error: an uncounted layer would be priced at zero.
 
 Precision: float layers are counted at the counter's dtype (``mac_fp32``,
-``mac_bf16``, ...); the layers of an int8 network (``models.quantize``) at the
+``mac_bf16``, ...); the layers of an int8 network (:mod:`.quantize`) at the
 precision their arithmetic has:
 
 * one ``mac_int8`` per int8 x int8 product. The product is accumulated into an
@@ -48,7 +48,7 @@ from torch import nn
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
-from nonvon.models.quantize import IntMaxPool2d, IntReLU, QuantConv2d, QuantLinear
+from nonvon.simulators.gpu.quantize import IntMaxPool2d, IntReLU, QuantConv2d, QuantLinear
 
 __all__ = ["OpCounter", "BYTES", "op_kinds_for"]
 
@@ -135,7 +135,7 @@ class OpCounter:
         else:
             if self.dtype == "int8":
                 raise ConfigError(f"a float {type(module).__name__} layer in an int8 count",
-                                  "quantize the network (models.quantize.quantize_int8) first")
+                                  "quantize the network (nonvon.simulators.gpu.quantize.quantize_int8) first")
             macs, adds, cmps = _float_counts(module, inp, out)
             t[f"mac_{self.dtype}"] += macs
             t[f"add_{self.dtype}"] += adds

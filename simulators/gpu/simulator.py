@@ -9,7 +9,7 @@ beside the model.
 Precision is matched, stated and set (DESIGN.md 2b): ``dtype="fp32"`` runs with TF32
 switched off (so the GPU's fp32 matmuls are the CUDA-core fp32 the presets price),
 ``"bf16"`` runs the network in bf16, and ``"int8"`` quantizes the fp32-trained network
-after training (``models.quantize``: per-channel int8 weights, int8 activations
+after training (:mod:`.quantize`: per-channel int8 weights, int8 activations
 calibrated on the training data, int32 accumulation) and infers on the integer grid.
 """
 
@@ -35,10 +35,10 @@ from nonvon.config import (
 )
 from nonvon.errors import ConfigError
 from nonvon.models import cnn, mlp, train_classifier
-from nonvon.models.quantize import int8_skeleton, quantize_input, quantize_int8
 from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.gpu.counting import OpCounter, op_kinds_for
+from nonvon.simulators.gpu.quantize import int8_skeleton, quantize_input, quantize_int8
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 from nonvon.training_memo import shared_training, training_recipe
@@ -210,7 +210,7 @@ class GpuBaseline(TorchBacked, Simulator):
     @property
     def measures_hardware(self) -> bool:
         # int8 is modelled, not measured: its integer GEMMs run exactly in float64 (see
-        # models.quantize), so NVML would meter FP64 work rather than the INT8 tensor cores
+        # gpu/quantize.py), so NVML would meter FP64 work rather than the INT8 tensor cores
         # the preset prices; a measured int8 row needs a true int8 GEMM kernel.
         if not (self.config.measure_energy and self.device.type == "cuda") or (
                 self.config.dtype == "int8"):

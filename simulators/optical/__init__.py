@@ -1,8 +1,8 @@
 """Forward optical neural networks: MZI meshes (hybrid, with electronic ReLU) and diffractive stacks."""
 
 from nonvon.paradigms import Paradigm
-from nonvon.simulators.optical.diffractive import DiffractiveConfig, DiffractiveOnn, lin2018_note
-from nonvon.simulators.optical.mzi import Chip, MziConfig, MziOnn
+from nonvon.simulators.optical.diffractive_simulator import DiffractiveConfig, DiffractiveOnn, lin2018_note
+from nonvon.simulators.optical.mzi_simulator import Chip, MziConfig, MziOnn
 
 __all__ = ["PARADIGM", "MziOnn", "MziConfig", "Chip", "DiffractiveOnn", "DiffractiveConfig", "lin2018_note"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nonvon.result import extras_from_dict, find_extra
-from nonvon.simulators.optical.common import photon_energy_j
+from nonvon.simulators.optical.device import photon_energy_j
 from nonvon.simulators.optical.extras import PER_MAC, PhotonCurve
 
 __all__ = ["WANG_2022", "HAMERLY_2019_J_PER_MAC", "PHOTON_BUDGET_FIGURE", "curve_of_row",

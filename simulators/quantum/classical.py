@@ -72,7 +72,7 @@ class L2Normalize(nn.Module):
 
 
 class AmplitudeAngles(nn.Module):
-    """The amplitude-encoding tree angles of :func:`nonvon.models.vqc_circuits.amplitude_angles`
+    """The amplitude-encoding tree angles of :func:`nonvon.simulators.quantum.circuits.amplitude_angles`
     (computed by that function, in float64, then stored as fp32 circuit inputs)."""
 
     def __init__(self, n_qubits: int):
@@ -80,7 +80,7 @@ class AmplitudeAngles(nn.Module):
         self.n_qubits = n_qubits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from nonvon.models.vqc_circuits import amplitude_angles
+        from nonvon.simulators.quantum.circuits import amplitude_angles
 
         return torch.from_numpy(amplitude_angles(x.numpy(), self.n_qubits).astype(np.float32))
 
@@ -158,7 +158,7 @@ def decide(scores: torch.Tensor) -> torch.Tensor:
 # -- builders -----------------------------------------------------------------------------
 def front_end(pre) -> list[nn.Module]:
     """Layers computing ``pre.transform`` (a fitted
-    :class:`~nonvon.simulators.quantum.training.Preprocessor`) in fp32.
+    :class:`~nonvon.simulators.quantum.vqc_training.Preprocessor`) in fp32.
 
     PCA is one Linear layer whose bias holds the centring; with angle scaling the per-feature
     map to ``[0, pi]`` is folded into it too (an affine map after an affine map), then a
@@ -249,7 +249,7 @@ class ScaleReadoutMap:
         return nn.Sequential(SharedScale(params["s"], params["b"])).eval()
 
 
-# The class of each readout-map name of :class:`nonvon.models.vqc_circuits.VQCModel`: the
+# The class of each readout-map name of :class:`nonvon.simulators.quantum.circuits.VQCModel`: the
 # logits in JAX (training, the exact statevector) and the same map as a host network.
 READOUT_MAPS = {"none": NoReadoutMap, "linear": LinearReadoutMap, "scale": ScaleReadoutMap}
 
@@ -262,5 +262,5 @@ def readout_map(kind: str):
 
 
 def readout_head(kind: str, params: dict) -> nn.Sequential:
-    """The VQC's readout map on the host (see :class:`nonvon.models.vqc_circuits.VQCModel`)."""
+    """The VQC's readout map on the host (see :class:`nonvon.simulators.quantum.circuits.VQCModel`)."""
     return readout_map(kind).head(params)

@@ -1,6 +1,6 @@
 """Variational quantum classifiers on a QPU, and their classical twins.
 
-:class:`VQC` trains a qiskit-defined classifier (:mod:`nonvon.models.vqc_circuits`) on
+:class:`VQC` trains a qiskit-defined classifier (:mod:`nonvon.simulators.quantum.circuits`) on
 the compiled JAX statevector simulator with exact gradients, then evaluates it as a
 device would: the circuit is transpiled to the device's native gates and
 connectivity, run with a finite number of shots (sampled from the exact outcome
@@ -94,12 +94,12 @@ class VQCConfig:
     Args:
         n_qubits: register size (at most ``MAX_QUBITS``; the device may hold fewer).
         encoding: ``"angle"``, ``"reupload"`` or ``"amplitude"`` (see
-            :mod:`nonvon.models.vqc_circuits`).
+            :mod:`nonvon.simulators.quantum.circuits`).
         layers: hardware-efficient blocks (re-uploading: encode + block, repeated).
         entanglement: ``"linear"`` or ``"ring"`` CZ pattern.
         readout: ``"class"`` (one qubit per class, shared scale and a bias each) or
             ``"all"`` (every qubit's ``<Z>`` through a trainable affine map); see
-            :mod:`nonvon.models.vqc_circuits`.
+            :mod:`nonvon.simulators.quantum.circuits`.
         preprocess: ``"pca"``, ``"downsample"`` or ``"none"`` (features as given).
         n_features: features after pre-processing (``None`` with ``"none"``).
         epochs, batch_size, lr: minibatch Adam with cosine decay to ``lr / 10``.
@@ -134,7 +134,7 @@ class VQCConfig:
     eval_batch_size: int = 1024
 
     def __post_init__(self) -> None:
-        from nonvon.models.vqc_circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
+        from nonvon.simulators.quantum.circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
         from nonvon.simulators.quantum.device import DEVICES
 
         positive_int("n_qubits", self.n_qubits, example=10)
@@ -177,7 +177,7 @@ class _QuantumBase(Simulator):
 
     @property
     def capabilities(self) -> Capabilities:
-        from nonvon.models.vqc_circuits import features_capacity
+        from nonvon.simulators.quantum.circuits import features_capacity
 
         c = self.config
         max_features = features_capacity(c.encoding, c.n_qubits) if c.preprocess == "none" else None
@@ -189,7 +189,7 @@ class _QuantumBase(Simulator):
         return 1 if n_classes == 2 else n_classes
 
     def _prepare(self, task: Task, seed: int):
-        from nonvon.simulators.quantum.training import Preprocessor
+        from nonvon.simulators.quantum.vqc_training import Preprocessor
 
         c = self.config
         x, y = task.x_train, task.y_train
@@ -202,7 +202,7 @@ class _QuantumBase(Simulator):
 
     def _load_preprocessor(self, tensors: dict, task: Task) -> int:
         """Restore the fitted pre-processing from ``pre.*`` tensors; returns its feature count."""
-        from nonvon.simulators.quantum.training import Preprocessor
+        from nonvon.simulators.quantum.vqc_training import Preprocessor
 
         c = self.config
         scale = "none" if c.encoding == "amplitude" else "angle"
@@ -217,7 +217,7 @@ class _QuantumBase(Simulator):
                               f"load the state saved by {type(self).__name__} with this config")
 
     def _model(self, n_features: int, n_classes: int):
-        from nonvon.models.vqc_circuits import build_vqc
+        from nonvon.simulators.quantum.circuits import build_vqc
 
         c = self.config
         return build_vqc(c.n_qubits, n_features, n_classes, layers=c.layers, encoding=c.encoding,
@@ -256,7 +256,7 @@ class VQC(_QuantumBase):
         """Input parameter values per sample (angles, or amplitude-tree angles)."""
         if self.model.encoding != "amplitude":
             return feats
-        from nonvon.models.vqc_circuits import amplitude_angles
+        from nonvon.simulators.quantum.circuits import amplitude_angles
 
         n, f = feats.shape
         k = 2 ** self.model.n_qubits
@@ -272,7 +272,7 @@ class VQC(_QuantumBase):
     # -- training -----------------------------------------------------------------------
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         from nonvon.simulators.quantum.statevector import translate
-        from nonvon.simulators.quantum.training import train_adam
+        from nonvon.simulators.quantum.vqc_training import train_adam
 
         feats, y = self._prepare(task, seed)
         self.model = m = self._model(feats.shape[1], task.n_classes)
@@ -478,7 +478,7 @@ def vqc_logits_fn(program, readout: tuple[int, ...], binary: bool, segment: int 
     """Logits of a VQC from the exact statevector (cached per circuit).
 
     ``p["w"]`` are the circuit weights (broadcast to every sample after its inputs).
-    ``readout_map`` (see :class:`nonvon.models.vqc_circuits.VQCModel`): ``"scale"``:
+    ``readout_map`` (see :class:`nonvon.simulators.quantum.circuits.VQCModel`): ``"scale"``:
     ``s <Z> + b`` with a shared scale ``p["s"]`` and biases ``p["b"]``; ``"linear"``:
     ``<Z> @ p["s"] + p["b"]``; ``"none"``: ``<Z>`` itself. Two classes give the logits
     ``[0, score]``.
@@ -568,7 +568,7 @@ class VQCClassicalTwin(_QuantumBase):
         return sum(int(np.size(v)) for v in self.params.values()) if self.params else 0
 
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
-        from nonvon.simulators.quantum.training import train_adam
+        from nonvon.simulators.quantum.vqc_training import train_adam
 
         feats, y = self._prepare(task, seed)
         if self._normalize:  # the VQC sees normalized amplitudes

@@ -1,6 +1,6 @@
 """Brian2 as the reference simulator for nonvon's spiking networks.
 
-:func:`run_brian2` runs the neurons of a :class:`~nonvon.models.spiking.SpikingClassifier`
+:func:`run_brian2` runs the neurons of a :class:`~nonvon.simulators.spiking.SpikingClassifier`
 in Brian2 (Stimberg, Brette & Goodman, eLife 8:e47314, 2019): each layer is a Brian2
 ``NeuronGroup`` whose membrane is updated once per time step by the same discrete LIF
 equation (``v = beta * v + I - r * theta`` with the delayed reset flag ``r``, or the
@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nonvon.models.spiking import SpikingClassifier, encode
+from nonvon.simulators.spiking.coding import encode
+from nonvon.simulators.spiking.networks import SpikingClassifier
 
 __all__ = ["run_brian2"]
 

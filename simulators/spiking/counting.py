@@ -1,7 +1,7 @@
 """Counting what a spiking network executed, from the spikes it actually emitted.
 
 For every synaptic layer the counts come from the recorded input spikes (one forward pass
-of :class:`~nonvon.models.spiking.SpikingClassifier` with ``record=True``):
+of :class:`~nonvon.simulators.spiking.SpikingClassifier` with ``record=True``):
 
 - **synaptic events**: each input spike reaches every *non-zero* synapse of its fan-out
   (a pruned or quantized-to-zero synapse is not stored on a chip and costs nothing);
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nonvon.models.spiking import Recording, SpikingClassifier
+from nonvon.simulators.spiking.networks import Recording, SpikingClassifier
 
 __all__ = ["Counts", "CoreMap", "Counter", "fanout_per_core", "population_sizes", "NeuroBench"]
 

@@ -1,6 +1,6 @@
 """Surrogate-gradient spiking networks, counted spike by spike.
 
-``snn-mlp`` and ``snn-cnn`` train a LIF network (:mod:`nonvon.models.spiking`) with surrogate
+``snn-mlp`` and ``snn-cnn`` train a LIF network (:mod:`nonvon.simulators.spiking`) with surrogate
 gradients and run it as an event-driven digital accelerator would: work happens only where
 a spike arrives or a membrane is non-zero. The ledger is written in the shared arithmetic
 and memory kinds, so the CMOS presets price it:
@@ -65,11 +65,11 @@ from nonvon.config import (
 )
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
-from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
-from nonvon.models.spiking.coding import check_unit_interval
 from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.spiking.coding import check_unit_interval
 from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
+from nonvon.simulators.spiking.networks import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 from nonvon.training_memo import shared_training, training_recipe

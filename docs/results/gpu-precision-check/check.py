@@ -10,8 +10,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from nonvon.energy_models import price
-from nonvon.models.quantize import quantize_input
 from nonvon.registry import registry
+from nonvon.simulators.gpu.quantize import quantize_input
 from nonvon.tasks import Task
 
 SIMULATORS = ("gpu-mlp", "gpu-mlp-bf16", "gpu-mlp-int8", "gpu-cnn-int8")

@@ -7,8 +7,14 @@ import time
 
 import torch
 
-from nonvon.models.spiking.ttfs import first_spike_times
-from nonvon.models.spiking.ttfs_training import TTFSNetwork, TTFSTrainConfig, _bump, _silent_limits, ttfs_loss
+from nonvon.simulators.spiking.ttfs_kernels import first_spike_times
+from nonvon.simulators.spiking.ttfs_training import (
+    TTFSNetwork,
+    TTFSTrainConfig,
+    _bump,
+    _silent_limits,
+    ttfs_loss,
+)
 
 dev = torch.device(sys.argv[1] if len(sys.argv) > 1 else "cuda")
 cuda = dev.type == "cuda"

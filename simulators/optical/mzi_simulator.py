@@ -1,6 +1,6 @@
 """Hybrid optical-electronic network on MZI meshes (``onn-mzi``), with photonic non-idealities.
 
-The model (:class:`nonvon.models.mzi.HybridMZINetwork`) is trained in the phase domain with ideal
+The model (:class:`nonvon.simulators.optical.mesh.HybridMZINetwork`) is trained in the phase domain with ideal
 optics. Evaluation runs it as a chip would, layer by layer:
 
 1. **front end** (electronic, only when the task has more features than ``n_inputs``): an
@@ -59,11 +59,10 @@ import torch
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.models.mzi import ARRANGEMENTS, HybridMZINetwork, MZIMesh, SVDLayer, mesh_unitary, mzi_transfer
 from nonvon.models.training import train_classifier
 from nonvon.result import find_extra
 from nonvon.simulator import Capabilities, Prediction, Simulator, execution_option
-from nonvon.simulators.optical.common import (
+from nonvon.simulators.optical.device import (
     ZJ,
     PhotonCurveEvaluation,
     check_bits,
@@ -81,6 +80,14 @@ from nonvon.simulators.optical.common import (
     torch_threads,
 )
 from nonvon.simulators.optical.extras import PER_MAC, MziRunStats, PhotonCurve
+from nonvon.simulators.optical.mesh import (
+    ARRANGEMENTS,
+    HybridMZINetwork,
+    MZIMesh,
+    SVDLayer,
+    mesh_unitary,
+    mzi_transfer,
+)
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 

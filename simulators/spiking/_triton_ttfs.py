@@ -1,4 +1,4 @@
-"""Triton kernels for the dense path of :func:`nonvon.models.spiking.ttfs.first_spike_times`.
+"""Triton kernels for the dense path of :func:`nonvon.simulators.spiking.ttfs_kernels.first_spike_times`.
 
 The torch dense path builds ``(batch, inputs, neurons)`` arrays (the weights gathered in
 input-time order, their two running sums, the candidate crossings, the masks of the
@@ -24,7 +24,7 @@ import os
 
 import torch
 
-from nonvon.models.spiking._triton_lif import available  # one check for both kernel modules
+from nonvon.simulators.spiking._triton_lif import available  # one check for both kernel modules
 
 BLOCK_OUT = 128   # neurons per forward program
 BLOCK_IN = 64     # inputs per gradient program

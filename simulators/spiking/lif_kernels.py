@@ -16,7 +16,7 @@ the membrane trace, and the backward pass is one reverse sweep of the adjoint
 ``dL/dm[t] = dL/dm[t]|_out + dL/ds[t] * g'(m[t] - theta) + beta * dL/dm[t+1]`` (times
 ``1 - r[t+1]`` for reset to zero). This skips the per-step autograd graph that makes
 step-by-step training slow; on CUDA the sweep is one Triton kernel per direction
-(:mod:`nonvon.models.spiking._triton_lif`) instead of ``~10 T`` small kernels.
+(:mod:`nonvon.simulators.spiking._triton_lif`) instead of ``~10 T`` small kernels.
 Thresholds are fixed (not learned); ``beta`` may be a learned tensor.
 """
 
@@ -193,7 +193,7 @@ def _backward_loop(g_spk: torch.Tensor | None, g_mem: torch.Tensor | None, mems:
 def _use_triton(x: torch.Tensor) -> bool:
     if x.device.type != "cuda":
         return False
-    from nonvon.models.spiking import _triton_lif
+    from nonvon.simulators.spiking import _triton_lif
 
     return _triton_lif.available()
 
@@ -203,7 +203,7 @@ class _LIFSequence(torch.autograd.Function):
     def forward(ctx, x, beta, mem0, threshold, zero, surrogate):
         beta_c = beta.clamp(0, 1)
         if _use_triton(x):
-            from nonvon.models.spiking import _triton_lif
+            from nonvon.simulators.spiking import _triton_lif
 
             mems = _triton_lif.forward(x, beta_c, mem0, threshold, zero)
         else:
@@ -220,7 +220,7 @@ class _LIFSequence(torch.autograd.Function):
         beta_c = beta.clamp(0, 1)
         want_beta = ctx.needs_input_grad[1]
         if _use_triton(mems):
-            from nonvon.models.spiking import _triton_lif
+            from nonvon.simulators.spiking import _triton_lif
 
             dx, dm0, dbeta = _triton_lif.backward(g_spk, g_mem, mems, mem0, beta_c, ctx.threshold,
                                                   ctx.zero, ctx.surrogate, want_beta)

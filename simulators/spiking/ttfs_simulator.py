@@ -1,7 +1,7 @@
 """Time-to-first-spike classifiers (Göltz et al. 2021), digital and on BrainScaleS-2.
 
 Both simulators train a TTFS network with exact spike-time gradients
-(:mod:`nonvon.models.spiking.ttfs_training`): every input pixel spikes once, brighter
+(:mod:`nonvon.simulators.spiking.ttfs_training`): every input pixel spikes once, brighter
 earlier (``t = t_early + (1 - x) (t_late - t_early)``, in units of ``tau_s``), every neuron
 spikes at most once, and the class is the output neuron that spikes first (a sample whose
 output neurons all stay silent counts as wrong).
@@ -76,17 +76,17 @@ from nonvon.config import (
 )
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.models.spiking.ttfs import check_neuron, ttfs_encode, update_counts
-from nonvon.models.spiking.ttfs_training import (
+from nonvon.simulator import Prediction, Simulator, execution_option
+from nonvon.simulators.spiking.chips import quantize_symmetric
+from nonvon.simulators.spiking.simulator import FP32_BYTES, spike_metrics
+from nonvon.simulators.spiking.ttfs_kernels import check_neuron, ttfs_encode, update_counts
+from nonvon.simulators.spiking.ttfs_training import (
     TTFSNetwork,
     TTFSTrainConfig,
     predict_ttfs,
     shift_images,
     train_ttfs,
 )
-from nonvon.simulator import Prediction, Simulator, execution_option
-from nonvon.simulators.spiking.chips import quantize_symmetric
-from nonvon.simulators.spiking.simulator import FP32_BYTES, spike_metrics
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 
@@ -125,10 +125,10 @@ class TTFSConfig:
         input_side: area-downsample images larger than ``input_side x input_side`` to that
             size (smaller images are left as they are); ``None``: no downsampling.
         init: ``(mean, std)`` of each layer's initial weights relative to threshold (see
-            :class:`~nonvon.models.spiking.ttfs_training.TTFSNetwork`).
+            :class:`~nonvon.simulators.spiking.ttfs_training.TTFSNetwork`).
         epochs, batch_size, lr, lr_step, lr_gamma, xi, alpha, beta, max_grad_norm, bump,
             max_silent, time_noise: training (see
-            :class:`~nonvon.models.spiking.ttfs_training.TTFSTrainConfig`).
+            :class:`~nonvon.simulators.spiking.ttfs_training.TTFSTrainConfig`).
         augment_shift: shift training images by up to this many pixels (0: no augmentation;
             not part of Göltz et al.'s recipe).
         weight_bits: deployed weights as ``weight_bits``-bit magnitudes with a sign, one scale

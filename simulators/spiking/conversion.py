@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.networks import LIFConfig, SpikingClassifier
+from nonvon.simulators.spiking.networks import LIFConfig, SpikingClassifier
 
 __all__ = ["convert_mlp", "activation_scales", "NORMALIZATIONS"]
 

@@ -1,7 +1,7 @@
 """``snn-converted``: the GPU-baseline MLP, trained as a ReLU network and converted to IF neurons.
 
 Training is the GPU baseline's (``nonvon.models.mlp`` and ``train_classifier``); the trained
-network is converted by :func:`nonvon.models.spiking.conversion.convert_mlp` (IF neurons,
+network is converted by :func:`nonvon.simulators.spiking.conversion.convert_mlp` (IF neurons,
 reset by subtraction, constant analog input, max or 99.9th-percentile normalization on
 training activations) and run for ``timesteps`` steps as an event-driven spiking network,
 counted like ``snn-mlp`` (the analog first layer in ``mac_fp32``, the rest in synaptic
@@ -29,9 +29,9 @@ from nonvon.config import (
     set_tuple,
 )
 from nonvon.models import mlp, train_classifier
-from nonvon.models.spiking import LIFConfig, SpikingClassifier, spiking_mlp
-from nonvon.models.spiking.coding import check_timesteps
-from nonvon.models.spiking.conversion import NORMALIZATIONS, convert_mlp
+from nonvon.simulators.spiking.coding import check_timesteps
+from nonvon.simulators.spiking.conversion import NORMALIZATIONS, convert_mlp
+from nonvon.simulators.spiking.networks import LIFConfig, SpikingClassifier, spiking_mlp
 from nonvon.simulators.spiking.simulator import SpikingSimulator
 from nonvon.tasks import Task
 

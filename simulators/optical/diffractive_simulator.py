@@ -1,6 +1,6 @@
 """Diffractive optical network (``onn-diffractive``): passive phase layers, detectors per class.
 
-The model is :class:`nonvon.models.diffractive.DiffractiveNetwork` (angular-spectrum propagation,
+The model is :class:`nonvon.simulators.optical.diffraction.DiffractiveNetwork` (angular-spectrum propagation,
 phase-only layers). Training uses ideal optics; evaluation runs the trained layers as fabricated:
 
 1. the input image is read from memory (``sram_byte``) and written, pixel by pixel, onto the
@@ -41,10 +41,9 @@ import torch
 
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError
-from nonvon.models.diffractive import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities, Prediction, Simulator
-from nonvon.simulators.optical.common import (
+from nonvon.simulators.optical.device import (
     ZJ,
     PhotonCurveEvaluation,
     check_bits,
@@ -60,6 +59,7 @@ from nonvon.simulators.optical.common import (
     quantize_signed,
     torch_threads,
 )
+from nonvon.simulators.optical.diffraction import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
 from nonvon.tasks import Task
 

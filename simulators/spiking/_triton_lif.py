@@ -1,4 +1,4 @@
-"""Triton kernels for :func:`nonvon.models.spiking.lif.lif_sequence` on CUDA.
+"""Triton kernels for :func:`nonvon.simulators.spiking.lif_kernels.lif_sequence` on CUDA.
 
 One program handles ``BLOCK`` neurons and loops over all ``T`` timesteps in registers, so
 the forward pass is one kernel that reads each input current once and writes each

@@ -1,4 +1,4 @@
-"""Pieces shared by the optical simulators: validation, converters, detection, phase errors.
+"""The optical device model shared by both simulators: validation, converters, detection, phase errors.
 
 Everything here is a pure function of its arguments (random draws take an explicit
 ``torch.Generator``), so each non-ideality can be tested on its own.

@@ -33,7 +33,7 @@ implementations compute the same thing:
 ``tests/test_spiking_ttfs.py`` checks the times against a fine-step integration of the two
 differential equations (single and multilayer) and the gradients against finite
 differences. Training (loss, regularizer, weight bumping) is in
-:mod:`nonvon.models.spiking.ttfs_training`.
+:mod:`nonvon.simulators.spiking.ttfs_training`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import warnings
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking import _triton_ttfs
+from nonvon.simulators.spiking import _triton_ttfs
 
 __all__ = ["first_spike_times", "first_spike_times_autograd", "ttfs_encode", "check_neuron",
            "update_counts"]

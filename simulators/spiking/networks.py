@@ -1,7 +1,7 @@
 """Surrogate-gradient spiking classifiers: fully connected and convolutional LIF networks.
 
 A network is a stack of synaptic layers (``Linear`` / ``Conv2d``), each followed by a layer
-of LIF neurons (snnTorch's ``Leaky``, :mod:`nonvon.models.spiking.lif`), except the last,
+of LIF neurons (snnTorch's ``Leaky``, :mod:`nonvon.simulators.spiking.lif_kernels`), except the last,
 which feeds a non-spiking readout: ``n_classes`` integrators without threshold or leak whose
 final membrane divided by ``T`` is the logit (a linear readout of the last hidden layer's
 spike counts, readable from a chip's membrane probe). Training uses surrogate gradients
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.coding import CODINGS, check_timesteps, encode
-from nonvon.models.spiking.lif import Surrogate, check_lif_params, lif_sequence, lif_step
+from nonvon.simulators.spiking.coding import CODINGS, check_timesteps, encode
+from nonvon.simulators.spiking.lif_kernels import Surrogate, check_lif_params, lif_sequence, lif_step
 
 __all__ = ["LIFConfig", "SpikingClassifier", "Recording", "spiking_mlp", "spiking_cnn", "BACKENDS"]
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from nonvon.errors import ConfigError
-from nonvon.models.spiking.networks import LIFConfig, SpikingClassifier
+from nonvon.simulators.spiking.networks import LIFConfig, SpikingClassifier
 
 __all__ = ["to_nir", "from_nir", "DT"]
 
@@ -153,7 +153,7 @@ def from_nir(graph) -> SpikingClassifier:
         node_name = nxt.get(node_name)
     if not layers or beta is None:
         raise ConfigError("the NIR graph has no synaptic layer followed by LIF/IF neurons",
-                          "export with nonvon.models.spiking.nir_io.to_nir")
+                          "export with nonvon.simulators.spiking.nir_io.to_nir")
     lif = LIFConfig(timesteps=int(meta.get("timesteps", 25)), beta=beta, threshold=threshold,
                     reset=reset, surrogate=str(meta.get("surrogate", "atan")),
                     coding=str(meta.get("coding", "rate")))

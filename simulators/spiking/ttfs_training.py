@@ -2,7 +2,7 @@
 
 The recipe is that of Göltz, Kriener et al., "Fast and energy-efficient neuromorphic deep
 learning with first-spike times", Nature Machine Intelligence 3, 823-835 (2021), written
-anew here for the ``tau_m = 2 tau_s`` neurons of :mod:`nonvon.models.spiking.ttfs`:
+anew here for the ``tau_m = 2 tau_s`` neurons of :mod:`nonvon.simulators.spiking.ttfs_kernels`:
 
 - **loss**: cross-entropy on a softmax over the negative output spike times,
   ``-log softmax(-t / (xi tau_s))[label]``, plus a regularizer that pulls the label
@@ -36,8 +36,8 @@ import torch
 from torch import nn
 
 from nonvon.errors import ConfigError, require_positive
-from nonvon.models.spiking.ttfs import check_neuron, first_spike_times
 from nonvon.progress import progress_bar
+from nonvon.simulators.spiking.ttfs_kernels import check_neuron, first_spike_times
 
 __all__ = ["TTFSNetwork", "TTFSTrainConfig", "ttfs_loss", "train_ttfs", "train_step", "StepState",
            "predict_ttfs", "shift_images"]
