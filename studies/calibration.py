@@ -280,12 +280,15 @@ def run_photonic(reg, args, out: Path) -> dict:
     sim, cache = fitted(reg, "onn-mzi", config, task, out / "cache", "photonic-wang2022", args.seed)
     start = time.perf_counter()
     result = sim.evaluate(task, limit=args.limit)
-    from nonvon.simulators.optical.figures import photon_curves
+    from nonvon.result import find_extra
+    from nonvon.simulators.optical.extras import PhotonCurve
 
-    points = photon_curves(result.metrics)
-    sig = [p["detected_signal_photons_per_mac"] for p in points]
-    tot = [p["detected_photons_per_mac"] for p in points]
-    acc = [p["accuracy"] for p in points]
+    curve = find_extra(result.extras, PhotonCurve)
+    sig, tot = list(curve.detected_signal_photons), list(curve.detected_photons)
+    acc = list(curve.accuracies)
+    points = [{"photons_per_mac": b, "accuracy": a, "detected_photons_per_mac": d,
+               "detected_signal_photons_per_mac": s_, "optical_energy_j": e}
+              for b, a, d, s_, e in zip(curve.budgets, acc, tot, sig, curve.optical_energies_j, strict=True)]
     rows = []
     for photons, theirs in WANG["points"]:
         rows.append({"accuracy": theirs, "wang_photons_per_mac": photons,
