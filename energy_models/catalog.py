@@ -95,6 +95,8 @@ _BUILTIN: list[OpKind] = [
            "timestep", 0, C),
     OpKind("spike_local", "event", "one spike generated and delivered to its targets' core "
            "without a router hop", 1, N),
+    OpKind("spike_out", "event", "one spike emitted by a neuron (generated in the soma, before "
+           "its messages are routed)", 1, C),
     OpKind("spike_hop", "event", "one spike packet crossing one router hop between cores/tiles",
            0, N),
     OpKind("input_spike", "event", "one input spike injected into the chip from the host or "

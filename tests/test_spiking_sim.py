@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -163,6 +164,13 @@ def test_loihi_quantizes_and_prices(small_task):
     assert ledger["chip_timestep"] == 6
     assert ledger["input_spike"] == sim.counts.input_spikes / len(small_task.y_test)
     assert ledger["host_transfer_byte"] == 10 * 3  # ten 24-bit class scores
+    # every spike a hidden neuron emits, priced 0 (Davies) to 69.3 pJ (SANA-FE) apart from its update
+    assert ledger["spike_out"] == sim.counts.spikes / len(small_task.y_test) > 0
+    spike_out = preset.ops["spike_out"]
+    assert (spike_out.value, spike_out.high) == (0.0, 69.3)
+    assert math.isclose(rep.high_j - price(dataclasses.replace(
+        r.ledger, totals={k: v for k, v in r.ledger.totals.items() if k != "spike_out"}),
+        preset).high_j, ledger["spike_out"] * 69.3e-12, rel_tol=1e-9)
     dynamic = (ledger["synop"] * 23.6 + ledger["neuron_update"] * 81 + ledger["neuron_update_idle"] * 52
                + ledger["spike_local"] * 1.7 + ledger["spike_hop"] * 3.5
                + ledger["input_spike"] * preset.ops["input_spike"].value
@@ -171,7 +179,7 @@ def test_loihi_quantizes_and_prices(small_task):
     assert math.isclose(rep.latency_s, latency, rel_tol=1e-12)
     assert math.isclose(rep.energy_j, dynamic + preset.static_power_w * latency, rel_tol=1e-12)
     assert set(rep.breakdown_j) == {"synop", "neuron_update", "neuron_update_idle", "spike_local",
-                                    "spike_hop", "chip_timestep", "input_spike",
+                                    "spike_out", "spike_hop", "chip_timestep", "input_spike",
                                     "host_transfer_byte", "static"}
 
 

@@ -97,6 +97,8 @@ class ChipSpec:
     synapse_bits: int | None = None
     state_bits: int = 0
     score_bits: int | None = None
+    # the chip's price list charges spike generation apart from the neuron update (spike_out)
+    prices_spike_out: bool = False
 
 
 def quantize_symmetric(w: torch.Tensor, levels: int) -> torch.Tensor:
@@ -176,8 +178,9 @@ class ChipSimulator(SpikingSimulator):
 
     @property
     def op_kinds(self) -> frozenset[str]:
-        return frozenset({"synop", "neuron_update", "neuron_update_idle", "spike_local",
-                          "spike_hop", "chip_timestep", "input_spike", "host_transfer_byte"})
+        kinds = {"synop", "neuron_update", "neuron_update_idle", "spike_local", "spike_hop",
+                 "chip_timestep", "input_spike", "host_transfer_byte"}
+        return frozenset(kinds | ({"spike_out"} if self.chip.prices_spike_out else set()))
 
     @property
     def precision(self) -> str:
@@ -350,19 +353,25 @@ class ChipSimulator(SpikingSimulator):
         if self.op_kinds == {"emulation_s"}:
             return {"emulation_s": c.samples * self.config.timesteps * self.chip.timestep_s}
         score_bytes = math.ceil(self.chip.score_bits / 8)
-        return {"synop": c.synops, "neuron_update": c.neuron_updates_active,
-                "neuron_update_idle": c.neuron_updates_idle, "spike_local": c.packets,
-                "spike_hop": c.hops, "chip_timestep": c.samples * self.config.timesteps,
-                "input_spike": c.input_spikes,
-                "host_transfer_byte": c.samples * self.network.n_classes * score_bytes}
+        ledger = {"synop": c.synops, "neuron_update": c.neuron_updates_active,
+                  "neuron_update_idle": c.neuron_updates_idle, "spike_local": c.packets,
+                  "spike_hop": c.hops, "chip_timestep": c.samples * self.config.timesteps,
+                  "input_spike": c.input_spikes,
+                  "host_transfer_byte": c.samples * self.network.n_classes * score_bytes}
+        if self.chip.prices_spike_out:
+            ledger["spike_out"] = c.spikes
+        return ledger
 
     def _spike_driven(self, c: Counts) -> tuple[dict[str, float], dict[str, float]]:
         if self.op_kinds == {"emulation_s"}:
             return {}, {}  # chip power x time: nothing in the ledger scales with the spikes
-        return ({"synop": c.synops, "spike_local": c.packets, "spike_hop": c.hops,
-                 "input_spike": c.input_spikes},
-                {"synop": c.synops_input, "spike_local": c.packets_input,
-                 "spike_hop": c.hops_input, "input_spike": c.input_spikes})
+        driven = ({"synop": c.synops, "spike_local": c.packets, "spike_hop": c.hops,
+                   "input_spike": c.input_spikes},
+                  {"synop": c.synops_input, "spike_local": c.packets_input,
+                   "spike_hop": c.hops_input, "input_spike": c.input_spikes})
+        if self.chip.prices_spike_out:  # hidden neurons' spikes; input spikes are not emitted here
+            driven[0]["spike_out"], driven[1]["spike_out"] = c.spikes, 0
+        return driven
 
 
 class Loihi(ChipSimulator):
@@ -384,7 +393,7 @@ class Loihi(ChipSimulator):
     chip = ChipSpec("loihi", neurons_per_core=1024, cores_per_chip=128, mesh_width=8,
                     axons_per_core=4096, signed_axons=False, max_fan_in=None,
                     weight_bits=(1, 8, 8), decay_bits=12, synapse_bytes_per_core=128 * 1024,
-                    state_bits=48, score_bits=24)
+                    state_bits=48, score_bits=24, prices_spike_out=True)
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32,
                              "lr": 5e-3, "qat_epochs": 1}
 
