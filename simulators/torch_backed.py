@@ -9,7 +9,7 @@ from nonvon.errors import ConfigError
 from nonvon.models.training import train_classifier
 from nonvon.training_memo import shared_training
 
-__all__ = ["TorchBacked"]
+__all__ = ["TorchBacked", "torch_device"]
 
 
 class TorchBacked:
@@ -48,7 +48,12 @@ class TorchBacked:
     @property
     def device(self) -> torch.device:
         """``config.device``: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``."""
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto'")
-        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
+        return torch_device(self.config.device)
+
+
+def torch_device(want: str) -> torch.device:
+    """The torch device a ``device`` option names: ``"auto"`` (CUDA when present), ``"cpu"``
+    or ``"cuda"`` (refused when there is none)."""
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto' or 'cpu'")
+    return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")

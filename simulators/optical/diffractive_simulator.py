@@ -61,6 +61,7 @@ from nonvon.simulators.optical.device import (
 )
 from nonvon.simulators.optical.diffraction import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
+from nonvon.simulators.torch_backed import torch_device
 from nonvon.tasks import Task
 
 __all__ = ["DiffractiveConfig", "DiffractiveOnn", "NIR_SCALE"]
@@ -205,10 +206,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
 
     @property
     def device(self) -> torch.device:
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto' or 'cpu'")
-        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
+        return torch_device(self.config.device)
 
     def _threads(self) -> int:
         return 1 if self.config.n_pixels * self.config.pad <= 128 else torch.get_num_threads()
