@@ -1,17 +1,7 @@
 """``sweep``: a grid of tasks x simulator configs x seeds, each cell an independent job.
 
-A grid is a TOML file (or the same structure as a dict)::
-
-    tasks = ["digits", { name = "digits", downsample = 4 }]
-    seeds = [0, 1, 2, 3]
-    presets = ["cmos-45nm", "cmos-7nm"]    # optional: default, every preset that fits
-
-    [[simulators]]
-    name = "gpu-mlp"
-    set = { hidden = [16], device = "cpu" }     # fixed options
-    grid = { epochs = [2, 4] }                  # swept options: every combination
-
-The grid is parsed and planned by :mod:`nonvon.grids`. One *cell*
+A grid is a TOML file, or the same structure as a dict (its form: :mod:`nonvon.grids` and
+docs/sweeps.md), parsed and planned by :mod:`nonvon.grids`. One *cell*
 (:class:`nonvon.cells.Cell`: task, simulator with one config, seed) is exactly a cell of
 :func:`nonvon.compare.compare`, with the same key (:func:`~nonvon.cells.cell_key`), the
 same result file, ``<out>/cache/<key>.json``, and the same rows: a cell computed by either
@@ -49,7 +39,7 @@ from nonvon._io import atomic_write_json
 from nonvon.cells import Cell, TaskSpec, cell_rows, jsonable, load_cell, run_cell, write_results
 from nonvon.errors import ConfigError, DataError
 from nonvon.executors import EXECUTORS, execute, folder_lock, require_ray
-from nonvon.grids import Grid, Plan, SimSpec, load_grid, plan_sweep
+from nonvon.grids import Grid, Plan, SimSpec, _is_int, load_grid, plan_sweep
 
 __all__ = [
     "EXECUTORS", "Cell", "Grid", "SimSpec", "SweepOutcome", "TaskSpec", "load_grid",
@@ -57,10 +47,6 @@ __all__ = [
 ]
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 # -- the driver ------------------------------------------------------------------------

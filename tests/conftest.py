@@ -37,3 +37,22 @@ def digits_task() -> Task:
 @pytest.fixture
 def seed() -> int:
     return int(os.environ.get("NONVON_TEST_SEED", "0"))
+
+
+@pytest.fixture(scope="session")
+def check_chip_presets(reg):
+    """``check(sim, result, wanted)``: every chip-boundary preset that prices ``sim`` (among
+    them the presets named in ``wanted``) charges its memory and io, and charges static power
+    and interconnect or says in ``absent`` why the chip has none."""
+    from nonvon.energy_models import price
+
+    def check(sim, result, wanted: set[str]) -> None:
+        chips = [p for p in reg.presets_for(sim.paradigm, sim.op_kinds) if p.boundary == "chip"]
+        assert wanted <= {p.name for p in chips}
+        for p in chips:
+            by_class = price(result.ledger, p).energy_by_class_j
+            assert by_class["memory"] > 0 and by_class["io"] > 0, p.name
+            for cls in ("static", "interconnect"):
+                assert by_class[cls] > 0 or len(p.absent.get(cls, "")) > 20, (p.name, cls)
+
+    return check

@@ -29,15 +29,9 @@ def fitted(request, digits_task):
     return sim, sim.evaluate(digits_task)
 
 
-def test_every_chip_preset_prices_memory_io_and_static(fitted, reg):
+def test_every_chip_preset_prices_memory_io_and_static(fitted, check_chip_presets):
     sim, result = fitted
-    chips = [p for p in reg.presets_for("hdc", sim.op_kinds) if p.boundary == "chip"]
-    assert {"hdc-asic-28nm", "hdc-imc-pcm"} <= {p.name for p in chips}
-    for p in chips:
-        by_class = price(result.ledger, p).energy_by_class_j
-        assert by_class["memory"] > 0 and by_class["io"] > 0, p.name
-        for cls in ("static", "interconnect"):
-            assert by_class[cls] > 0 or len(p.absent.get(cls, "")) > 20, (p.name, cls)
+    check_chip_presets(sim, result, {"hdc-asic-28nm", "hdc-imc-pcm"})
 
 
 def test_the_core_preset_carries_no_io(fitted, reg):

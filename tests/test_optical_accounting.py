@@ -41,15 +41,9 @@ def fitted(request, digits_task):
     return _fitted(request.param, digits_task)
 
 
-def test_every_chip_preset_prices_memory_io_and_static(fitted, reg):
+def test_every_chip_preset_prices_memory_io_and_static(fitted, check_chip_presets):
     sim, result = fitted
-    chips = [p for p in reg.presets_for("optical", sim.op_kinds) if p.boundary == "chip"]
-    assert "photonic-mzi" in {p.name for p in chips}
-    for p in chips:
-        by_class = price(result.ledger, p).energy_by_class_j
-        assert by_class["memory"] > 0 and by_class["io"] > 0, p.name
-        for cls in ("static", "interconnect"):
-            assert by_class[cls] > 0 or len(p.absent.get(cls, "")) > 20, (p.name, cls)
+    check_chip_presets(sim, result, {"photonic-mzi"})
 
 
 def test_the_shot_noise_bound_is_a_core_floor(fitted, reg):

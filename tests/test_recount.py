@@ -39,6 +39,16 @@ def cells_by_sim(folder: Path) -> dict[str, dict]:
             (json.loads(p.read_text()) for p in (folder / "cache").glob("*.json"))}
 
 
+def compare_one(name: str, cls: type, out: Path):
+    """Compare the extra simulator ``cls`` (registered as ``name``, the tiny gpu-mlp config) into
+    ``out``; returns the registry that knows it."""
+    full = registry()
+    reg = dataclasses.replace(full, simulators={**full.simulators, name: cls})
+    compare(["digits"], [name], subset=SUBSET, out_dir=out, reg=reg, report=False,
+            overrides={name: TINY["gpu-mlp"]}, **QUIET)
+    return reg
+
+
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("recount") / "res"
@@ -142,11 +152,8 @@ class Stateless(GpuMLP):
 
 
 def test_a_simulator_that_cannot_save_its_state_gets_no_file_and_says_why(tmp_path):
-    full = registry()
-    reg = dataclasses.replace(full, simulators={**full.simulators, "stateless": Stateless})
     out = tmp_path / "res"
-    compare(["digits"], ["stateless"], subset=SUBSET, out_dir=out, reg=reg, report=False,
-            overrides={"stateless": TINY["gpu-mlp"]}, **QUIET)
+    reg = compare_one("stateless", Stateless, out)
     (path,) = (out / "cache").glob("*.json")
     cell = load_cell(path)
     assert cell.stored_state["file"] is None
@@ -284,11 +291,8 @@ class Metered(GpuMLP):
 
 
 def test_hardware_readings_are_kept_not_taken_again(tmp_path):
-    full = registry()
-    reg = dataclasses.replace(full, simulators={**full.simulators, "metered": Metered})
     out = tmp_path / "res"
-    compare(["digits"], ["metered"], subset=SUBSET, out_dir=out, reg=reg, report=False,
-            overrides={"metered": TINY["gpu-mlp"]}, **QUIET)
+    reg = compare_one("metered", Metered, out)
     assert Metered.reads == 1
     got = recount(out, reg=reg, **QUIET)
     assert got.counts["recounted"] == 1 and Metered.reads == 1, "the meter was read again"

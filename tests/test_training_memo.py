@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-import nonvon.simulators.spiking.simulator as spiking_simulator
+import nonvon.simulators.torch_backed as torch_backed
 from nonvon.compare import compare
 from nonvon.context import RunContext
 from nonvon.registry import registry
@@ -63,13 +63,13 @@ def test_a_run_sets_no_environment_variable(tmp_path):
 def float_trainings(monkeypatch):
     """Labels of the float (pre-deployment) trainings that actually ran."""
     labels = []
-    real = spiking_simulator.train_classifier
+    real = torch_backed.train_classifier
 
     def spy(*args, label="", **kwargs):
         labels.append(label)
         return real(*args, label=label, **kwargs)
 
-    monkeypatch.setattr(spiking_simulator, "train_classifier", spy)
+    monkeypatch.setattr(torch_backed, "train_classifier", spy)  # every torch simulator trains through it
     return labels
 
 

@@ -34,14 +34,14 @@ from nonvon.config import (
     set_tuple,
 )
 from nonvon.errors import ConfigError
-from nonvon.models import cnn, mlp, train_classifier
+from nonvon.models import cnn, mlp
 from nonvon.result import Measurement
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.gpu.counting import OpCounter, op_kinds_for
 from nonvon.simulators.gpu.quantize import int8_skeleton, quantize_input, quantize_int8
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
-from nonvon.training_memo import shared_training, training_recipe
+from nonvon.training_memo import training_recipe
 
 __all__ = ["GpuConfig", "GpuMLP", "GpuCNN", "GpuBaseline", "GpuMLPInt8", "GpuMLPBf16",
            "GpuCNNInt8", "GpuCNNBf16", "matmul_precision"]
@@ -151,24 +151,14 @@ class GpuBaseline(TorchBacked, Simulator):
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
         torch.manual_seed(seed)
         self.network = self._build(task)
-        c = self.config
         # Training keeps PyTorch's default math settings (what the cached cells were trained
         # with); only inference, which is counted, priced and measured, sets its precision.
-
-        def train() -> None:
-            train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
-                             batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
-                             seed=seed, device=self.device, progress=progress,
-                             label=f"{self.name} train")
-
         # fp32, bf16 and int8 cells of one network train the same fp32 weights: in a compare
         # (a memo folder in the run context) the first trains and the others load it.
-        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train,
-                                                self.context.training_memo)
-        if c.dtype == "int8":
-            # Post-training quantization, calibrated on the training split. On MNIST and
-            # Fashion-MNIST it stays within 0.3 pp of fp32 (measured), so no
-            # quantization-aware training is needed.
+        self._training_shared = self._train_shared(task, seed=seed, progress=progress)
+        if self.config.dtype == "int8":
+            # Post-training quantization, calibrated on the training split: close enough to
+            # fp32 that no quantization-aware training is needed (docs/results/mnist-comparison).
             self.int8_network = quantize_int8(self.network, torch.from_numpy(task.x_train))
 
     def _training_recipe(self, task: Task, seed: int) -> dict:

@@ -25,9 +25,8 @@ which is what lets ``D`` shrink from thousands to tens of bits.
   with a softmax loss, rather than EffHDC's MSE to a float head followed by separate thresholding. By default
   (``learner="joint"``) those jointly trained binary class vectors are the model; the
   simulator's other learners instead re-derive them from the encoded training set
-  (``centroid``; ``adapthd`` on the binarized model, like EffHDC's retraining step). On full
-  MNIST at D = 64 the joint vectors did better than AdaptHD retraining (94.6% vs 93.5%, one
-  seed, a prototype with 10 encoder epochs).
+  (``centroid``; ``adapthd`` on the binarized model, like EffHDC's retraining step); the joint
+  vectors did better (docs/results/hdc-lowdim/README.md).
 
   Executed per sample, layer by layer: one ``add_int32`` per active input bit and output
   dimension (the weight is added when the input bit is 1; zero inputs are skipped), reading

@@ -300,9 +300,12 @@ class HDCSimulator(Simulator):
                 out["encoder.threshold"] = enc.threshold.contiguous()
         return out
 
-    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
+    def _class_vectors_of(self, tensors: dict[str, torch.Tensor], task: Task,
+                          required: frozenset[str] = frozenset()) -> torch.Tensor:
+        """The class accumulators of a saved state, checked: the state holds ``weights``,
+        ``tiebreak`` and ``required``, and its class vectors fit this config and ``task``."""
         c = self.config
-        missing = sorted({"weights", "tiebreak", "encoder.seed", "encoder.sha256"} - set(tensors))
+        missing = sorted({"weights", "tiebreak", *required} - set(tensors))
         if missing:
             raise ConfigError(f"{self.name} state is missing tensors {missing}",
                               "pass what state_tensors() returned for this simulator")
@@ -312,6 +315,10 @@ class HDCSimulator(Simulator):
                 f"{self.name} state holds class vectors of shape {tuple(weights.shape)}; this config "
                 f"and task {task.name!r} need ({task.n_classes}, {c.dimensions})",
                 "load the state with the config and task it was fitted with")
+        return weights
+
+    def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
+        weights = self._class_vectors_of(tensors, task, frozenset({"encoder.seed", "encoder.sha256"}))
         seed = int(tensors["encoder.seed"])
         period = int(tensors.get("encoder.period_bits", torch.tensor(-1)))
         enc = self._new_encoder(task, seed, period_bits=None if period < 0 else period)
@@ -405,7 +412,7 @@ class HDCIDLevel(HDCSimulator):
     fixed: ClassVar[tuple[str, ...]] = ("encoder",)
     # ID-level codes share a large common part (every background pixel binds the same
     # level-0 vector), so class similarities differ by little: a smaller step and
-    # margin than the projection's (tuned on mnist-5k: BSC 78% vs 72% at D = 1,024)
+    # margin than the projection's (tuned on mnist-5k: docs/results/hdc-sweep/README.md)
     defaults: ClassVar[dict] = {"encoder": "idlevel", "receptive_field": 0, "lr": 0.01,
                                 "margin": 0.005}
 
@@ -567,17 +574,7 @@ class HDCLowDim(HDCSimulator):
                 **self.encoder.state()}
 
     def _load_state_tensors(self, tensors: dict[str, torch.Tensor], task: Task) -> None:
-        c = self.config
-        missing = sorted({"weights", "tiebreak"} - set(tensors))
-        if missing:
-            raise ConfigError(f"{self.name} state is missing tensors {missing}",
-                              "pass what state_tensors() returned for this simulator")
-        weights = torch.as_tensor(tensors["weights"]).to(torch.float32)
-        if tuple(weights.shape) != (task.n_classes, c.dimensions):
-            raise IncompatibleError(
-                f"{self.name} state holds class vectors of shape {tuple(weights.shape)}; this config "
-                f"and task {task.name!r} need ({task.n_classes}, {c.dimensions})",
-                "load the state with the config and task it was fitted with")
+        weights = self._class_vectors_of(tensors, task)
         enc = self._new_encoder(task, 0)
         enc.load_state(tensors)
         self.encoder, self.weights = enc, weights

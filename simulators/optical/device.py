@@ -6,15 +6,14 @@ Everything here is a pure function of its arguments (random draws take an explic
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from nonvon import config
+from nonvon.cells import torch_threads
 from nonvon.context import RunContext
 from nonvon.errors import ConfigError
 from nonvon.result import Result
@@ -24,7 +23,7 @@ __all__ = [
     "PLANCK_J_S", "LIGHT_M_S", "photon_energy_j", "check_positive", "check_nonneg", "check_bits",
     "check_choice", "quantize_signed", "quantize_phase", "held_phase", "crosstalk",
     "homodyne_detect", "intensity_detect", "db_to_amplitude", "ZJ", "torch_threads",
-    "REFERENCE_BITS", "conversion_steps", "check_budgets",
+    "REFERENCE_BITS", "conversion_steps", "check_budgets", "ChipOptions",
 ]
 
 PLANCK_J_S = 6.62607015e-34  # exact, SI 2019
@@ -164,20 +163,28 @@ def intensity_detect(power: torch.Tensor, *, generator: torch.Generator | None,
     return torch.poisson(power, generator=generator)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch threads, then restore the previous setting.
+@dataclasses.dataclass(frozen=True)
+class ChipOptions:
+    """The device options both optical configs share, with the same names and defaults (each
+    config's docstring documents them): shot noise, converter and phase-shifter resolution,
+    static phase error, the seed of the chip's draws, and the photon curve's sample count."""
 
-    Mesh and small-FFT kernels are many small operations; on a busy machine with few cores,
-    thread hand-offs cost more than they save (measured: a 16-mode hybrid network's training
-    step took 16 ms on one thread and 530 ms on two with the cores oversubscribed).
-    """
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    shot_noise: bool = True
+    dac_bits: int | None = 8
+    adc_bits: int | None = 8
+    phase_bits: int | None = None
+    phase_noise_rad: float = 0.0
+    chip_seed: int = 0
+    photon_curve_samples: int = 1000
+
+    def _check_chip_options(self, phase_noise_example: str) -> None:
+        if not isinstance(self.shot_noise, bool):
+            raise ConfigError(f"shot_noise={self.shot_noise!r} must be True or False", "e.g. shot_noise=True")
+        for name in ("dac_bits", "adc_bits", "phase_bits"):
+            check_bits(name, getattr(self, name))
+        check_nonneg("phase_noise_rad", self.phase_noise_rad, phase_noise_example)
+        if isinstance(self.chip_seed, bool) or not isinstance(self.chip_seed, int) or self.chip_seed < 0:
+            raise ConfigError(f"chip_seed={self.chip_seed!r} must be an integer >= 0", "e.g. chip_seed=0")
 
 
 class PhotonCurveEvaluation:

@@ -45,8 +45,8 @@ from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.optical.device import (
     ZJ,
+    ChipOptions,
     PhotonCurveEvaluation,
-    check_bits,
     check_budgets,
     check_choice,
     check_nonneg,
@@ -61,6 +61,7 @@ from nonvon.simulators.optical.device import (
 )
 from nonvon.simulators.optical.diffraction import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
 from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
+from nonvon.simulators.torch_backed import torch_device
 from nonvon.tasks import Task
 
 __all__ = ["DiffractiveConfig", "DiffractiveOnn", "NIR_SCALE"]
@@ -70,7 +71,7 @@ NIR_SCALE = 850e-9 / (SPEED_OF_LIGHT_M_S / 0.4e12)
 
 
 @dataclasses.dataclass(frozen=True)
-class DiffractiveConfig:
+class DiffractiveConfig(ChipOptions):
     """Geometry, training and device settings of ``onn-diffractive`` (defaults: Lin et al. 2018 at 850 nm).
 
     Args:
@@ -83,9 +84,7 @@ class DiffractiveConfig:
         pad: zero-padding factor of the propagation grid.
         modulation: ``"phase"`` (phase-only) or ``"complex"``.
         epochs, batch_size, lr: training (Adam, cosine decay). The phases learn slowly at small
-            steps: on a 100 x 100 Lin-like stack (15 mm spacing), Fashion-MNIST, 125 steps of 64,
-            lr 1e-2 reached 57.6% and lr 5e-2 81.3% (lr 0.15: 83.0%; after 375 steps 5e-2 and 0.15
-            both 85.8%; measured on CPU, 2,000 test samples).
+            steps, hence lr 5e-2 (the learning-rate runs: docs/results/optical-cpu/README.md).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         photons_per_inference: photons delivered to the input plane per inference (> 0).
         shot_noise: Poisson photon counts at the detectors.
@@ -115,16 +114,9 @@ class DiffractiveConfig:
     lr: float = 5e-2
     device: str = "auto"
     photons_per_inference: float = 1e6
-    shot_noise: bool = True
-    dac_bits: int | None = 8
-    adc_bits: int | None = 8
-    phase_bits: int | None = None
-    phase_noise_rad: float = 0.0
     layer_loss_db: float = 0.0
-    chip_seed: int = 0
     eval_batch_size: int = 256
     photon_curve: tuple[float, ...] = (30.0, 100.0, 300.0, 1e3, 1e4, 1e5)
-    photon_curve_samples: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "photon_curve",
@@ -139,15 +131,9 @@ class DiffractiveConfig:
         check_choice("modulation", self.modulation, ("phase", "complex"))
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         check_positive("photons_per_inference", self.photons_per_inference, "1e6")
-        if not isinstance(self.shot_noise, bool):
-            raise ConfigError(f"shot_noise={self.shot_noise!r} must be True or False", "e.g. shot_noise=True")
-        for name in ("dac_bits", "adc_bits", "phase_bits"):
-            check_bits(name, getattr(self, name))
-        check_nonneg("phase_noise_rad", self.phase_noise_rad, "0.05")
+        self._check_chip_options(phase_noise_example="0.05")
         check_nonneg("layer_loss_db", self.layer_loss_db, "0.5",
                      " (a loss in dB; a passive layer adds no light)")
-        if isinstance(self.chip_seed, bool) or not isinstance(self.chip_seed, int) or self.chip_seed < 0:
-            raise ConfigError(f"chip_seed={self.chip_seed!r} must be an integer >= 0", "e.g. chip_seed=0")
         self.geometry  # noqa: B018  (validates the geometry: pitch vs aperture, fractions)
 
     @property
@@ -220,10 +206,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
 
     @property
     def device(self) -> torch.device:
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device='cuda' but no CUDA device is available", "use device='auto' or 'cpu'")
-        return torch.device("cuda" if want != "cpu" and torch.cuda.is_available() else "cpu")
+        return torch_device(self.config.device)
 
     def _threads(self) -> int:
         return 1 if self.config.n_pixels * self.config.pad <= 128 else torch.get_num_threads()

@@ -64,8 +64,8 @@ from nonvon.result import find_extra
 from nonvon.simulator import Capabilities, Prediction, Simulator, execution_option
 from nonvon.simulators.optical.device import (
     ZJ,
+    ChipOptions,
     PhotonCurveEvaluation,
-    check_bits,
     check_budgets,
     check_choice,
     check_nonneg,
@@ -99,7 +99,7 @@ SMALL_MESH = 256
 
 
 @dataclasses.dataclass(frozen=True)
-class MziConfig:
+class MziConfig(ChipOptions):
     """Network, training and device settings of ``onn-mzi``.
 
     Args:
@@ -110,8 +110,7 @@ class MziConfig:
         arrangement: ``"clements"`` or ``"reck"``.
         epochs, batch_size, lr, weight_decay: phase-domain training (Adam, cosine decay).
         augment_shift: image tasks: also train on copies shifted by this many pixels left,
-            right, up and down (0: none; 1 px takes MNIST from 97.9% to 98.75% with an
-            electronic MLP of the same size on the same PCA inputs, measured).
+            right, up and down (0: none; what 1 px gives: docs/results/optical-cpu/README.md).
         augment_flip: image tasks: also train on left-right mirrored copies (Fashion-MNIST).
         init: ``"phase"`` trains the phases directly (gradient descent through the meshes);
             ``"svd"`` trains an electronic MLP of the same sizes, then programs each weight
@@ -124,9 +123,8 @@ class MziConfig:
             execution option: not part of ``compare``'s cache key.
         wavelength_nm: laser wavelength (sets the photon energy).
         photons_per_mac: laser photons per multiply-accumulate at full-scale inputs (> 0). The
-            default, 1000, costs the trained MNIST / Fashion networks < 0.1 pp of accuracy
-            against a noiseless readout (measured, studies/photon_budget.py and onn_mzi.py);
-            at 100 the SVD-programmed Fashion network lost 7 pp.
+            default, 1000, keeps the trained networks' accuracy that of a noiseless readout
+            (studies/photon_budget.py; the numbers: docs/results/optical-cpu/README.md).
         lo_ratio: local-oscillator photons per detector relative to the mean full-scale signal.
         shot_noise: simulate Poisson shot noise at the photodiodes.
         dac_bits, adc_bits: converter resolution (``None``: ideal, no quantization).
@@ -161,19 +159,12 @@ class MziConfig:
     wavelength_nm: float = 1550.0
     photons_per_mac: float = 1000.0
     lo_ratio: float = 1.0
-    shot_noise: bool = True
-    dac_bits: int | None = 8
-    adc_bits: int | None = 8
-    phase_bits: int | None = None
-    phase_noise_rad: float = 0.0
     splitter_imbalance_rad: float = 0.0
     mzi_loss_db: float = 0.0
     coupling_loss_db: float = 0.0
     thermal_crosstalk: float = 0.0
-    chip_seed: int = 0
     eval_batch_size: int = 2048
     photon_curve: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 100.0)
-    photon_curve_samples: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -207,11 +198,7 @@ class MziConfig:
         check_positive("wavelength_nm", self.wavelength_nm, "1550.0")
         check_positive("photons_per_mac", self.photons_per_mac, "1000.0")
         check_positive("lo_ratio", self.lo_ratio, "1.0")
-        if not isinstance(self.shot_noise, bool):
-            raise ConfigError(f"shot_noise={self.shot_noise!r} must be True or False", "e.g. shot_noise=True")
-        for name in ("dac_bits", "adc_bits", "phase_bits"):
-            check_bits(name, getattr(self, name))
-        check_nonneg("phase_noise_rad", self.phase_noise_rad, "0.01")
+        self._check_chip_options(phase_noise_example="0.01")
         check_nonneg("splitter_imbalance_rad", self.splitter_imbalance_rad, "0.01")
         check_nonneg("mzi_loss_db", self.mzi_loss_db, "0.1",
                      " (a loss in dB; a passive component adds no light)")
@@ -220,8 +207,6 @@ class MziConfig:
         if self.thermal_crosstalk >= 0.5:
             raise ConfigError(f"thermal_crosstalk={self.thermal_crosstalk} is not a small fraction",
                               "a shifter sees a fraction < 0.5 of each neighbour's phase, e.g. 0.02")
-        if isinstance(self.chip_seed, bool) or not isinstance(self.chip_seed, int) or self.chip_seed < 0:
-            raise ConfigError(f"chip_seed={self.chip_seed!r} must be an integer >= 0", "e.g. chip_seed=0")
 
 
 def _line_neighbours(n: int) -> np.ndarray:

@@ -124,8 +124,7 @@ class VQCConfig:
     batch_size: int = 64
     lr: float = 0.05
     angle_std: float = 0.1
-    # 20,000 images x 5 epochs: `nonvon compare --task mnist --sim vqc` gave 81.2% at 1,000 shots,
-    # fit in 155 s on a shared 2-core CPU (full-split training: studies/vqc_mnist.py, 87.0%)
+    # a training subset that fits a CPU comparison (what it gives: docs/results/vqc-mnist/README.md)
     max_train: int | None = 20000
     shots: int = 1000
     noise: bool = False
@@ -169,8 +168,8 @@ class _QuantumBase(Simulator):
     """Shared: config, capabilities, pre-processing and the task checks."""
 
     Config = VQCConfig
-    # about 11 s on one CPU core and 62% on the --quick MNIST subset (angle encoding, 2 layers:
-    # the same time and 42%)
+    # re-uploading: on the --quick MNIST subset it beats angle encoding in the same time
+    # (docs/results/vqc-mnist/README.md)
     quick: ClassVar[dict] = {"preprocess": "pca", "n_features": 10, "n_qubits": 10,
                              "encoding": "reupload", "layers": 4, "epochs": 10, "batch_size": 32,
                              "lr": 0.1, "shots": 256}

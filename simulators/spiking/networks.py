@@ -26,13 +26,28 @@ from nonvon.errors import ConfigError
 from nonvon.simulators.spiking.coding import CODINGS, check_timesteps, encode
 from nonvon.simulators.spiking.lif_kernels import Surrogate, check_lif_params, lif_sequence, lif_step
 
-__all__ = ["LIFConfig", "SpikingClassifier", "Recording", "spiking_mlp", "spiking_cnn", "BACKENDS"]
+__all__ = ["LIFConfig", "LIFOptions", "SpikingClassifier", "Recording", "spiking_mlp", "spiking_cnn",
+           "BACKENDS"]
 
 BACKENDS = ("fused", "steps", "snntorch")
 
 
 @dataclasses.dataclass(frozen=True)
-class LIFConfig:
+class LIFOptions:
+    """The neuron and coding options, their names and defaults: a :class:`LIFConfig` holds
+    them, and so does a spiking simulator's flat config (which builds its ``LIFConfig``)."""
+
+    timesteps: int = 25
+    beta: float = 0.9
+    threshold: float = 1.0
+    reset: str = "subtract"
+    surrogate: str = "atan"
+    surrogate_param: float | None = None
+    coding: str = "rate"
+
+
+@dataclasses.dataclass(frozen=True)
+class LIFConfig(LIFOptions):
     """Neuron and coding settings shared by every LIF layer of a network.
 
     Args:
@@ -44,14 +59,6 @@ class LIFConfig:
         surrogate_param: its alpha / slope (``None``: snnTorch's default).
         coding: ``"rate"``, ``"latency"`` or ``"direct"`` (see :mod:`.coding`).
     """
-
-    timesteps: int = 25
-    beta: float = 0.9
-    threshold: float = 1.0
-    reset: str = "subtract"
-    surrogate: str = "atan"
-    surrogate_param: float | None = None
-    coding: str = "rate"
 
     def __post_init__(self) -> None:
         check_timesteps(self.timesteps)

@@ -65,14 +65,19 @@ from nonvon.config import (
 )
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
-from nonvon.models.training import train_classifier
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.spiking.coding import check_unit_interval
 from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
-from nonvon.simulators.spiking.networks import LIFConfig, SpikingClassifier, spiking_cnn, spiking_mlp
+from nonvon.simulators.spiking.networks import (
+    LIFConfig,
+    LIFOptions,
+    SpikingClassifier,
+    spiking_cnn,
+    spiking_mlp,
+)
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
-from nonvon.training_memo import shared_training, training_recipe
+from nonvon.training_memo import training_recipe
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "spike_metrics"]
 
@@ -94,7 +99,7 @@ def spike_metrics(spikes: float, neuron_steps: float, driven: dict[str, float],
 
 
 @dataclasses.dataclass(frozen=True)
-class SNNConfig:
+class SNNConfig(LIFOptions):
     """Network, neuron, coding and training settings of a spiking simulator.
 
     Args:
@@ -117,13 +122,6 @@ class SNNConfig:
     channels: tuple[int, ...] = (32, 64, 64)
     dense: int = 256
     kernel: int = 5
-    timesteps: int = 25
-    beta: float = 0.9
-    threshold: float = 1.0
-    reset: str = "subtract"
-    surrogate: str = "atan"
-    surrogate_param: float | None = None
-    coding: str = "rate"
     epochs: int = 15
     batch_size: int = 128
     lr: float = 1e-3
@@ -146,9 +144,8 @@ class SNNConfig:
 
     @property
     def lif(self) -> LIFConfig:
-        return LIFConfig(timesteps=self.timesteps, beta=self.beta, threshold=self.threshold,
-                         reset=self.reset, surrogate=self.surrogate,
-                         surrogate_param=self.surrogate_param, coding=self.coding)
+        """The neuron and coding options as a validated :class:`LIFConfig`."""
+        return LIFConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LIFOptions)})
 
 
 class SpikingSimulator(TorchBacked, Simulator):
@@ -201,18 +198,9 @@ class SpikingSimulator(TorchBacked, Simulator):
         torch.manual_seed(seed)
         self.network = self._build(task)
         self._check_network(self.network)
-        c = self.config
-
-        def train() -> None:
-            train_classifier(self.network, task.x_train, task.y_train, epochs=c.epochs,
-                             batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
-                             seed=seed, device=self.device, progress=progress,
-                             label=f"{self.name} train")
-
         # snn-mlp and the chips train the same network alike before a chip deploys it: in a
         # comparison the first cell trains it and the others load it (nonvon.training_memo)
-        self._training_shared = shared_training(self.network, self._training_recipe(task, seed), train,
-                                                self.context.training_memo)
+        self._training_shared = self._train_shared(task, seed=seed, progress=progress)
         self.network.to(self.device).eval()
         self._after_training(task, seed=seed, progress=progress)
 
