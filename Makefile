@@ -53,7 +53,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@$(MAKE) --no-print-directory chromium
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do [ -e "$$b" ] && $(BIN)/python $$b --quick; done; true

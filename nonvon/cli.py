@@ -68,6 +68,9 @@ def cmd_list(args) -> None:
 
             broken.append(Broken(SIMULATORS, name, f"{type(e).__name__}: {e}"))
     info = {"tasks": sorted(reg.tasks), "simulators": sims,
+            "paradigms": [{"name": p.name, "label": p.label, "order": p.order, "colour": p.colour,
+                           "headline_presets": list(p.headline_presets)}
+                          for p in reg.paradigms.values()],
             "presets": [{"name": p.name, "paradigms": list(p.paradigms), "boundary": p.boundary,
                          "absent": dict(p.absent), "ops": sorted(p.ops),
                          "description": p.description, "path": p.path}
@@ -80,6 +83,11 @@ def cmd_list(args) -> None:
 
     con = _console()
     con.print("[bold]tasks:[/] " + ", ".join(info["tasks"]))
+    t = Table("paradigm", "label", "colour", "headline presets", title="paradigms")
+    for p in info["paradigms"]:
+        t.add_row(p["name"], p["label"], f"[{p['colour']}]{p['colour']}[/]",
+                  ", ".join(p["headline_presets"]))
+    con.print(t)
     t = Table("simulator", "paradigm", "description", title="simulators")
     for s in sims:
         t.add_row(s["name"], s["paradigm"], s["description"])

@@ -152,14 +152,17 @@ def test_malformed_preset_file_is_a_clear_cli_error(tmp_path, capsys):
 def test_list_json_schema(capsys):
     assert run_cli("list", "--json") == 0
     info = json.loads(capsys.readouterr().out)
-    assert set(info) == {"tasks", "simulators", "presets", "broken"}
+    assert set(info) == {"tasks", "paradigms", "simulators", "presets", "broken"}
+    paradigms = [p["name"] for p in info["paradigms"]]
+    assert {"gpu", "spiking", "optical", "hdc", "quantum"} <= set(paradigms)
+    orders = [p["order"] for p in info["paradigms"]]
+    assert orders == sorted(orders)  # display order
     assert {"mnist", "fashion-mnist", "mnist-5k", "digits"} <= set(info["tasks"])
     sims = {s["name"]: s for s in info["simulators"]}
     assert sims["gpu-mlp"]["paradigm"] == "gpu"
     presets = {p["name"]: p for p in info["presets"]}
     assert {"cmos-45nm", "cmos-7nm", "gpu-h100"} <= set(presets)
-    assert all(set(p["paradigms"]) <= {"gpu", "spiking", "optical", "hdc", "quantum"}
-               for p in presets.values())
+    assert all(set(p["paradigms"]) <= set(paradigms) for p in presets.values())
 
 
 

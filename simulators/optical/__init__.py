@@ -10,6 +10,6 @@ __all__ = ["PARADIGM", "MziOnn", "MziConfig", "Chip", "DiffractiveOnn", "Diffrac
 PARADIGM = Paradigm(
     "optical", label="forward optical", order=20,
     colours=("#d62728", "#ff9f1c", "#8c2d04", "#f4a6a6"),
-    headline_presets=("photonic-mzi",),
+    headline_presets=("photonic-mzi", "diffractive-nir"),
     landauer_floor=False,  # its floor is the light (the shot-noise bound), not its digital periphery
 )
