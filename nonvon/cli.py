@@ -194,7 +194,8 @@ def cmd_recount(args) -> None:
     """Evaluate cached cells again from their stored parameters; exit 1 when some failed."""
     from nonvon.compare import recount
 
-    out = recount(args.folder, data_dir=args.data_dir, presets=args.preset,
+    sims = [n for item in args.sim for n in item.split(",") if n] or None
+    out = recount(args.folder, data_dir=args.data_dir, presets=args.preset, simulators=sims,
                   progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     c = out.counts
     print(f"recounted {c['recounted']} cell(s) ({c['changed']} with a changed ledger or "
@@ -297,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "downloaded)")
     s.add_argument("--preset", action="append", default=[], metavar="PATH",
                    help="preset TOML file for rows priced on an unregistered preset (repeatable)")
+    s.add_argument("--sim", action="append", default=[], metavar="NAME[,NAME]",
+                   help="re-evaluate only these simulators' cells (every row is still re-priced)")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_recount)
 

@@ -478,7 +478,8 @@ def _repriced_rows(rows, matched, presets: dict[str, Preset]) -> tuple[list[dict
 
 
 def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), progress: bool = True,
-            reg: Registry | None = None, log: Callable[[str], None] = print) -> RecountOutcome:
+            reg: Registry | None = None, log: Callable[[str], None] = print,
+            simulators: Sequence[str] | None = None) -> RecountOutcome:
     """Evaluate every cached cell of a results folder again from its stored parameters (no
     training), write each back, then price every row of results.json again and rewrite
     results.json, results.csv and (when the folder has one) the report.
@@ -489,6 +490,8 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
         data_dir: where to look for dataset files (nothing is downloaded).
         presets: preset TOML paths for rows priced on a preset that is not registered.
         progress: a progress bar over the cells.
+        simulators: re-evaluate only the cells of these simulators (``None``: every cell); the
+            others keep their ledgers, and every row is priced again either way.
 
     Cells without parameters, with unreadable parameters, or whose recount fails (for example
     their data is not available here) are reported and left as they were.
@@ -507,6 +510,12 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
         raise ConfigError(f"no cached cells in {cache_dir}",
                           "recount a folder that `nonvon compare --out` or `nonvon sweep` wrote")
     cells = {p.stem: load_cell(p) for p in paths}  # an unreadable cell stops us here
+    if simulators is not None:
+        present = {c.result.simulator for c in cells.values()}
+        unknown = sorted(set(simulators) - present)
+        if unknown:
+            raise ConfigError(f"no cell of {', '.join(unknown)} in {cache_dir} (it has "
+                              f"{', '.join(sorted(present))})", "name simulators the folder has")
     rows = load_rows(results_dir) if results_dir is not None else None
     extra = {}
     for path in presets:
@@ -523,8 +532,10 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
     lock_dir = results_dir or cache_dir
     locked = folder_lock(lock_dir) if (lock_dir / ".sweep.lock").exists() else contextlib.nullcontext()
     with locked, progress_bar(progress) as bar:
-        job = bar.add_task("recount", total=len(cells), status="")
-        for key, cell in cells.items():
+        chosen = {k: c for k, c in cells.items()
+                  if simulators is None or c.result.simulator in simulators}
+        job = bar.add_task("recount", total=len(chosen), status="")
+        for key, cell in chosen.items():
             bar.update(job, status=cell.label)
             status, got = read_state(cell)
             if status == "none":

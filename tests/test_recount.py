@@ -367,3 +367,16 @@ def test_a_training_shared_by_precision_variants_is_stored_once(tmp_path, capsys
     assert run_cli("recount", str(out), "--no-progress") == 0
     err = capsys.readouterr().err
     assert "2 with unreadable parameters" in err and "does not match its SHA-256" in err
+
+
+def test_recount_of_chosen_simulators_leaves_the_other_cells_alone(folder, capsys):
+    before = cells_by_sim(folder)
+    assert run_cli("recount", str(folder), "--sim", "snn-mlp", "--no-progress") == 0
+    assert "recounted 1 cell(s)" in capsys.readouterr().err
+    after = cells_by_sim(folder)
+    assert "recount" in after["snn-mlp"] and "recount" not in after["gpu-mlp"]
+    assert after["gpu-mlp"] == before["gpu-mlp"]
+    # a simulator the folder has no cell of is named, before anything is written
+    kept = snapshot(folder)
+    assert run_cli("recount", str(folder), "--sim", "loihi", "--no-progress") == 2
+    assert "no cell of loihi" in capsys.readouterr().err and snapshot(folder) == kept
