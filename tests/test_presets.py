@@ -69,6 +69,10 @@ def test_preset_file_is_valid_and_sourced(path):
     assert 0 <= p.static_low_w <= p.static_power_w <= p.static_high_w
     if p.static_high_w > 0:
         assert p.static_source.strip()
+    if p.sram_tiers or p.onchip_bytes is not None:
+        assert p.memory_source.strip(), "[memory] numbers without a source"
+    for cls, reason in p.absent.items():
+        assert len(reason.strip()) > 20, f"absent {cls} without a real reason"
 
 
 @pytest.mark.parametrize("name", ["cmos-45nm", "cmos-7nm"])
