@@ -28,6 +28,8 @@ CASES = {
                              "--learners", "centroid", "--models", "bsc", "--epochs", "1",
                              "--receptive-field", "3", "--no-progress"],
                             ["accuracy_energy_vs_dimension.png"], ["sweep.json"]),
+    "hdc_lowdim": (["--quick", "--dims", "16,32", "--no-progress"], ["accuracy_vs_energy.png"],
+                   ["hdc_lowdim.json"]),
     "loihi_calibration": (["--task", "digits", "--steps", "2,4", "--epochs", "1", "--side", "8",
                            "--hidden", "16", "--limit", "100"],
                           ["energy_vs_T.png"], ["loihi_calibration.json"]),
