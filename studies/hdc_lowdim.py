@@ -73,9 +73,10 @@ def build_grid(tasks: list[str], dims: list[int], lowdim_max: int, seeds: list[i
     if small:
         sims += [{"name": "hdc-lowdim", "grid": {"dimensions": small}},
                  {"name": "gpu-mlp-int8", "grid": {"hidden": [[d] for d in small]}}]
-    if quick:  # each simulator's small budget (a smoke run, not a measurement)
-        for s in sims:
-            s["set"] = {"device": "cpu"} if s["name"].startswith("gpu") else {}
+    if quick:  # each simulator's small budget (a smoke run, not a measurement), on the CPU
+        for sim in sims:
+            if sim["name"] == "gpu-mlp-int8":
+                sim["set"] = {"device": "cpu"}
     return {"description": "HDC dimension study (issue #24)", "tasks": tasks, "seeds": seeds,
             "presets": list(PRESETS), "simulators": sims, "quick": quick}
 
@@ -171,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     dims = parse_ints(args.dims or ("16,32,64" if args.quick else
                                     "16,32,64,128,256,512,1024,2048,4096,10000"), "--dims")
     seeds = parse_ints(args.seeds, "--seeds", least=0)
-    parse_ints(str(args.lowdim_max), "--lowdim-max")
+    if args.lowdim_max < 1:
+        print(f"error: --lowdim-max {args.lowdim_max} must be >= 1\n  fix: e.g. --lowdim-max 1024",
+              file=sys.stderr)
+        return 2
     out = Path(args.out)
     grid = build_grid(args.task.split(","), dims, args.lowdim_max, seeds, args.quick)
     try:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 import torch
-from sklearn.datasets import load_digits
 
+from nonvon.conformance import digits_task
 from nonvon.energy_models import price
 from nonvon.registry import registry
 from nonvon.simulators.gpu.quantize import quantize_input
 from nonvon.tasks import Task
 
 SIMULATORS = ("gpu-mlp", "gpu-mlp-bf16", "gpu-mlp-int8", "gpu-cnn-int8")
-
-
-def digits_task() -> Task:
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)
-    idx = np.random.default_rng(0).permutation(len(x))
-    tr, te = idx[:600], idx[600:800]
-    return Task("digits-test", x[tr], d.target[tr], x[te], d.target[te], 10, source="scikit-learn")
 
 
 def check(name: str, task: Task, reg) -> dict:
