@@ -14,8 +14,8 @@ import torch
 from nonvon.energy_models import OpLedger, load_preset, price
 from nonvon.energy_models.presets import PRESET_DIR
 from nonvon.errors import ConfigError
-from nonvon.simulators.gpu import GpuCNNInt8, GpuMLP, GpuMLPBf16, GpuMLPInt8
-from nonvon.simulators.gpu.quantize import INT8_MAX, QuantLinear, quantize_input
+from nonvon.simulators.gpu import GpuCNN, GpuCNNInt8, GpuMLP, GpuMLPBf16, GpuMLPInt8
+from nonvon.simulators.gpu.quantize import INT8_MAX, QuantLinear, int8_matmul, quantize_input
 from nonvon.simulators.gpu.simulator import matmul_precision
 
 MLP = {"hidden": (32,), "epochs": 15, "batch_size": 32, "device": "cpu"}
@@ -170,8 +170,12 @@ def test_fp32_runs_with_tf32_off_and_restores_the_setting():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
-@pytest.mark.parametrize("cls,dtype", [(GpuMLP, "float32"), (GpuMLPBf16, "bfloat16")])
-def test_measurement_records_its_precision(digits_task, monkeypatch, cls, dtype):
+@pytest.mark.parametrize("cls,dtype,expect", [
+    (GpuMLP, "float32", [("fp32", False), ("tf32", True)]),  # as priced, then TF32 on beside it
+    (GpuMLPBf16, "bfloat16", [("bf16", False)]),
+    (GpuMLPInt8, "int8", [("int8", False)]),
+])
+def test_measurement_records_its_precision(digits_task, monkeypatch, cls, dtype, expect):
     import nonvon.energy_models.nvml as nvml
 
     seen = []
@@ -184,19 +188,34 @@ def test_measurement_records_its_precision(digits_task, monkeypatch, cls, dtype)
     monkeypatch.setattr(nvml, "measure_gpu_energy", fake_measure)
     sim = cls(hidden=(8,), epochs=1, device="cpu", measure_batches=(4,)).fit(digits_task)
     monkeypatch.setattr(type(sim), "measures_hardware", property(lambda self: True))
-    details = sim.evaluate(digits_task).measurements[0].details
-    assert seen == [False]
-    assert details["precision"] == sim.config.dtype and details["input_dtype"] == dtype
-    assert details["tf32_matmul"] is False and details["tf32_cudnn"] is False
+    measured = sim.evaluate(digits_task).measurements
+    assert seen == [tf32 for _, tf32 in expect]
+    assert [m.label for m in measured] == [f"nvml-{label}-b4" for label, _ in expect]
+    for m, (label, tf32) in zip(measured, expect, strict=True):
+        assert m.details["precision"] == label and m.details["input_dtype"] == dtype
+        assert m.details["tf32_matmul"] is tf32 and m.details["tf32_cudnn"] is tf32
+    assert not torch.backends.cuda.matmul.allow_tf32  # restored (the test runner's default)
 
 
-def test_int8_is_modelled_not_measured(monkeypatch):
+def test_int8_mlp_is_measured_and_int8_cnn_modelled(monkeypatch):
     import nonvon.energy_models.nvml as nvml
 
     monkeypatch.setattr(nvml, "nvml_available", lambda: True)
     monkeypatch.setattr(GpuMLP, "device", property(lambda self: torch.device("cuda")))
-    assert GpuMLP(epochs=1).measures_hardware
-    assert not GpuMLPInt8(epochs=1).measures_hardware
+    assert GpuMLP(epochs=1).measures_hardware and GpuMLPInt8(epochs=1).measures_hardware
+    monkeypatch.setattr(GpuCNN, "device", property(lambda self: torch.device("cuda")))
+    assert not GpuCNNInt8(epochs=1).measures_hardware  # its convolutions run in float64
+
+
+@pytest.mark.parametrize("rows,k,n", [(1, 64, 32), (3, 32, 10), (40, 13, 5), (1024, 784, 512)])
+def test_int8_tensor_core_matmul_is_exact(rows, k, n):
+    """The padded torch._int_mm path the CUDA layers take gives the float64 path's integers."""
+    g = torch.Generator().manual_seed(rows + k + n)
+    x = torch.randint(-127, 128, (rows, k), dtype=torch.int8, generator=g)
+    w = torch.randint(-127, 128, (n, k), dtype=torch.int8, generator=g)
+    out = int8_matmul(x, w)
+    assert out.dtype == torch.int32 and out.shape == (rows, n)
+    assert torch.equal(out.double(), x.double() @ w.double().T)
 
 
 # -- gpu-h100 prices the precision it runs ------------------------------------------------

@@ -117,10 +117,13 @@ def test_measurements_reported_as_rows(digits_task, monkeypatch):
     sim.fit(digits_task)
     monkeypatch.setattr(type(sim), "measures_hardware", property(lambda self: True))
     result = sim.evaluate(digits_task)
-    assert calls == [1, 300]  # 300 > 200 test samples: the batch repeats the test set
+    # 300 > 200 test samples: the batch repeats the test set; each batch size is measured
+    # with TF32 off (as priced) and on
+    assert calls == [1, 1, 300, 300]
     rows = result.measured_rows()
-    assert [r["batch_size"] for r in rows] == [1, 300]
-    assert rows[1]["energy_per_inference_j"] == pytest.approx(1e-6 / 300)
+    assert [(r["batch_size"], r["preset"]) for r in rows] == [
+        (1, "nvml-fp32-b1"), (1, "nvml-tf32-b1"), (300, "nvml-fp32-b300"), (300, "nvml-tf32-b300")]
+    assert rows[2]["energy_per_inference_j"] == pytest.approx(1e-6 / 300)
     assert all(r["kind"] == "measured" for r in rows)
 
 

@@ -52,12 +52,13 @@ _TORCH_DTYPE = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 @contextlib.contextmanager
-def matmul_precision(dtype: str):
-    """Run fp32 matmuls and convolutions as true fp32 (TF32 off) while inside; restore the
-    caller's settings afterwards. Yields the TF32 settings in force, for the record."""
+def matmul_precision(dtype: str, *, tf32: bool = False):
+    """Run fp32 matmuls and convolutions as true fp32 (TF32 off; ``tf32=True``: on, for the
+    TF32 measurement beside it) while inside; restore the caller's settings afterwards.
+    Yields the TF32 settings in force, for the record."""
     matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     try:
         yield {"precision": dtype, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
                "tf32_cudnn": torch.backends.cudnn.allow_tf32}
@@ -81,7 +82,9 @@ class GpuConfig:
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
         eval_batch_size: batch size of the counted evaluation (sets the per-inference
             share of weight traffic and kernel launches).
-        measure_energy: measure with NVML when CUDA is present.
+        measure_energy: measure with NVML when CUDA is present (fp32 is measured twice,
+            with TF32 off as priced and with TF32 on; int8 is measured for the MLP, whose
+            layers run on the int8 tensor cores).
         measure_batches: batch sizes measured with NVML.
     """
 
@@ -199,11 +202,11 @@ class GpuBaseline(TorchBacked, Simulator):
 
     @property
     def measures_hardware(self) -> bool:
-        # int8 is modelled, not measured: its integer GEMMs run exactly in float64 (see
-        # gpu/quantize.py), so NVML would meter FP64 work rather than the INT8 tensor cores
-        # the preset prices; a measured int8 row needs a true int8 GEMM kernel.
+        # The int8 CNN is modelled, not measured: its integer convolutions run exactly in
+        # float64 (gpu/quantize.py), so NVML would meter FP64 work rather than the int8 tensor
+        # cores the preset prices. The int8 MLP's layers run on them (torch._int_mm).
         if not (self.config.measure_energy and self.device.type == "cuda") or (
-                self.config.dtype == "int8"):
+                self.config.dtype == "int8" and self.config.model != "mlp"):
             return False
         from nonvon.energy_models.nvml import nvml_available
 
@@ -213,6 +216,10 @@ class GpuBaseline(TorchBacked, Simulator):
         from nonvon.energy_models.nvml import measure_gpu_energy
 
         out = []
+        # fp32 is measured as priced (TF32 off) and, beside it, with TF32 on: the tensor-core
+        # fp32 most PyTorch users get by default.
+        variants = [(self.config.dtype, False)] + ([("tf32", True)] if self.config.dtype == "fp32"
+                                                   else [])
         for b in self.config.measure_batches:
             reps = -(-b // len(xt))  # repeat the test set if the batch is larger than it
             batch = xt.repeat((reps,) + (1,) * (xt.dim() - 1))[:b].contiguous()
@@ -221,13 +228,14 @@ class GpuBaseline(TorchBacked, Simulator):
                 with torch.inference_mode():
                     net(batch).argmax(1)
 
-            # The measurement runs at the precision the model prices (fp32 with TF32 off, or
-            # bf16 weights and activations), and says so in its details.
-            with matmul_precision(self.config.dtype) as settings:
-                m = measure_gpu_energy(run, b, sync=torch.cuda.synchronize)
-            m = {**m, **settings, "input_dtype": str(batch.dtype).removeprefix("torch.")}
-            out.append(Measurement(f"nvml-{self.config.dtype}-b{b}", m["energy_per_inference_j"],
-                                   m["latency_per_inference_s"], b, m))
+            for label, tf32 in variants:
+                # The measurement runs at the precision it is named for, and says so.
+                with matmul_precision(self.config.dtype, tf32=tf32) as settings:
+                    m = measure_gpu_energy(run, b, sync=torch.cuda.synchronize)
+                m = {**m, **settings, "precision": label,
+                     "input_dtype": str(batch.dtype).removeprefix("torch.")}
+                out.append(Measurement(f"nvml-{label}-b{b}", m["energy_per_inference_j"],
+                                       m["latency_per_inference_s"], b, m))
         return tuple(out)
 
     # -- trained state: the fp32 network, and for int8 the quantized one with its scales --
