@@ -1,31 +1,35 @@
 #!/bin/bash
-# Full MNIST + Fashion-MNIST comparison on the device machine; resumes from .device/cmp.tgz if carried.
-# Extra arguments go to the study (e.g. --task mnist). GPU_LIMIT=0: the NVML cells run inside the
-# study, after its workers; JOBS: its workers; LIMIT: seconds the study may run; TESTS=1: see below.
+# The whole comparison (both tasks) from scratch in one `compare` on the device machine (issue #23).
+# Needs, prepared by prepare_device.sh and carried with the device tool: .whl (wheels the image
+# lacks) and .device/data (the IDX files). Writes to $OUT: cmp.log (one line per finished cell,
+# then compare_wall's record), cmp.tgz (the results folder with its cache), gpu_check.* (the
+# precision check on digits), env.log. Environment: JOBS (workers, default 4), MPS (1: run the
+# workers' kernels side by side through NVIDIA MPS when the image has it), CHECK (1: run the
+# precision check first), BUDGET (seconds the whole call may take, install included; the
+# comparison is stopped in time to pack what finished).
+t0=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit 1
 python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . >/dev/null 2>&1 || { echo "editable install failed"; exit 1; }
 export NONVON_DATA=$PWD/.device/data PYTHONUNBUFFERED=1
-# TESTS=1: the CUDA tests first (graphs, Triton kernels, counting and onn-mzi on the GPU)
-if [ "${TESTS:-0}" = 1 ]; then
-  timeout 120 python3 -m pytest -q -p no:cacheprovider -k "cuda or triton or gpu" tests/test_spiking_ttfs.py \
-    tests/test_spiking_ttfs_training.py tests/test_spiking_lif.py tests/test_spiking_sim.py \
-    tests/test_optical_simulators.py 2>&1 | tail -5 > $OUT/pytest.log
+{ nvidia-smi --query-gpu=name,driver_version,power.draw,clocks.sm --format=csv
+  python3 -c "import torch, qiskit, snntorch, torchhd, jax; print('torch', torch.__version__, torch.cuda.get_device_name(0), 'qiskit', qiskit.__version__, 'jax', jax.__version__)"
+  echo "install: $(( $(date +%s) - t0 )) s"; } > $OUT/env.log 2>&1
+if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
+  # MPS lets kernels of several worker processes run on the GPU at once instead of taking
+  # turns; most cells here are launch-bound (docs/results/cell-times-h200)
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
+  nvidia-cuda-mps-control -d && echo "MPS daemon started" >> $OUT/env.log
+fi
+if [ "${CHECK:-1}" = 1 ]; then
+  timeout 90 python3 docs/results/gpu-precision-check/check.py > $OUT/gpu_check.log 2>&1
+  echo "check rc=$? at $(( $(date +%s) - t0 )) s" >> $OUT/gpu_check.log
 fi
 mkdir -p results
-[ -f .device/cmp.tgz ] && tar xzf .device/cmp.tgz -C results
-python3 -c "import qiskit, snntorch, torchhd, rich, matplotlib, scipy, jax, torch; print(jax.devices(), torch.cuda.get_device_name(0), qiskit.__version__)"
-nvidia-smi --query-gpu=name,power.draw,clocks.sm --format=csv
-start=$(date +%s)
-# the cells that read NVML first, alone on the GPU (GPU_LIMIT=0: leave them to the study,
-# which runs them alone after its parallel workers); then the rest in parallel
-if [ "${GPU_LIMIT:-150}" != 0 ]; then
-  timeout -k 10 ${GPU_LIMIT:-150} python3 studies/mnist_comparison.py --sim gpu-mlp,gpu-cnn --out results/mnist-comparison --no-progress > $OUT/gpu.log 2>&1
-  echo "gpu rc=$? wall=$(( $(date +%s) - start ))s" >> $OUT/gpu.log
-fi
-# each line stamped with the seconds since the start, to show when each cell finished
-timeout -k 10 $(( ${LIMIT:-520} - $(date +%s) + start )) python3 studies/mnist_comparison.py --jobs ${JOBS:-2} --out results/mnist-comparison --no-progress "$@" 2>&1 \
-  | while IFS= read -r line; do echo "[$(( $(date +%s) - start ))s] $line"; done > $OUT/cmp.log
-echo "rc=${PIPESTATUS[0]} wall=$(( $(date +%s) - start ))s" >> $OUT/cmp.log
-pkill -f mnist_comparison; sleep 1
+left=$(( ${BUDGET:-575} - ($(date +%s) - t0) - 20 ))
+timeout -k 5 $left python3 benchmarks/compare_wall.py --task mnist,fashion-mnist --jobs ${JOBS:-4} \
+  --out results/mnist-comparison > $OUT/cmp.log 2>&1
+echo "rc=$? compare+install wall=$(( $(date +%s) - t0 )) s" >> $OUT/cmp.log
+[ "${MPS:-1}" = 1 ] && echo quit | nvidia-cuda-mps-control 2>/dev/null
 tar czf $OUT/cmp.tgz -C results mnist-comparison
-ls -la $OUT; tail -30 $OUT/cmp.log
+tail -45 $OUT/cmp.log; cat $OUT/env.log; tail -3 $OUT/gpu_check.log 2>/dev/null
