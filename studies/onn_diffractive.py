@@ -75,7 +75,7 @@ def seconds_per_step(cfg: DiffractiveConfig, x: np.ndarray, n_classes: int, devi
                      steps: int = 8) -> float:
     """Wall time of one training step (forward, backward, Adam) of a fresh stack on ``device``."""
     torch.manual_seed(0)
-    net = DiffractiveNetwork(cfg.geometry, n_classes, cfg.modulation).to(device)
+    net = DiffractiveNetwork(cfg.geometry, n_classes, cfg.modulation, cfg.detection).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     xb = torch.from_numpy(np.ascontiguousarray(x[:cfg.batch_size])).to(device)
     yb = torch.arange(len(xb), device=device) % n_classes

@@ -186,13 +186,31 @@ def fitted_d2nn(digits_task):
     return DiffractiveOnn(**DiffractiveOnn.quick).fit(digits_task, seed=0)
 
 
+def test_single_detection_reads_one_detector_per_class(digits_task):
+    sim = DiffractiveOnn(**{**DiffractiveOnn.quick, "epochs": 1}, **IDEAL, detection="single")
+    per = sim.fit(digits_task, seed=0).evaluate(digits_task, limit=20).ledger.per_inference()
+    assert per["photodetector_read"] == 10 and per["cmp_int32"] == 9
+    assert sim.net.masks.shape[0] == 10
+
+
+def test_differential_scores_are_positive_minus_negative_detector():
+    from nonvon.simulators.optical.diffraction import class_scores
+
+    counts = torch.tensor([[5.0, 1.0, 2.0, 0.0, 9.0, 8.5]])  # (c0+, c0-, c1+, c1-, c2+, c2-)
+    assert class_scores(counts, "differential").tolist() == [[4.0, 2.0, 0.5]]
+    assert class_scores(counts, "differential").argmax(1).item() == 0  # the brightest (c2+) loses
+    assert class_scores(counts, "single").argmax(1).item() == 4
+
+
 def test_diffractive_counts_and_noise(fitted_d2nn, digits_task):
     sim = fitted_d2nn.with_config(**IDEAL)
     r = sim.evaluate(digits_task)
     per = r.ledger.per_inference()
     assert "phase_shifter_hold" not in per  # passive layers
-    assert per["photodetector_read"] == 10 and per["optical_pass"] == 1
-    assert per["adc_conversion_step"] == 10 * 256 and per["modulator_symbol"] == sim.net.input_px ** 2
+    # differential detection (the default): a positive and a negative detector per class, a
+    # subtraction per class and the argmax
+    assert per["photodetector_read"] == 20 and per["optical_pass"] == 1 and per["cmp_int32"] == 10 + 9
+    assert per["adc_conversion_step"] == 20 * 256 and per["modulator_symbol"] == sim.net.input_px ** 2
     assert per["dac_conversion_step"] == 256 * sim.net.input_px ** 2
     starved = fitted_d2nn.with_config(shot_noise=True, photons_per_inference=3.0).evaluate(digits_task)
     assert starved.accuracy < r.accuracy - 0.15

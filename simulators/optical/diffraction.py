@@ -35,6 +35,7 @@ from nonvon.errors import ConfigError
 
 __all__ = [
     "DiffractiveGeometry", "LIN2018", "angular_spectrum_transfer", "propagate", "detector_masks",
+    "DETECTIONS", "class_scores", "detectors_per_class",
     "DiffractiveNetwork", "SPEED_OF_LIGHT_M_S",
 ]
 
@@ -187,26 +188,51 @@ def detector_masks(n: int, n_classes: int, size: int) -> torch.Tensor:
     return masks
 
 
+DETECTIONS = ("single", "differential")
+
+
+def detectors_per_class(detection: str) -> int:
+    return 2 if detection == "differential" else 1
+
+
+def class_scores(detected: torch.Tensor, detection: str) -> torch.Tensor:
+    """Class scores from detector readings ``(B, n_detectors)`` (powers or photon counts)."""
+    if detection == "differential":
+        return detected[:, 0::2] - detected[:, 1::2]
+    return detected
+
+
 class DiffractiveNetwork(nn.Module):
     """A trainable diffractive stack: input plane, ``n_layers`` modulation layers, detector plane.
 
     Args:
         geometry: a :class:`DiffractiveGeometry` (e.g. ``LIN2018``).
-        n_classes: detector regions.
+        n_classes: classes.
         modulation: ``"phase"`` (phase-only pixels, as in Lin et al.) or ``"complex"`` (phase and
             a passive amplitude in [0, 1]).
+        detection: ``"single"``: one detector per class, the class is the brightest (Lin et al.
+            2018); ``"differential"``: a positive and a negative detector per class, the class
+            score is their difference (differential detection, Li et al., Advanced Photonics 1,
+            046001, 2019), which lets a phase-only stack express negative evidence.
 
-    ``forward(images)`` takes ``(B, h, w)`` images in [0, 1], resizes them onto the central
-    ``input_fraction`` of the input plane as field amplitudes, and returns the power collected
-    by each detector, ``(B, n_classes)``, for an input of unit total power.
+    ``detector_power(fields(images))`` takes ``(B, h, w)`` images in [0, 1], resizes them onto
+    the central ``input_fraction`` of the input plane as field amplitudes, and returns the power
+    collected by each detector, ``(B, n_detectors)`` (``single``: one per class; ``differential``:
+    positive and negative detectors interleaved, class ``c`` at ``2c`` and ``2c + 1``), for an
+    input of unit total power; ``forward`` returns the class logits.
     """
 
-    def __init__(self, geometry: DiffractiveGeometry, n_classes: int, modulation: str = "phase"):
+    def __init__(self, geometry: DiffractiveGeometry, n_classes: int, modulation: str = "phase",
+                 detection: str = "single"):
         super().__init__()
         if modulation not in ("phase", "complex"):
             raise ConfigError(f"unknown modulation {modulation!r}", "use 'phase' or 'complex'")
+        if detection not in DETECTIONS:
+            raise ConfigError(f"unknown detection {detection!r}", f"use one of {DETECTIONS}")
         self.geometry = g = geometry
         self.modulation = modulation
+        self.detection = detection
+        self.n_classes = n_classes
         n = g.n_pixels
         self.phase = nn.Parameter(torch.zeros(g.n_layers, n, n))
         self.amp_logit = (nn.Parameter(torch.full((g.n_layers, n, n), 3.0)) if modulation == "complex"
@@ -214,7 +240,8 @@ class DiffractiveNetwork(nn.Module):
         self.register_buffer("transfer", angular_spectrum_transfer(n * g.pad, g.pitch_m, g.wavelength_m,
                                                                    g.spacing_m), persistent=False)
         size = max(1, int(round(g.detector_fraction * n)))
-        self.register_buffer("masks", detector_masks(n, n_classes, size).float(), persistent=False)
+        self.register_buffer("masks", detector_masks(n, detectors_per_class(detection) * n_classes,
+                                                     size).float(), persistent=False)
         self.input_px = max(1, int(round(g.input_fraction * n)))
         # logits = scale * detector power / total detected power (a learnable temperature)
         self.log_temperature = nn.Parameter(torch.tensor(math.log(10.0)))
@@ -256,8 +283,10 @@ class DiffractiveNetwork(nn.Module):
         return torch.einsum("bxy,kxy->bk", field.abs() ** 2, self.masks)
 
     def logits(self, power: torch.Tensor) -> torch.Tensor:
+        # Normalized by the total detected power, which is common to all classes, so the argmax
+        # of the logits is the argmax of the raw scores that class_scores gives the detectors.
         p = power / power.sum(1, keepdim=True).clamp_min(1e-30)
-        return self.log_temperature.exp() * p
+        return self.log_temperature.exp() * class_scores(p, self.detection)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.logits(self.detector_power(self.fields(images)))

@@ -10,9 +10,14 @@ phase-only layers). Training uses ideal optics; evaluation runs the trained laye
    (``laser_optical_zj``); the light crosses the stack once (``optical_pass``); each layer's
    phases are fabricated with ``phase_bits`` levels over [0, 2 pi) and a static random error
    ``phase_noise_rad``, and absorbs ``layer_loss_db``;
-3. one detector per class counts photons with Poisson shot noise (``photodetector_read``), an
-   ADC digitises each count (``adc_conversion_step``, ``2^adc_bits`` per detector) and the class
-   is the argmax (``cmp_int32``).
+3. the detectors count photons with Poisson shot noise (``photodetector_read``), an ADC
+   digitises each count (``adc_conversion_step``, ``2^adc_bits`` per detector) and the class is
+   the argmax (``cmp_int32``). By default (``detection="differential"``, Li et al., Advanced
+   Photonics 1, 046001, 2019) each class has a positive and a negative detector and its score is
+   the difference of their counts: twice the detectors, and one subtraction per class, counted
+   as ``cmp_int32`` (a 32-bit subtraction and a compare are the same ALU operation, and every
+   preset prices a compare as an add). ``detection="single"`` is Lin et al.'s one detector per
+   class.
 
 The host sends the image as 8-bit pixels and reads back the class index
 (``host_transfer_byte``); a ledger's ``resident_bytes`` is the image buffer the ``sram_byte``
@@ -59,7 +64,13 @@ from nonvon.simulators.optical.device import (
     quantize_signed,
     torch_threads,
 )
-from nonvon.simulators.optical.diffraction import SPEED_OF_LIGHT_M_S, DiffractiveGeometry, DiffractiveNetwork
+from nonvon.simulators.optical.diffraction import (
+    DETECTIONS,
+    SPEED_OF_LIGHT_M_S,
+    DiffractiveGeometry,
+    DiffractiveNetwork,
+    class_scores,
+)
 from nonvon.simulators.optical.extras import PER_INFERENCE, DiffractiveRunStats, PhotonCurve
 from nonvon.simulators.torch_backed import torch_device
 from nonvon.tasks import Task
@@ -83,6 +94,8 @@ class DiffractiveConfig(ChipOptions):
         input_fraction, detector_fraction: input image and detector sides relative to the layer.
         pad: zero-padding factor of the propagation grid.
         modulation: ``"phase"`` (phase-only) or ``"complex"``.
+        detection: ``"differential"`` (a positive and a negative detector per class, the
+            score their difference; Li et al. 2019) or ``"single"`` (one per class, Lin et al.).
         epochs, batch_size, lr: training (Adam, cosine decay). The phases learn slowly at small
             steps, hence lr 5e-2 (the learning-rate runs: docs/results/optical-cpu/README.md).
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
@@ -109,6 +122,7 @@ class DiffractiveConfig(ChipOptions):
     detector_fraction: float = 0.08
     pad: int = 2
     modulation: str = "phase"
+    detection: str = "differential"
     epochs: int = 10
     batch_size: int = 64
     lr: float = 5e-2
@@ -129,6 +143,7 @@ class DiffractiveConfig(ChipOptions):
             check_positive(name, getattr(self, name), ex, integer=True)
         check_positive("lr", self.lr, "1e-2")
         check_choice("modulation", self.modulation, ("phase", "complex"))
+        check_choice("detection", self.detection, DETECTIONS)
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
         check_positive("photons_per_inference", self.photons_per_inference, "1e6")
         self._check_chip_options(phase_noise_example="0.05")
@@ -145,7 +160,7 @@ class DiffractiveConfig(ChipOptions):
 
 
 class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
-    """Diffractive deep neural network: passive phase layers, a detector per class (``onn-diffractive``)."""
+    """Diffractive deep neural network: passive phase layers, detectors per class (``onn-diffractive``)."""
 
     cost_hint = 42.0
     paradigm = "optical"
@@ -158,7 +173,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
     # A small stack for smoke runs and compare --quick (NOT the Lin et al. geometry).
     quick: ClassVar[dict] = {"n_pixels": 24, "pitch_um": 400.0 * NIR_SCALE,
                              "spacing_mm": 5.0 * NIR_SCALE, "n_layers": 2, "input_fraction": 0.5,
-                             "detector_fraction": 0.125, "epochs": 4,
+                             "detector_fraction": 0.08, "epochs": 4,
                              "batch_size": 32, "lr": 5e-2, "device": "cpu"}
 
     def __init__(self, config: DiffractiveConfig | None = None, /, **overrides):
@@ -190,7 +205,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
             raise ConfigError(f"{self.name} state has no 'adc_fs' tensor",
                               "pass what state_tensors() returned for this simulator")
         c = self.config
-        net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation)
+        net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation, c.detection)
         state = {k[4:]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("net.")}
         try:
             net.load_state_dict(state)
@@ -217,7 +232,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
             raise ConfigError(f"{task.n_classes} classes is more detectors than the plane holds here",
                               "use fewer classes")
         torch.manual_seed(seed)
-        self.net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation)
+        self.net = DiffractiveNetwork(c.geometry, task.n_classes, c.modulation, c.detection)
         with torch_threads(self._threads()):
             self.train_loss = train_classifier(
                 self.net, task.x_train, task.y_train, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
@@ -244,7 +259,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
         with torch_threads(self._threads()):
             powers = self._fabricated_powers(x, gen)
         counts_mean, labels = self._detect(powers, c.photons_per_inference, gen)
-        n, k = len(x), powers.shape[1]
+        n, k, detectors = len(x), self.net.n_classes, powers.shape[1]
         input_px = self.net.input_px ** 2
         e_photon = photon_energy_j(SPEED_OF_LIGHT_M_S / c.frequency_hz)
         pixels = int(np.prod(x.shape[1:]))
@@ -256,9 +271,10 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
             "modulator_symbol": n * input_px,
             "laser_optical_zj": int(round(n * c.photons_per_inference * e_photon / ZJ)),
             "optical_pass": n,
-            "photodetector_read": n * k,
-            "adc_conversion_step": n * k * conversion_steps(c.adc_bits),
-            "cmp_int32": n * (k - 1),
+            "photodetector_read": n * detectors,
+            "adc_conversion_step": n * detectors * conversion_steps(c.adc_bits),
+            # the argmax, and a subtraction per class when the detection is differential
+            "cmp_int32": n * (k - 1) + n * (detectors - k),
         }
         stats = DiffractiveRunStats(detected_photons_per_inference=float(counts_mean.sum(1).mean()),
                                     detected_fraction=float(powers.sum(1).mean()),
@@ -296,7 +312,7 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
         if c.adc_bits is not None:  # unipolar ADC over [0, fs]
             levels = 2 ** c.adc_bits - 1
             counts = torch.round(counts.clamp(0, fs) / fs * levels) / levels * fs
-        return counts_mean, counts.argmax(1).numpy()
+        return counts_mean, class_scores(counts, c.detection).argmax(1).numpy()
 
 
     @torch.no_grad()
@@ -324,7 +340,8 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
     def with_config(self, **changes) -> DiffractiveOnn:
         """The same trained layers under other device settings (no retraining)."""
         geometry_keys = {"frequency_hz", "n_pixels", "pitch_um", "spacing_mm", "n_layers", "input_fraction",
-                         "detector_fraction", "pad", "modulation", "epochs", "batch_size", "lr"}
+                         "detector_fraction", "pad", "modulation", "detection", "epochs", "batch_size",
+                         "lr"}
         bad = sorted(set(changes) & geometry_keys)
         if bad:
             raise ConfigError(f"{bad} define the trained network and cannot change after fit",
