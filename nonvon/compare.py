@@ -2,9 +2,11 @@
 
 One *cell* is (task, simulator with its config, seed). Its evaluation is cached
 as JSON under ``<out>/cache/<key>.json``, written atomically, keyed by a hash of
-the task's data, the simulator's name and config, the seed and the nonvon
-version, so a killed run resumes without recomputing finished cells. Pricing on
-presets is cheap and redone every time (so a new or edited preset applies at once).
+the task's data, the simulator's name and config, the seed, the nonvon
+version and the simulator's code (the versions of the distributions that ship it and
+its source files: an edited plugin recomputes its cells), so a killed run resumes
+without recomputing finished cells. Pricing on presets is cheap and redone every
+time (so a new or edited preset applies at once).
 
 Beside each cell's JSON, ``<key>.safetensors`` keeps the trained parameters
 (:meth:`Simulator.state_tensors`), so that :func:`recount` can evaluate the cell again
