@@ -202,3 +202,74 @@ def test_the_code_identity_covers_the_simulator_classes_but_not_the_base_or_stdl
     assert code_identity(bare)["distributions"] == {}
     # presets from an entry point name the distribution that gave them
     assert registry().preset("cmos-45nm").provided_by == {"nonvon": version("nonvon")}
+
+
+GPU_PLUGIN = textwrap.dedent('''
+    import dataclasses
+    from typing import ClassVar
+
+    import numpy as np
+
+    from nonvon import OpLedger, Prediction, Simulator
+
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        precision: str = "fp32"
+
+
+    class Centroids(Simulator):
+        paradigm = "gpu"
+        Config = Config
+        op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_fp32"})
+
+        def _fit(self, task, *, seed, progress):
+            x = task.x_train.reshape(len(task.x_train), -1)
+            self.c = np.stack([x[task.y_train == k].mean(0) for k in range(task.n_classes)])
+
+        def state_tensors(self):
+            return {"c": self.c}
+
+        def _load_state_tensors(self, tensors, task):
+            self.c = np.asarray(tensors["c"])
+
+        def _predict(self, x):
+            x = x.reshape(len(x), -1)
+            n = len(x) * self.c.size
+            return Prediction((x @ self.c.T - 0.5 * (self.c ** 2).sum(1)).argmax(1),
+                              OpLedger({"mac_fp32": n}, n_inferences=len(x)))
+''')
+
+
+def test_a_recount_after_a_code_edit_files_the_cell_under_its_new_key(tmp_path, monkeypatch):
+    """recount is how a counting change reaches cells without training: the recounted cell is
+    filed under the key of the code that counted it, so compare then takes it from the cache."""
+    from nonvon.compare import compare, recount
+    from nonvon.registry import Registry
+
+    src = tmp_path / "nonvon_centroids.py"
+    src.write_text(GPU_PLUGIN)
+    base = registry()
+
+    def reg_of(text):
+        src.write_text(text)
+        cls = _load(src, "nonvon_centroids", monkeypatch).Centroids
+        return Registry(simulators={"centroids": cls}, tasks=base.tasks, presets=base.presets,
+                        paradigms=base.paradigms)
+
+    run = dict(presets=["cmos-45nm"], out_dir=tmp_path / "res", progress=False, report=False,
+               subset=(300, 100), log=lambda m: None)
+    first = compare(["digits"], ["centroids"], reg=reg_of(GPU_PLUGIN), **run)
+    old_key = first.rows[0]["cell"]
+    reg = reg_of(GPU_PLUGIN.replace("len(x) * self.c.size", "2 * len(x) * self.c.size"))
+    out = recount(tmp_path / "res", reg=reg, progress=False, log=lambda m: None)
+    new_key = out.rows[0]["cell"]
+    assert out.changed and new_key != old_key
+    cache = tmp_path / "res" / "cache"
+    assert sorted(p.name for p in cache.glob(f"{new_key}.*")) == [
+        f"{new_key}.json", f"{new_key}.safetensors"]
+    assert not list(cache.glob(f"{old_key}.*"))
+    assert json.loads((cache / f"{new_key}.json").read_text())["recount"]["previous"]["cell"] == old_key
+    again = compare(["digits"], ["centroids"], reg=reg, **run)
+    assert (again.computed, again.cached) == (0, 1)
+    assert again.rows[0]["ledger"]["mac_fp32"] == 2 * first.rows[0]["ledger"]["mac_fp32"]
