@@ -100,6 +100,9 @@ class Preset:
     static_source: str = ""
     path: str = ""
     bound: bool = False
+    #: ``{distribution: version}`` of the installed distribution whose entry point gave it
+    #: (empty for a preset read from a file by path); rows priced on it record this.
+    provided_by: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def can_price(self, op_kinds) -> list[str]:
         """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""

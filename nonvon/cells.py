@@ -4,7 +4,8 @@ This module owns everything about a cell, whichever command asks for it (``compa
 ``sweep``, the pytest helpers in :mod:`nonvon.testing`):
 
 - what it is (:class:`TaskSpec`, :class:`Cell`) and its key (:func:`cell_key`, a hash of the
-  task's data, the simulator's name and config, the seed and the nonvon version);
+  task's data, the simulator's name and config, the seed, the nonvon version and the
+  simulator's code: its distributions' versions and source files);
 - quick mode (:data:`QUICK_SUBSET`, :func:`quick_overrides`, :func:`quick_task`);
 - the presets it is priced on (:func:`presets_for`);
 - its evaluation (:func:`run_cell`, :func:`evaluate_cell`, thread pinning in :func:`torch_threads`);
@@ -48,7 +49,7 @@ from nonvon.energy_models import Preset
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import ConfigError, DataError, IncompatibleError
 from nonvon.result import ROW_FIELDS, Result, library_versions
-from nonvon.simulator import is_execution_option
+from nonvon.simulator import code_identity, is_execution_option
 from nonvon.tasks import Task
 
 __all__ = [
@@ -133,14 +134,21 @@ class TaskSpec:
 
 def cell_key(task: Task, sim, seed: int) -> str:
     """The cache key of ``sim`` (its name and config, execution options aside) on ``task``'s
-    data with ``seed``, under this nonvon version."""
+    data with ``seed``, under this nonvon version and this code of the simulator: the versions
+    of the distributions that ship its classes and a hash of their source files
+    (:func:`nonvon.simulator.code_identity`), so that editing a plugin recomputes its cells.
+
+    Presets are not in the key: a cell holds an unpriced result and every run prices it
+    again, so a new preset or preset version applies without retraining (each row records
+    the preset's distribution in ``versions``)."""
     config = dataclasses.asdict(sim.config)
     for f in dataclasses.fields(sim.config):
         if is_execution_option(f):  # how a cell is computed does not re-key it
             del config[f.name]
     payload = {"task": task.name, "data": task.fingerprint, "simulator": sim.name,
                "config": config, "seed": seed,
-               "nonvon": library_versions().get("nonvon", "?")}
+               "nonvon": library_versions().get("nonvon", "?"),
+               "code": code_identity(type(sim))}
     return content_key(payload)
 
 
@@ -370,8 +378,9 @@ def cell_rows(result: Result, presets: Sequence[Preset], cell: Cell, *,
     extra = {"sim_config": jsonable(result.config), "cell": cell.key,
              "config": jsonable(cell.overrides), "config_label": cell.config_label,
              **({"recounted": True} if recounted else {})}
-    return ([{**result.priced(p).modelled_row(), **extra} for p in presets]
-            + [{**r, **extra} for r in result.measured_rows()])
+    return ([{**result.priced(p).modelled_row(), **extra,
+              "versions": {**result.versions, **p.provided_by}} for p in presets]
+            + [{**r, **extra, "versions": dict(result.versions)} for r in result.measured_rows()])
 
 
 def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True) -> None:

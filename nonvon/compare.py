@@ -2,9 +2,11 @@
 
 One *cell* is (task, simulator with its config, seed). Its evaluation is cached
 as JSON under ``<out>/cache/<key>.json``, written atomically, keyed by a hash of
-the task's data, the simulator's name and config, the seed and the nonvon
-version, so a killed run resumes without recomputing finished cells. Pricing on
-presets is cheap and redone every time (so a new or edited preset applies at once).
+the task's data, the simulator's name and config, the seed, the nonvon
+version and the simulator's code (the versions of the distributions that ship it and
+its source files: an edited plugin recomputes its cells), so a killed run resumes
+without recomputing finished cells. Pricing on presets is cheap and redone every
+time (so a new or edited preset applies at once).
 
 Beside each cell's JSON, ``<key>.safetensors`` keeps the trained parameters
 (:meth:`Simulator.state_tensors`), so that :func:`recount` can evaluate the cell again
@@ -22,6 +24,7 @@ import io
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.cells import (
     QUICK_SUBSET,
+    STATE_SUFFIX,
     CachedCell,
     Cell,
     TaskSpec,
@@ -400,8 +404,10 @@ def _resolve_presets(rows, matched, reg: Registry, extra: dict[str, Preset]) -> 
 
 
 def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any], data_dir
-                  ) -> tuple[Result, dict[str, Any]]:
-    """Evaluate ``cell`` again from its parameters; the new result and its recount record."""
+                  ) -> tuple[Result, dict[str, Any], str]:
+    """Evaluate ``cell`` again from its parameters; the new result, its recount record and
+    the cell's key under the code here (another key when the simulator's code changed since
+    the cell was computed: the recounted cell is filed under it)."""
     old, st = cell.result, cell.stored_state
     task_s = 0.0
     which = (old.task, st.get("task_fingerprint"))
@@ -418,6 +424,7 @@ def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any
     start = time.perf_counter()
     config = {k: tuples(v) for k, v in old.config.items()}
     sim = reg.simulator(old.simulator, **config)
+    key = cell_key(task, sim, old.seed)
     # A hardware energy reading is not a count, and reading it again (NVML windows take
     # seconds) would make a recount as slow as a fit: the cell's own readings are kept.
     quiet = sim.measures_hardware and isinstance(config.get("measure_energy"), bool)
@@ -440,8 +447,9 @@ def _recount_cell(cell: CachedCell, tensors, reg: Registry, tasks: dict[str, Any
               "machine": machine_description(),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "changed": changed,
               "previous": {"accuracy": old.accuracy, "ledger": old.ledger.to_dict(),
-                           "versions": dict(old.versions)}}
-    return result, record
+                           "versions": dict(old.versions),
+                           **({"cell": cell.key} if key != cell.key else {})}}
+    return result, record, key
 
 
 def _repriced_rows(rows, matched, presets: dict[str, Preset]) -> tuple[list[dict[str, Any]], int]:
@@ -475,6 +483,28 @@ def _repriced_rows(rows, matched, presets: dict[str, Preset]) -> tuple[list[dict
             out.append(row)
             stale += 1
     return out, stale
+
+
+def _save_recounted(cell_path: Path, old: Path, cell: CachedCell) -> None:
+    """Write a recounted cell back; when the simulator's code changed since it was computed,
+    under its key for the code here (``cell_path``), its parameters file renamed with it, so
+    that ``compare`` finds it instead of training again. The new files are written before the
+    old ones go: a crash leaves the cell under one key or the other."""
+    stored = dict(cell.stored_state)
+    if cell_path != old and stored.get("file") == old.with_suffix(STATE_SUFFIX).name:
+        target = cell_path.with_suffix(STATE_SUFFIX)
+        target.unlink(missing_ok=True)
+        try:
+            os.link(old.with_suffix(STATE_SUFFIX), target)
+        except OSError:
+            shutil.copy2(old.with_suffix(STATE_SUFFIX), target)
+        stored["file"] = target.name
+    save_cell(cell_path, cell.result, None, stored, recount=cell.recount)
+    cell.stored_state = stored
+    if cell_path != old:
+        old.unlink(missing_ok=True)
+        if stored.get("file") != old.with_suffix(STATE_SUFFIX).name:
+            old.with_suffix(STATE_SUFFIX).unlink(missing_ok=True)
 
 
 def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), progress: bool = True,
@@ -544,13 +574,14 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
                 out.unreadable.append((cell.label, got))
             else:
                 try:
-                    result, record = _recount_cell(cell, got, reg, tasks, data_dir)
+                    result, record, new_key = _recount_cell(cell, got, reg, tasks, data_dir)
                 except Exception as e:  # noqa: BLE001 - reported per cell; the others go on
                     why = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
                     hint = getattr(e, "hint", None)
                     out.failed.append((cell.label, why + (f" (fix: {hint})" if hint else "")))
                 else:
-                    done[key] = CachedCell(cell.path, result, cell.stored_state, record)
+                    done[key] = CachedCell(cell.path.with_name(f"{new_key}.json"), result,
+                                           cell.stored_state, record)
                     out.recounted.append(cell.label)
                     if record["changed"]:
                         out.changed.append(cell.label)
@@ -561,8 +592,8 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
             # ledger leaves the folder as it was
             matched = [cells[c.key] if c is not None else None for c in matched]
             out.rows, out.stale_rows = _repriced_rows(rows, matched, priced_on)
-        for cell in done.values():
-            save_cell(cell.path, cell.result, None, cell.stored_state, recount=cell.recount)
+        for key, cell in done.items():
+            _save_recounted(cell_path=cell.path, old=cache_dir / f"{key}.json", cell=cell)
         if out.rows is not None:
             write_results(out.rows, results_dir, report=(results_dir / "report.md").exists())
     out.wall_s = time.perf_counter() - start

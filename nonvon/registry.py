@@ -83,6 +83,8 @@ class Registry:
         for ep in entry_points(group=PRESETS):
             try:
                 for p in _presets_from(ep.load(), f"{ep.name} = {ep.value}"):
+                    if ep.dist is not None:  # rows record which distribution priced them
+                        p = dataclasses.replace(p, provided_by={ep.dist.name: ep.dist.version})
                     if p.name in reg.presets:
                         raise PresetError(f"preset name {p.name!r} defined twice "
                                           f"({reg.presets[p.name].path} and {p.path})")

@@ -125,12 +125,46 @@ def find_extra(extras, cls: type):
 
 
 def library_versions() -> dict[str, str]:
+    """Versions of nonvon and the libraries every result depends on (numpy, torch)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
     for pkg in ("nonvon", "numpy", "torch"):
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
+    return out
+
+
+@functools.cache
+def _plugin_modules() -> dict[str, dict[str, str]]:
+    """Top-level module -> ``{distribution: version}`` of what the entry points of nonvon's
+    groups name: an entry point knows the distribution that declares it, also for a plugin
+    whose metadata lists no files."""
+    from importlib.metadata import distributions
+
+    out: dict[str, dict[str, str]] = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group.startswith("nonvon."):
+                out.setdefault(ep.module.partition(".")[0], {})[dist.name] = dist.version
+    return out
+
+
+@functools.cache
+def module_distributions(module: str) -> dict[str, str]:
+    """``{distribution: version}`` of the installed distributions that ship ``module`` (a
+    dotted name): those whose nonvon entry points name its top-level package, else those
+    whose files hold it; empty for a module no distribution ships (a script, a test)."""
+    from importlib.metadata import packages_distributions, version
+
+    top = module.partition(".")[0]
+    found = _plugin_modules().get(top)
+    if found:
+        return dict(found)
+    out = {}
+    for name in packages_distributions().get(top, ()):
+        with contextlib.suppress(Exception):
+            out[name] = version(name)
     return out
 
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+import hashlib
 import re
+import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,11 +25,17 @@ from nonvon.config import fixed_options
 from nonvon.context import RunContext
 from nonvon.energy_models import OpLedger, get_op_kind
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
-from nonvon.result import Measurement, Result, machine_description
+from nonvon.result import (
+    Measurement,
+    Result,
+    library_versions,
+    machine_description,
+    module_distributions,
+)
 from nonvon.tasks import Task
 
 __all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option",
-           "check_precision"]
+           "check_precision", "code_identity"]
 
 _PRECISION = re.compile(r"(fp32|tf32|bf16|fp16|int([1-9]|[12][0-9]|3[0-2])|binary|ternary|analog)")
 
@@ -225,6 +235,8 @@ class Simulator(abc.ABC):
                       config=dataclasses.asdict(self.config), data_source=task.source,
                       measurements=pred.measurements, metrics=dict(pred.metrics),
                       extras=tuple(pred.extras),
+                      versions={**library_versions(),
+                                **code_identity(type(self))["distributions"]},
                       machine=machine_description(self.context.concurrent_cells))
 
     # -- trained state, for re-counting without retraining --------------------------------
@@ -253,6 +265,38 @@ class Simulator(abc.ABC):
 
     @abc.abstractmethod
     def _predict(self, x: np.ndarray) -> Prediction: ...
+
+
+@functools.cache
+def code_identity(cls: type) -> dict[str, Any]:
+    """What a simulator class's results depend on beyond its config and data: the versions of
+    the distributions that ship its classes (``distributions``) and a SHA-256 over the source
+    files that define them (``source``), every class of its MRO but :class:`Simulator` and
+    the standard library's. Module names and file bytes are hashed, not paths, so the same
+    code gives the same value on every machine. A class without a readable source file
+    (defined in ``python -c`` or a notebook) is hashed by its qualified name alone.
+    Read once per class and process (an edit applies to the next process).
+    """
+    dists: dict[str, str] = {}
+    sources: dict[str, bytes] = {}
+    for c in cls.__mro__:
+        module = c.__module__
+        if c is Simulator or module.partition(".")[0] in sys.stdlib_module_names:
+            continue
+        dists.update(module_distributions(module))
+        if module in sources:
+            continue
+        path = getattr(sys.modules.get(module), "__file__", None)
+        try:
+            sources[module] = Path(path).read_bytes() if path else b""
+        except OSError:
+            sources[module] = b""
+        if not sources[module]:
+            sources[module] = f"<no source: {c.__qualname__}>".encode()
+    h = hashlib.sha256()
+    for module in sorted(sources):
+        h.update(module.encode() + b"\0" + hashlib.sha256(sources[module]).digest())
+    return {"distributions": dict(sorted(dists.items())), "source": h.hexdigest()}
 
 
 def _registered_simulators() -> Mapping[str, Any]:
