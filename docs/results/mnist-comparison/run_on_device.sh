@@ -20,9 +20,14 @@ if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
   export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
   mkdir -p $CUDA_MPS_PIPE_DIRECTORY $CUDA_MPS_LOG_DIRECTORY
   nvidia-cuda-mps-control -d && echo "MPS daemon started" >> $OUT/env.log
+  # an MPS client that cannot connect fails every cell: check one first, else go without
+  if ! timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()" >> $OUT/env.log 2>&1; then
+    echo quit | nvidia-cuda-mps-control; unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    MPS=0; echo "MPS client check failed: running without MPS" >> $OUT/env.log
+  fi
 fi
 if [ "${CHECK:-1}" = 1 ]; then
-  timeout 90 python3 docs/results/gpu-precision-check/check.py > $OUT/gpu_check.log 2>&1
+  timeout 75 python3 docs/results/gpu-precision-check/check.py > $OUT/gpu_check.log 2>&1
   echo "check rc=$? at $(( $(date +%s) - t0 )) s" >> $OUT/gpu_check.log
 fi
 mkdir -p results
