@@ -39,7 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from nonvon.energy_models.catalog import COST_CLASSES, TIME_UNIT, get_op_kind
-from nonvon.errors import NonvonError, PresetError
+from nonvon.errors import NonvonError, PresetError, invalid
 
 __all__ = ["OpPrice", "Preset", "load_preset", "BOUNDARIES", "classes_within"]
 
@@ -142,6 +142,20 @@ class Preset:
                 "ops": sorted(self.ops), "path": self.path, "bound": self.bound}
 
 
+#: The largest value each kind of preset entry may hold. Not physical claims: each is orders
+#: of magnitude above anything a device in nonvon's presets reaches (the largest there: 5.1e4
+#: pJ per count, 4e4 W of static power, 1/60 s per count, 5e8 bytes on chip), and far below
+#: where pricing a large ledger overflows to infinity (1e308 would, and then no result could
+#: be written). A value above one is a typo or a unit slip (J written as pJ).
+LIMITS = {"pj": (1e15, "pJ (1 kJ per count)"), "w": (1e8, "W (100 MW)"),
+          "s": (1e4, "s per count (about three hours)"), "bytes": (1e18, "bytes (an exabyte)")}
+_UNIT_OF = {"time_s": "s", "onchip_bytes": "bytes"}
+
+
+def _unit(key: str) -> str:
+    return _UNIT_OF.get(key) or ("w" if key.endswith("_w") else "pj")
+
+
 def _number(table: Mapping, key: str, where: str, *, required: bool = True,
             default: float | None = None) -> float | None:
     if key not in table:
@@ -149,9 +163,16 @@ def _number(table: Mapping, key: str, where: str, *, required: bool = True,
             raise PresetError(f"{where}: missing {key!r}", f"add `{key} = <number>` with its source")
         return default
     v = table[key]
+    top, unit = LIMITS[_unit(key)]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-        raise PresetError(f"{where}: {key} = {v!r} is not a finite non-negative number",
-                          f"write {key} as a number >= 0")
+        raise invalid(f"{where}, key {key!r}", f"{key} = {v!r} is not a finite non-negative "
+                      "number", f"a number in [0, {top:g}] {unit}",
+                      f"write {key} as a number >= 0, with its source", PresetError)
+    if v > top:
+        raise invalid(f"{where}, key {key!r}", f"{key} = {v!r} is beyond any device",
+                      f"a number in [0, {top:g}] {unit}",
+                      f"check the unit of {key} (e.g. J written as pJ) against its source",
+                      PresetError)
     return float(v)
 
 
@@ -302,11 +323,13 @@ def _memory(table, where: str) -> tuple[float | None, tuple[tuple[float, float],
     tiers = table.get("sram_tiers", [])
     ok = isinstance(tiers, list) and all(
         isinstance(t, list) and len(t) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-            for v in t) for t in tiers)
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and 0 < v <= LIMITS[unit][0] for v, unit in zip(t, ("bytes", "pj"), strict=True))
+        for t in tiers)
     if not ok or [t[0] for t in tiers] != sorted({t[0] for t in tiers}):
         raise PresetError(f"{w}: sram_tiers = {tiers!r}",
-                          "give [[array_bytes, energy_pj_per_byte], ...] with positive numbers, "
+                          "give [[array_bytes, energy_pj_per_byte], ...] with positive numbers "
+                          f"(at most {LIMITS['bytes'][0]:g} bytes and {LIMITS['pj'][0]:g} pJ), "
                           "array sizes strictly ascending")
     return onchip, tuple((float(a), float(e)) for a, e in tiers), _source(table, w)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from nonvon.errors import DataError
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -40,7 +43,75 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as JSON; a NaN or infinity anywhere in it is refused, naming its place,
+    before anything is written (JSON has no such numbers)."""
+    check_json_finite(obj, str(path))
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def non_finite_path(obj: Any, path: str = "") -> str | None:
+    """Where in ``obj`` (dicts, lists, tuples) the first NaN or infinity is, e.g.
+    ``rows[3].energy_per_inference_j``; ``None`` when there is none."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "the value")
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = ((f"[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    for k, v in items:
+        sub = f"{path}{k}" if str(k).startswith("[") else (f"{path}.{k}" if path else str(k))
+        found = non_finite_path(v, sub)
+        if found is not None:
+            return found
+    return None
+
+
+def check_json_finite(obj: Any, where: str) -> None:
+    """Refuse ``obj`` for JSON if it holds a NaN or infinity (:func:`non_finite_path`)."""
+    found = non_finite_path(obj)
+    if found is not None:
+        from nonvon.errors import invalid
+
+        raise invalid(f"{where}, {found}", "is NaN or infinite, which JSON cannot hold",
+                      "a finite number", "find what produced it (a diverged training, an "
+                      "overflowing preset entry) and fix that; nothing was written", DataError)
+
+
+def fallback_dir() -> Path:
+    """Where results that cannot be written where asked go instead:
+    ``$NONVON_FALLBACK_DIR``, else ``<temp dir>/nonvon-unsaved``."""
+    return Path(os.environ.get("NONVON_FALLBACK_DIR")
+                or Path(tempfile.gettempdir()) / "nonvon-unsaved")
+
+
+def check_writable(folder: str | os.PathLike, where: str) -> None:
+    """Refuse, before any work, an output ``folder`` that cannot be written: an existing file,
+    a path through a file, or a folder (or its nearest existing parent) where a file cannot
+    be created. Probes with a temporary file that is removed at once; creates nothing."""
+    from nonvon.errors import invalid
+
+    folder = Path(folder)
+    allowed = "a folder you can write to, new or existing"
+    if folder.exists() and not folder.is_dir():
+        raise invalid(f"{where} {folder}", "is a file, not a folder", allowed,
+                      "give a folder, or move the file away")
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise invalid(f"{where} {folder}", f"cannot be created: {probe} is a file", allowed,
+                      "give a folder path that does not pass through a file")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".nonvon-write-check-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise invalid(f"{where} {folder}", f"is not writable ({probe}: {e.strerror or e})",
+                      allowed, "choose a folder you can write to, or fix its permissions") from None
 
 
 def atomic_savefig(fig: Any, path: str | os.PathLike, **savefig_kwargs: Any) -> Path:

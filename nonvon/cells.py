@@ -26,8 +26,10 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import re
+import shutil
 import socket
 import time
 import traceback
@@ -42,21 +44,23 @@ from nonvon._io import (
     content_key,
     decode_tensors,
     encode_tensors,
+    fallback_dir,
     shared_tensor_refs,
 )
 from nonvon.context import RunContext
 from nonvon.energy_models import Preset
 from nonvon.energy_models.catalog import COST_CLASSES
-from nonvon.errors import ConfigError, DataError, IncompatibleError
+from nonvon.errors import ConfigError, DataError, IncompatibleError, invalid
 from nonvon.result import ROW_FIELDS, Result, library_versions
 from nonvon.simulator import code_identity, is_execution_option
 from nonvon.tasks import Task
 
 __all__ = [
     "QUICK_SUBSET", "STATE_SUFFIX", "CachedCell", "Cell", "CellOutcome", "TaskSpec",
-    "capture_state", "cell_key", "cell_rows", "csv_columns", "evaluate_cell", "load_cell",
-    "load_rows", "presets_for", "quick_overrides", "quick_task", "rows_to_csv", "run_cell",
-    "save_cell", "torch_threads", "write_results",
+    "capture_state", "cell_key", "cell_rows", "check_row", "csv_columns", "evaluate_cell",
+    "load_cell", "load_cell_or_set_aside", "load_rows", "presets_for", "quick_overrides",
+    "quick_task", "rows_to_csv", "run_cell", "save_cell", "set_aside", "torch_threads",
+    "write_results",
 ]
 
 DONE, FAILED = "done", "failed"
@@ -426,18 +430,56 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def load_rows(results_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of a results folder's results.json (JSON only: nothing is executed)."""
+    """Rows of a results folder's results.json (JSON only: nothing is executed), each
+    checked (:func:`check_row`)."""
     path = Path(results_dir) / "results.json"
     if not path.exists():
         raise ConfigError(f"{path} does not exist", "point at a folder written by `nonvon compare`")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), parse_constant=_no_constant)
         rows = data["rows"]
         assert isinstance(rows, list)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError):
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AssertionError,
+            ValueError):
         raise ConfigError(f"{path} is not a nonvon results file",
                           "rerun `nonvon compare` to regenerate it") from None
+    for i, row in enumerate(rows):
+        check_row(row, f"{path}, rows[{i}]")
     return rows
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+#: Numeric row fields and what they may hold (``None`` allowed where the schema says null).
+_ROW_NUMBERS = {"accuracy": (0.0, 1.0, False), "energy_per_inference_j": (0.0, None, False),
+                "energy_low_j": (0.0, None, True), "energy_high_j": (0.0, None, True),
+                "latency_per_inference_s": (0.0, None, True), "sim_wall_s": (0.0, None, True),
+                "fit_wall_s": (0.0, None, True), "n_params": (0.0, None, True),
+                "n_evaluated": (1.0, None, True), "seed": (0.0, None, True)}
+
+
+def check_row(row: Any, where: str) -> None:
+    """Refuse a results.json row holding an impossible value (an accuracy outside [0, 1],
+    a negative or non-finite energy, ...), naming the file, the row and the field."""
+    if not isinstance(row, dict):
+        raise invalid(where, f"a {type(row).__name__}, not an object", "an object per row",
+                      "rerun `nonvon compare` to regenerate results.json", DataError)
+    for field, (lo, hi, optional) in _ROW_NUMBERS.items():
+        if field not in row:  # a missing field is the reader's to refuse (the report names it)
+            continue
+        v = row[field]
+        if v is None and optional:
+            continue
+        ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+              and v >= lo and (hi is None or v <= hi))
+        if not ok:
+            allowed = (f"a finite number in [{lo:g}, {hi:g}]" if hi is not None
+                       else f"a finite number >= {lo:g}")
+            raise invalid(f"{where}, key {field!r}", f"{field} = {v!r} is impossible", allowed,
+                          "rerun `nonvon compare` (or `nonvon recount`) to regenerate "
+                          "results.json; do not edit it by hand", DataError)
 
 
 # -- cached cells: the result, and the trained parameters beside it ----------------------------
@@ -482,8 +524,8 @@ def load_cell(path: str | Path) -> CachedCell:
     path = Path(path)
     fix = "delete it (compare recomputes the cell), or restore it from a copy"
     try:
-        raw = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raw = json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as e:
         raise DataError(f"{path} is not a JSON file written by nonvon (not valid JSON: {e})",
                         fix) from None
     except OSError as e:
@@ -498,6 +540,47 @@ def load_cell(path: str | Path) -> CachedCell:
     except (ValueError, TypeError, AttributeError) as e:  # DataError, or a value of the wrong kind
         raise DataError(f"cached cell {path}: {getattr(e, 'message', None) or e}", fix) from None
     return CachedCell(path, result, **extras)
+
+
+#: Cached cells that fail validation are moved here (never deleted) and recomputed.
+SET_ASIDE_DIR = "set-aside"
+
+
+def set_aside(path: str | Path, why: str) -> Path:
+    """Move a cached cell that cannot be used (and its parameters file) into
+    ``<cache>/set-aside/``, under a name not taken there; returns where the JSON went.
+    Nothing is deleted: the files stay for a look, and the cell is recomputed."""
+    path = Path(path)
+    folder = path.parent / SET_ASIDE_DIR
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = folder / f"{path.stem}.{stamp}{path.suffix}"
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{stamp}-{n}{path.suffix}"
+        n += 1
+    state = path.with_suffix(STATE_SUFFIX)
+    if state.exists():
+        shutil.move(str(state), str(target.with_suffix(STATE_SUFFIX)))
+    shutil.move(str(path), str(target))
+    (target.with_suffix(".why.txt")).write_text(why + "\n")
+    return target
+
+
+def load_cell_or_set_aside(path: str | Path, log) -> CachedCell | None:
+    """The cached cell at ``path``; ``None`` when there is none, or when it fails validation
+    (then it is moved aside, :func:`set_aside`, and ``log`` says where and why, so that the
+    caller recomputes it)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return load_cell(path)
+    except DataError as e:
+        moved = set_aside(path, str(e))
+        if log:
+            log(f"notice: {e.message}; set aside as {moved} and computed again")
+        return None
 
 
 def capture_state(sim, task: Task, *, split: str = "test", limit: int | None = None
@@ -578,6 +661,20 @@ def save_cell(path: str | Path, result: Result, state: bytes | None, stored_stat
     ``state=None`` with a ``stored_state`` that names a file keeps that file as it is (a recount).
     """
     path = Path(path)
+    try:
+        return _save_cell(path, result, state, stored_state, recount)
+    except OSError as e:  # the training must not be lost with the write: keep it elsewhere
+        spare = fallback_dir() / "cells"
+        _save_cell(spare / path.name, result, state, stored_state, recount)
+        raise DataError(f"cannot write the cell {path} ({e.strerror or e}); it was written to "
+                        f"{spare / path.name} instead",
+                        f"make {path.parent} writable (or free space), then move the files "
+                        f"{path.stem}.* from {spare} into it; the cell is then not computed "
+                        "again") from None
+
+
+def _save_cell(path: Path, result: Result, state: bytes | None, stored_state: dict[str, Any],
+               recount: dict[str, Any] | None) -> Path:
     record = dict(stored_state)
     state_path = path.with_suffix(STATE_SUFFIX)
     if state is not None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nonvon.errors import ConfigError, NonvonError
+from nonvon.errors import ConfigError, NonvonError, invalid
 
 EXIT_USAGE = 2
 
@@ -30,12 +30,32 @@ def _csv(value: str) -> list[str]:
     return [v for v in (s.strip() for s in value.split(",")) if v]
 
 
-def _parse_value(text: str) -> Any:
+_NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
+               "-infinity"}
+
+
+def _refuse_constant(name: str):
+    raise ValueError(name)
+
+
+def _parse_value(text: str, where: str = "--set") -> Any:
+    """A ``--set`` value: JSON (a list becomes a tuple), else the text itself; NaN and
+    infinity, in any spelling, are refused."""
+    if text.strip().lower() in _NON_FINITE:
+        raise invalid(where, f"{text!r} is not a finite number", "a finite number",
+                      "give a finite value, e.g. --set gpu-mlp.lr=0.001")
     try:
-        v = json.loads(text)
-    except json.JSONDecodeError:
+        v = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # JSONDecodeError, or NaN / Infinity inside a list
+        if any(tok in text.lower() for tok in ("nan", "inf")) and text.lstrip()[:1] in "[{":
+            raise invalid(where, f"{text!r} holds a number that is not finite",
+                          "finite numbers", "give finite values, e.g. [64, 64]") from None
         return text
-    return tuple(v) if isinstance(v, list) else v
+    return _tuples(v)
+
+
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -47,7 +67,10 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
         if not (sep and dot and sim and option):
             raise ConfigError(f"cannot read --set {item!r}",
                               "write SIMULATOR.OPTION=VALUE, e.g. --set gpu-mlp.epochs=3")
-        out.setdefault(sim, {})[option] = _parse_value(value)
+        if option in out.get(sim, {}):
+            raise invalid(f"--set {key}", "is given twice", "one value per option",
+                          f"keep one of the --set {key}=... arguments")
+        out.setdefault(sim, {})[option] = _parse_value(value, f"--set {key}")
     return out
 
 
@@ -79,6 +102,7 @@ def cmd_list(args) -> None:
     if args.json:
         print(json.dumps(info, indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     con = _console()
@@ -89,21 +113,23 @@ def cmd_list(args) -> None:
                   ", ".join(p["headline_presets"]))
     con.print(t)
     t = Table("simulator", "paradigm", "description", title="simulators")
-    for s in sims:
-        t.add_row(s["name"], s["paradigm"], s["description"])
+    for s in sims:  # plugin text is shown as written, never read as Rich markup
+        t.add_row(*map(escape, (s["name"], s["paradigm"], s["description"])))
     con.print(t)
     t = Table("preset", "boundary", "paradigms", "description", title="presets")
     for p in info["presets"]:
-        t.add_row(p["name"], p["boundary"], ", ".join(p["paradigms"]), p["description"])
+        t.add_row(*map(escape, (p["name"], p["boundary"], ", ".join(p["paradigms"]),
+                                p["description"])))
     con.print(t)
     if info["broken"]:
         t = Table("plugin", "group", "error", title="[red]broken plugins (skipped)")
         for b in info["broken"]:
-            t.add_row(b["name"], b["group"], b["error"])
+            t.add_row(*map(escape, (b["name"], b["group"], b["error"])))
         con.print(t)
 
 
 def _print_table(rows) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from nonvon.report import format_si
@@ -111,7 +137,9 @@ def _print_table(rows) -> None:
     t = Table("task", "simulator", "preset", "kind", "accuracy", "energy/inference",
               "latency/inference", "fit", title="nonvon compare")
     for r in rows:
-        t.add_row(r["task"], r["simulator"], r["preset"], r["kind"], f"{100 * r['accuracy']:.2f}%",
+        cfg = f"[{r['config_label']}]" if r.get("config_label") else ""
+        t.add_row(*map(escape, (r["task"], r["simulator"] + cfg, r["preset"], r["kind"])),
+                  f"{100 * r['accuracy']:.2f}%",
                   format_si(r["energy_per_inference_j"], "J"),
                   format_si(r["latency_per_inference_s"], "s"), f"{r['fit_wall_s']:.1f} s")
     _console().print(t)
@@ -125,13 +153,14 @@ def _console():
 
 
 def cmd_compare(args) -> None:
-    from nonvon.compare import compare
+    from nonvon.compare import check_seeds, compare
 
     try:
         seeds = [int(s) for s in _csv(args.seeds)]
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r} must be comma-separated integers",
                           "e.g. --seeds 0,1,2") from None
+    check_seeds(seeds, "--seeds")
     outcome = compare(_csv(args.task), _csv(args.sim),
                       presets=_csv(args.preset) if args.preset else None, seeds=seeds,
                       out_dir=args.out, quick=args.quick, overrides=parse_overrides(args.set),

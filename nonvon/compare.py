@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nonvon._io import atomic_write_json
+from nonvon._io import atomic_write_json, check_writable, fallback_dir
 from nonvon.cells import (
     QUICK_SUBSET,
     STATE_SUFFIX,
@@ -42,6 +42,7 @@ from nonvon.cells import (
     cell_rows,
     csv_columns,
     load_cell,
+    load_cell_or_set_aside,
     load_rows,
     presets_for,
     quick_overrides,
@@ -55,7 +56,7 @@ from nonvon.cells import (
 )
 from nonvon.context import RunContext
 from nonvon.energy_models import Preset
-from nonvon.errors import ConfigError, DataError, IncompatibleError, NonvonError
+from nonvon.errors import ConfigError, DataError, IncompatibleError, NonvonError, invalid
 from nonvon.executors import execute, folder_lock
 from nonvon.progress import progress_bar
 from nonvon.registry import Registry, registry
@@ -141,6 +142,9 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
                           "pass task names, with subset=(train, test) to cut them")
     if subset is not None and (len(subset) != 2 or min(subset) < 1):
         raise ConfigError(f"subset={subset!r} must be two positive sizes", "e.g. subset=(2000, 500)")
+    seeds = check_seeds(seeds, "seeds (--seeds)")
+    if out_dir is not None:
+        check_writable(out_dir, "the output folder (--out)")
     every = list(simulators) == ["all"]
     if every:
         simulators = sorted(reg.simulators)
@@ -186,7 +190,7 @@ def compare(tasks: Sequence[str | Task], simulators: Sequence[str], *, presets: 
     with held:
         outcome = _compute(plan, cache_dir, jobs, context, progress, log)
     if out_dir is not None:
-        write_results(outcome.rows, Path(out_dir), report=report)
+        write_results_or_fallback(outcome.rows, Path(out_dir), report=report)
     log(f"{outcome.computed} cell(s) computed, {outcome.cached} taken from the cache"
         + (f" in {cache_dir}" if cache_dir else ""))
     return outcome
@@ -199,8 +203,8 @@ def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progr
     read a hardware energy counter must run alone, and cells that failed in a worker fail
     here, with their own exception)."""
     def cached(cell: Cell):
-        path = cache_dir / f"{cell.key}.json" if cache_dir else None
-        return load_cell(path) if path is not None and path.exists() else None
+        # a cell that fails validation is moved aside, with a notice, and computed again
+        return load_cell_or_set_aside(cache_dir / f"{cell.key}.json", log) if cache_dir else None
 
     found = {cell.key: c for cell, *_ in plan if (c := cached(cell)) is not None}
     todo = list({cell.key: cell for cell, *_ in plan if cell.key not in found}.values())
@@ -226,6 +230,48 @@ def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progr
         rows += cell_rows(result, chosen, cell, recounted=recounted)
     return CompareOutcome(results, rows, len(found), ran.computed,
                           cache_dir.parent if cache_dir else None)
+
+
+def check_seeds(seeds: Any, where: str) -> list[int]:
+    """Seeds as a list: integers >= 0 (NumPy's generators take no negative seed), each once
+    (a repeated seed would repeat rows and skew every mean over seeds)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise invalid(where, f"{seeds!r} is not a list", "a list of integers >= 0",
+                      "e.g. seeds=[0, 1, 2] (--seeds 0,1,2)")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise invalid(where, f"seed {s!r} is not an integer >= 0", "integers >= 0",
+                          "e.g. seeds=[0, 1, 2] (--seeds 0,1,2)")
+    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if repeated:
+        raise invalid(where, f"{list(seeds)} repeats seed(s) {repeated}", "each seed once",
+                      f"drop the repeats: {sorted(set(seeds))}")
+    return list(seeds)
+
+
+def write_results_or_fallback(rows: list[dict[str, Any]], out_dir: Path, *,
+                              report: bool = True) -> None:
+    """:func:`write_results`; when that fails (a full disk, a folder made read-only during
+    the run), results.json and results.csv go to a new folder under
+    :func:`nonvon._io.fallback_dir` instead, and the error names it: the training is not lost.
+
+    Raises:
+        DataError: the results could not be written to ``out_dir``.
+    """
+    try:
+        write_results(rows, out_dir, report=report)
+    except OSError as e:
+        spare = fallback_dir() / f"{out_dir.name or 'results'}-{time.strftime('%Y%m%dT%H%M%S')}"
+        n = 1
+        while spare.exists():
+            spare = spare.with_name(f"{spare.name.rsplit('~', 1)[0]}~{n}")
+            n += 1
+        write_results(rows, spare, report=False)
+        raise DataError(f"cannot write the results to {out_dir} ({e.strerror or e}); they were "
+                        f"written to {spare} instead (results.json, results.csv)",
+                        f"make {out_dir} writable (or free space), then copy them there and run "
+                        f"`nonvon report {out_dir}`, or rerun the same compare: its cached cells "
+                        "are not computed again") from None
 
 
 _SKIPPED_SECTION = "skipped.section.json"

@@ -56,3 +56,14 @@ def require_positive(name: str, value, kind: type = int) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
         raise ConfigError(f"{name}={value!r} must be a positive {kind.__name__}",
                           f"set {name} to a value > 0, e.g. {name}={kind(1)!r}")
+
+
+def invalid(where: str, what: str, allowed: str, fix: str,
+            error: type[NonvonError] = ConfigError) -> NonvonError:
+    """The one message format for a value refused where it enters nonvon: ``where`` it came
+    from (a file and key, a flag, an argument), ``what`` is wrong with it, what is
+    ``allowed``, and the ``fix``::
+
+        --set gpu-mlp.lr: NaN is not a finite number; allowed: a finite number (fix: ...)
+    """
+    return error(f"{where}: {what}; allowed: {allowed}", fix)

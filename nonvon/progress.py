@@ -28,11 +28,12 @@ class _Silent:
 
 @contextlib.contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[Progress | _Silent]:
-    """Yield a rich ``Progress`` (or a no-op stand-in when ``enabled`` is false)."""
+    """Yield a rich ``Progress`` (or a no-op stand-in when ``enabled`` is false). The status
+    column is plain text: a cell label such as ``gpu-mlp[epochs=2]`` is not Rich markup."""
     if not enabled:
         yield _Silent()
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                  transient=False) as bar:
+                  TextColumn("{task.fields[status]}", markup=False), TimeElapsedColumn(),
+                  TimeRemainingColumn(), transient=False) as bar:
         yield bar

@@ -6,13 +6,15 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
+import numbers
 from pathlib import Path
 from typing import Any
 
 from nonvon._io import atomic_write_json
 from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
 from nonvon.energy_models.catalog import COST_CLASSES
-from nonvon.errors import DataError
+from nonvon.errors import DataError, invalid
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
            "register_extra", "RawExtra", "extras_to_dict", "extras_from_dict", "find_extra"]
@@ -194,6 +196,47 @@ def machine_description(concurrent_cells: int = 1) -> str:
                           if concurrent_cells > 1 else "")
 
 
+def _real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_result(r: Result) -> None:
+    """Every value of a result within what it can be, so that an impossible record (a hand
+    edit, a broken plugin) is refused where it enters rather than written into results.json
+    and the report."""
+    where = f"result of {r.simulator!r} on {r.task!r}"
+    checks = (
+        ("accuracy", _real(r.accuracy) and 0 <= r.accuracy <= 1, "a finite number in [0, 1]"),
+        ("n_evaluated", _whole(r.n_evaluated) and r.n_evaluated >= 1, "an integer >= 1"),
+        ("seed", _whole(r.seed) and r.seed >= 0, "an integer >= 0"),
+        ("n_params", _whole(r.n_params) and r.n_params >= 0, "an integer >= 0"),
+        ("sim_wall_s", _real(r.sim_wall_s) and r.sim_wall_s >= 0, "a finite number >= 0"),
+        ("fit_wall_s", _real(r.fit_wall_s) and r.fit_wall_s >= 0, "a finite number >= 0"),
+        ("metrics", isinstance(r.metrics, dict) and all(
+            isinstance(k, str) and (_real(v) or isinstance(v, bool)) for k, v in r.metrics.items()),
+         "names -> finite numbers"),
+        ("versions", isinstance(r.versions, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in r.versions.items()),
+         "distribution names -> version strings"),
+        ("measurements", all(
+            isinstance(m, Measurement) and _real(m.energy_per_inference_j)
+            and m.energy_per_inference_j >= 0 and _real(m.latency_per_inference_s)
+            and m.latency_per_inference_s >= 0 and _whole(m.batch_size) and m.batch_size >= 1
+            for m in r.measurements),
+         "energies and latencies finite and >= 0, batch sizes >= 1"),
+    )
+    for field, ok, allowed in checks:
+        if not ok:
+            value = getattr(r, field)
+            raise invalid(f"{where}, field {field!r}", f"{field} = {value!r} is impossible",
+                          allowed, "recompute it: a stored record was edited or damaged, or a "
+                          "simulator produced it (then fix the simulator)", DataError)
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """What :meth:`Simulator.evaluate` returns; :meth:`priced` adds an energy report."""
@@ -217,6 +260,9 @@ class Result:
     energy: EnergyReport | None = None
     precision: str = ""  # stored precision of weights and arithmetic, e.g. fp32, int8, binary
     extras: tuple[Any, ...] = ()  # typed side results (register_extra), e.g. a photon curve
+
+    def __post_init__(self) -> None:
+        _check_result(self)
 
     def extra(self, cls: type):
         """This result's extra of type ``cls`` (e.g. a plugin's curve), or ``None``."""

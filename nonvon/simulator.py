@@ -24,7 +24,7 @@ import numpy as np
 from nonvon.config import fixed_options
 from nonvon.context import RunContext
 from nonvon.energy_models import OpLedger, get_op_kind
-from nonvon.errors import ConfigError, IncompatibleError, NonvonError
+from nonvon.errors import ConfigError, DataError, IncompatibleError, NonvonError, invalid
 from nonvon.result import (
     Measurement,
     Result,
@@ -35,7 +35,7 @@ from nonvon.result import (
 from nonvon.tasks import Task
 
 __all__ = ["Simulator", "Capabilities", "Prediction", "execution_option", "is_execution_option",
-           "check_precision", "code_identity"]
+           "check_precision", "code_identity", "check_domain"]
 
 _PRECISION = re.compile(r"(fp32|tf32|bf16|fp16|int([1-9]|[12][0-9]|3[0-2])|binary|ternary|analog)")
 
@@ -124,10 +124,12 @@ class Simulator(abc.ABC):
                               f"valid options: {', '.join(sorted(fields))}")
         fixed_options(type(self), {o: overrides.get(o, getattr(base, o)) for o in self.fixed},
                       _registered_simulators)
+        _check_overrides(type(self), base, overrides)
         try:
             self.config = dataclasses.replace(base, **overrides)
         except TypeError as e:
             raise ConfigError(f"invalid config for {type(self).__name__}: {e}") from None
+        _check_finite_config(type(self), self.config)
         self.name = type(self).__name__
         self._fitted_on: tuple[tuple[int, ...], int] | None = None
         self.fit_wall_s = 0.0
@@ -164,7 +166,10 @@ class Simulator(abc.ABC):
         return False
 
     def check_task(self, task: Task) -> None:
-        """Raise :class:`IncompatibleError` if this simulator cannot run ``task``."""
+        """Raise :class:`IncompatibleError` if this simulator cannot run ``task``, and
+        :class:`DataError` if the task's data lies outside the documented input domain
+        (:func:`check_domain`, the same check for every simulator)."""
+        check_domain(task)
         cap = self.capabilities
         kind = "image" if task.is_image else "vector"
         if kind not in cap.input_kinds:
@@ -217,6 +222,7 @@ class Simulator(abc.ABC):
                                   "pass limit=None for the whole split")
             x, y = x[:limit], y[:limit]
         _check_finite(x, task.name, split)
+        check_domain(task)
         start = time.perf_counter()
         pred = self._predict(x)
         wall = time.perf_counter() - start
@@ -303,6 +309,87 @@ def _registered_simulators() -> Mapping[str, Any]:
     from nonvon.registry import registry  # only to name the simulator a refused option wants
 
     return registry().simulators
+
+
+def check_domain(task: Task) -> None:
+    """The input domain every simulator takes, checked by the base class so that all agree:
+    at least two classes, integer labels in ``[0, n_classes)``, and images (3-D inputs)
+    with every value in [0, 1]. Feature vectors (after ``pca``) may take any finite value.
+
+    Raises:
+        DataError: naming the task, the split, the values found and the fix.
+    """
+    where = f"task {task.name!r}"
+    if isinstance(task.n_classes, bool) or not isinstance(task.n_classes, (int, np.integer)) \
+            or task.n_classes < 2:
+        raise invalid(f"{where}, n_classes", f"{task.n_classes!r} classes",
+                      "an integer >= 2 (a classifier needs two classes)",
+                      "give the number of distinct labels", DataError)
+    for split in ("train", "test"):
+        x, y = task.split(split)
+        if not np.issubdtype(y.dtype, np.integer):
+            raise invalid(f"{where}, y_{split}", f"labels of dtype {y.dtype}",
+                          "integer labels", "convert with y.astype(np.int64) after checking "
+                          "they are whole numbers", DataError)
+        if len(y) and (y.min() < 0 or y.max() >= task.n_classes):
+            raise invalid(f"{where}, y_{split}", f"labels in [{y.min()}, {y.max()}]",
+                          f"integers in [0, {task.n_classes})",
+                          "remap labels to 0..n_classes-1 (select_classes does this)", DataError)
+    if task.is_image:
+        lo, hi = task.x_range
+        if lo < 0 or hi > 1:
+            raise invalid(f"{where}, x_train and x_test", f"image values in [{lo:g}, {hi:g}]",
+                          "image values in [0, 1]",
+                          f"scale the images into [0, 1] (e.g. x / {hi:g} for values in "
+                          f"[0, {hi:g}]), or flatten them to feature vectors, which may take "
+                          "any finite value", DataError)
+
+
+def _display_name(cls: type) -> str:
+    """The name ``cls`` is registered under (its class name when it is not registered)."""
+    try:
+        found = [n for n, c in _registered_simulators().items() if c is cls]
+    except Exception:  # noqa: BLE001 - only a nicer name is at stake
+        found = []
+    return found[0] if len(found) == 1 else cls.__name__
+
+
+def _check_overrides(cls: type, base: Any, overrides: Mapping[str, Any]) -> None:
+    """Refuse an override that would change what the simulator is without a word: an empty
+    tuple for an option whose default is a non-empty tuple of integers (layer widths,
+    channels, batch sizes; ``hidden=()`` would turn an MLP into a linear model still under
+    the MLP's name)."""
+    for name, value in overrides.items():
+        default = getattr(base, name)
+        if (isinstance(value, (tuple, list)) and not value and isinstance(default, tuple)
+                and default and all(isinstance(v, int) and not isinstance(v, bool)
+                                    for v in default)):
+            raise invalid(f"{_display_name(cls)} option {name}", f"{name}={value!r} is empty",
+                          f"a non-empty tuple of integers like the default {default!r}",
+                          f"give at least one entry, e.g. {name}={default!r}; for another "
+                          "model choose the simulator that has it (`nonvon list`)")
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, (float, np.floating)):
+        return not np.isfinite(value)
+    if isinstance(value, (tuple, list)):
+        return any(_non_finite(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_non_finite(v) for v in value.values())
+    return False
+
+
+def _check_finite_config(cls: type, config: Any) -> None:
+    """Every number in a config is finite, whichever simulator it is and whatever its own
+    checks cover: NaN and infinity are refused here, never passed to training."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if _non_finite(value):
+            default = ("" if f.default is dataclasses.MISSING
+                       else f" (its default is {f.default!r})")
+            raise invalid(f"{_display_name(cls)} option {f.name}", f"{f.name}={value!r} holds NaN or "
+                          "infinity", "finite numbers", f"set {f.name} to a finite value{default}")
 
 
 def _check_finite(x: np.ndarray, task: str, split: str) -> None:

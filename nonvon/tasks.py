@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from nonvon.errors import ConfigError, DataError
+from nonvon.errors import ConfigError, DataError, invalid
 
 __all__ = ["Task"]
 
@@ -42,6 +42,11 @@ class Task:
     class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, (int, np.integer)) \
+                or self.n_classes < 2:
+            raise invalid(f"task {self.name!r}, n_classes", f"n_classes={self.n_classes!r}",
+                          "an integer >= 2 (a classification problem has two classes or more)",
+                          "give the number of distinct labels, e.g. n_classes=10", DataError)
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if not isinstance(x, np.ndarray) or x.dtype != np.float32:
@@ -55,6 +60,13 @@ class Task:
                     f"task {self.name!r}: x_{split} has shape {x.shape}",
                     "use (N, H, W) images or (N, features) vectors",
                 )
+            if not isinstance(y, np.ndarray) or y.dtype == np.bool_ \
+                    or not np.issubdtype(y.dtype, np.integer):
+                raise invalid(f"task {self.name!r}, y_{split}",
+                              f"labels of type {type(y).__name__} {getattr(y, 'dtype', '')}",
+                              "a NumPy array of integer labels (float labels would be truncated)",
+                              "check the labels are whole numbers, then convert with "
+                              "np.asarray(y).astype(np.int64)", DataError)
             if y.ndim != 1 or len(y) != len(x):
                 raise DataError(
                     f"task {self.name!r}: y_{split} has shape {y.shape} for {len(x)} samples",
@@ -94,6 +106,14 @@ class Task:
         if split not in ("train", "test"):
             raise ConfigError(f"unknown split {split!r}", "use 'train' or 'test'")
         return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+
+    @cached_property
+    def x_range(self) -> tuple[float, float]:
+        """The smallest and largest input value over both splits."""
+        xs = [x for x in (self.x_train, self.x_test) if x.size]
+        if not xs:
+            return 0.0, 0.0
+        return min(float(x.min()) for x in xs), max(float(x.max()) for x in xs)
 
     @cached_property
     def fingerprint(self) -> str:

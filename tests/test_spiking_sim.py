@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nonvon.energy_models import price
-from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.errors import ConfigError, DataError, IncompatibleError
 from nonvon.simulators.spiking import (
     BrainScaleS2,
     CoreMap,
@@ -226,7 +226,7 @@ def test_chip_capacity_and_coding_errors(small_task):
 def test_inputs_outside_unit_interval_are_refused(small_task):
     bad = Task("bad", small_task.x_train * 3, small_task.y_train, small_task.x_test * 3,
                small_task.y_test, 10)
-    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+    with pytest.raises(DataError, match=r"\[0, 1\]"):  # the base class's shared check
         SnnMLP(**FAST).fit(bad)
 
 

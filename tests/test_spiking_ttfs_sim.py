@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nonvon.energy_models import price
-from nonvon.errors import ConfigError, IncompatibleError
+from nonvon.errors import ConfigError, DataError, IncompatibleError
 from nonvon.simulators.spiking.ttfs_simulator import (
     SQRT_LOG_MACS,
     BrainScaleS2TTFS,
@@ -116,9 +116,9 @@ def test_bad_input_is_refused(digits_task):
         BrainScaleS2TTFS(circuits_per_neuron=0)
     bad = Task("bad", digits_task.x_train * 2, digits_task.y_train, digits_task.x_test,
                digits_task.y_test, 10)
-    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+    with pytest.raises(DataError, match=r"\[0, 1\]"):  # the base class's shared check
         TTFSSimulator(**QUICK).fit(bad)
-    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
         TTFSSimulator(**QUICK).fit(digits_task).evaluate(
             Task("neg", digits_task.x_train, digits_task.y_train, -digits_task.x_test,
                  digits_task.y_test, 10))
