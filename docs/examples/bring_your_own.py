@@ -129,7 +129,7 @@ def torchhd_section() -> None:
     centroid = torchhd.models.Centroid(4096, 10)
     codes = torch.round(x_train.flatten(1) * 255)     # the 8-bit codes an HDC chip receives
     with torch.no_grad():
-        centroid.add(torchhd.hard_quantize(encoder(codes)), y_train)
+        centroid.add(torchhd.normalize(encoder(codes)), y_train)
     sim = nonvon.load_network((encoder, centroid), device="hdc-asic-28nm")
     record("torchhd on hdc-asic-28nm", sim.evaluate(task))
 

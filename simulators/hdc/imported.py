@@ -4,7 +4,8 @@
 ``torchhd.embeddings.Projection`` whose weights are bipolar (every entry +-1, e.g.
 ``encoder.weight.data = torchhd.random(F, D, "MAP")`` or ``encoder.weight.sign()``) and a
 trained ``torchhd.models.Centroid``. The query is ``sign(encoder(x))`` (torchhd's
-``hard_quantize``), computed on the host's 8-bit input codes as an HDC chip receives them
+``normalize`` of a MAP vector: +1 where positive, else -1), computed on the host's 8-bit
+input codes as an HDC chip receives them
 (``x`` rounded to 256 levels), and counted as nonvon's own projection encoder is (one
 ``add_int32`` and one item-memory bit read per non-zero input and dimension, one
 ``cmp_int32`` per dimension for the sign).
@@ -102,7 +103,7 @@ class ImportedHDC(Imported, Simulator):
         d, f = self.phi.shape
         xq = torch.round(torch.as_tensor(x.reshape(len(x), -1), dtype=torch.float32)
                          * (_LEVELS - 1)).clamp_(0, _LEVELS - 1)
-        query = (xq @ self.phi.T) > 0                      # hard_quantize: > 0 is +1
+        query = (xq @ self.phi.T) > 0                      # torchhd.normalize (MAP): > 0 is +1
         n, c = len(xq), len(self.weights)
         counts: Counter[str] = Counter()
         counts["host_transfer_byte"] += n * (f + max(1, -(-math.ceil(math.log2(c)) // 8)))
@@ -138,7 +139,7 @@ class ImportedHDC(Imported, Simulator):
         xq = torch.round(torch.as_tensor(x.reshape(len(x), -1), dtype=torch.float32)
                          * (_LEVELS - 1)).clamp_(0, _LEVELS - 1)
         with torch.no_grad():
-            q = torchhd.hard_quantize(encoder(xq))
+            q = torchhd.normalize(encoder(xq))  # MAP: +1 where > 0, else -1
             if self.config.binary:
                 qb = (q > 0).as_subclass(torchhd.BSCTensor)
                 cb = (centroid.weight > 0).as_subclass(torchhd.BSCTensor)
