@@ -178,6 +178,24 @@ def test_nir_spike_counts_equal_snntorch(task, coding):
         assert torch.equal(rec.inputs[1].sum(0), hidden[:, :5].sum(0))
 
 
+def test_nir_round_trip_of_nonvons_own_export(task):
+    pytest.importorskip("nir")
+    from nonvon.simulators.spiking import LIFConfig, spiking_mlp, to_nir
+
+    torch.manual_seed(0)
+    net = spiking_mlp(64, (24,), 10, LIFConfig(timesteps=5, beta=0.85, threshold=0.4,
+                                               coding="direct"), (8, 8))
+    with torch.no_grad():
+        net.layers[0].weight.mul_(4)
+    sim = nonvon.load_network(to_nir(net), device="snn-mlp")  # T, coding, reset from the graph
+    result = sim.evaluate(task)
+    with torch.no_grad():
+        want = net(torch.from_numpy(task.x_test)).argmax(1).numpy()
+    assert sim.config.timesteps == 5 and sim.config.reset == "subtract"
+    assert result.accuracy == float(np.mean(want == task.y_test))
+    assert sim.counts.spikes > 0
+
+
 def _graph(neuron):
     nir = pytest.importorskip("nir")
     rng = np.random.default_rng(0)

@@ -341,15 +341,17 @@ def _spiking_simulators() -> dict[str, type]:
             if isinstance(c, type) and issubclass(c, SpikingSimulator)}
 
 
-def import_nir(graph, *, device: str = "loihi", preset: Any = "default", timesteps: int = 25,
-               coding: str = "rate", dt: float | None = None, reset: str | None = None,
-               **options):
+def import_nir(graph, *, device: str = "loihi", preset: Any = "default",
+               timesteps: int | None = None, coding: str | None = None, dt: float | None = None,
+               reset: str | None = None, **options):
     """A NIR graph (a ``nir.NIRGraph`` or the path of a ``.nir`` file) on the spiking
     simulator ``device`` (``loihi``, ``truenorth``, ``spinnaker2``, ``brainscales2``,
     ``snn-mlp``, ...). ``preset``: the price list (``"default"``: the chip's own, or
     ``cmos-7nm`` for an event-driven digital accelerator; ``None``: unpriced).
-    ``timesteps``, ``coding``, ``dt``, ``reset``: see the module docstring; other options
-    go to the simulator's config (e.g. ``weight_bits``, ``chips``, ``eval_batch_size``)."""
+    ``timesteps``, ``coding``, ``dt``, ``reset``: see the module docstring (``None``: the
+    graph's metadata where it has them, as :func:`.nir_io.to_nir` writes, else 25 steps of
+    rate coding); other options go to the simulator's config (e.g. ``weight_bits``,
+    ``chips``, ``eval_batch_size``)."""
     import nir
 
     if isinstance(graph, (str, Path)):
@@ -358,6 +360,9 @@ def import_nir(graph, *, device: str = "loihi", preset: Any = "default", timeste
         except (OSError, KeyError, ValueError) as e:
             raise ConfigError(f"cannot read NIR file {str(graph)!r}: {e}",
                               "give a file written by nir.write (e.g. of snntorch.export_to_nir)") from None
+    meta = dict(graph.metadata or {})
+    timesteps = int(meta.get("timesteps", 25)) if timesteps is None else timesteps
+    coding = str(meta.get("coding", "rate")) if coding is None else coding
     sims = _spiking_simulators()
     if device not in sims:
         raise ConfigError(f"device {device!r} is not a spiking simulator that takes an imported "
