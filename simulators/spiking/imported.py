@@ -51,7 +51,6 @@ from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.importers import Imported, Importer, check_options, resolve_preset
 from nonvon.simulator import Capabilities
 from nonvon.simulators.spiking.chips import ChipSimulator
-from nonvon.simulators.spiking.coding import encode
 from nonvon.simulators.spiking.counting import Counter, Counts
 from nonvon.simulators.spiking.lif_kernels import lif_sequence
 from nonvon.simulators.spiking.networks import LIFConfig, Recording, SpikingClassifier
@@ -91,42 +90,21 @@ class NIRNetwork(SpikingClassifier):
         self.readout = readout
         self.names = list(names)  # the NIR node of each synaptic layer
 
+    def _lif(self, cur: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        p = next(self._pops)  # the populations in order, one per call within a run
+        return lif_sequence(cur.contiguous(), p.beta, p.threshold, reset=p.reset,
+                            surrogate=self.lif.spike_fn)
+
     def run(self, x: torch.Tensor, record: bool = False):
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(f"input shape {tuple(x.shape[1:])} does not match the network's "
-                              f"{self.input_shape}", "give inputs of the shape the network was built for")
-        T, B = self.lif.timesteps, x.shape[0]
-        direct = self.lif.coding == "direct"
-        s = encode(x, T, self.lif.coding, generator=self.generator)
-        rec = _Recording([], [], [], None) if record else None
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if i == 0 and direct:
-                once = layer(self._shape_in(0, x))
-                cur = once.unsqueeze(0).expand(T, *once.shape)
-            else:
-                out = layer(self._shape_in(i, s.reshape(T * B, *s.shape[2:])))
-                cur = out.reshape(T, B, *out.shape[1:])
-            if rec is not None:
-                rec.inputs.append(s)
-                rec.currents.append(cur)
-            if i == last and self.readout == "integrate":
-                logits = cur.mean(0)
-                if rec is not None:
-                    rec.mems.append(cur.cumsum(0))
-                    rec.logits = logits
-                return logits, rec
-            p = self.populations[i]
-            s, mem = lif_sequence(cur.contiguous(), p.beta, p.threshold, reset=p.reset,
-                                  surrogate=self.lif.spike_fn)
-            if rec is not None:
-                rec.mems.append(mem)
-            if i == last:  # spiking readout: spike counts are the logits
-                logits = s.sum(0)
-                if rec is not None:
-                    rec.logits, rec.out_spikes = logits, s
-                return logits, rec
-        raise AssertionError("unreachable")
+        self._pops = iter(self.populations)
+        if self.readout == "integrate":
+            return super().run(x, record)
+        # a spiking readout: the parent's run up to the last layer's currents, then LIF neurons
+        _, rec = super().run(x, record=True)
+        s, mem = self._lif(rec.currents[-1])
+        rec.mems[-1] = mem
+        rec = _Recording(rec.inputs, rec.currents, rec.mems, s.sum(0), out_spikes=s)
+        return rec.logits, (rec if record else None)
 
 
 class _SpikingReadoutCounter(Counter):
