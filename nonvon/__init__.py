@@ -31,6 +31,7 @@ from nonvon.errors import (
                                   PresetError,
                                   UnknownNameError,
 )
+from nonvon.importers import load_network
 from nonvon.registry import Registry, registry
 from nonvon.result import Measurement, Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
@@ -39,6 +40,7 @@ from nonvon.tasks import Task
 __all__ = [
     "CATALOG", "Capabilities", "ConfigError", "DataError", "EnergyReport", "IncompatibleError",
     "Measurement", "NonvonError", "OpKind", "OpLedger", "Prediction", "Preset", "PresetError",
-    "Registry", "Result", "RunContext", "Simulator", "Task", "UnknownNameError", "compare", "load_preset",
+    "Registry", "Result", "RunContext", "Simulator", "Task", "UnknownNameError", "compare", "load_network",
+    "load_preset",
     "price", "register_op_kind", "registry",
 ]

@@ -41,6 +41,7 @@ compute layer call and one for the argmax.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import torch
@@ -50,10 +51,11 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
 from nonvon.simulators.gpu.quantize import IntMaxPool2d, IntReLU, QuantConv2d, QuantLinear
 
-__all__ = ["OpCounter", "BYTES", "op_kinds_for"]
+__all__ = ["OpCounter", "BYTES", "op_kinds_for", "LAYER_RULES"]
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
-_NO_COMPUTE = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout)
+_NO_COMPUTE = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d,
+               nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 _QUANT = (QuantLinear, QuantConv2d)
 _INT32 = 4
 _IO_AND_MEMORY = frozenset({"sram_byte", "kernel_launch", "host_transfer_byte"})
@@ -67,7 +69,7 @@ def op_kinds_for(dtype: str) -> frozenset[str]:
 
 
 def _float_counts(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tuple[int, int, int]:
-    """(MACs, adds, compares) of one call of a float layer."""
+    """(MACs, adds, compares) of one call of a Linear, Conv2d, ReLU or MaxPool2d layer."""
     if isinstance(module, nn.Linear):
         rows = inp.numel() // module.in_features
         macs = rows * module.in_features * module.out_features
@@ -79,9 +81,99 @@ def _float_counts(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> tu
         return 0, 0, out.numel()
     if isinstance(module, nn.MaxPool2d):
         return 0, 0, out.numel() * (_window(module.kernel_size) - 1)
-    raise ConfigError(f"no op counter for layer {type(module).__name__}",
-                      "add one to nonvon/simulators/gpu/counting.py or use supported layers "
-                      "(Linear, Conv2d, ReLU, MaxPool2d, Flatten, Dropout)")
+    raise _unsupported(module)
+
+
+def _float_ops(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    """``{"mac"|"add"|"mul"|"cmp": count}`` of one call of a float layer: the four layers of
+    :func:`_float_counts` as before, then the rules of :data:`LAYER_RULES`."""
+    if isinstance(module, (nn.Linear, nn.Conv2d, nn.ReLU, nn.MaxPool2d)):
+        macs, adds, cmps = _float_counts(module, inp, out)
+        return {"mac": macs, "add": adds, "cmp": cmps}
+    for classes, rule in LAYER_RULES:
+        if isinstance(module, classes):
+            return rule(module, inp, out)
+    raise _unsupported(module)
+
+
+# Spiking neurons and transcendental activations: no op kind prices them on a digital preset
+# (the catalog has mac/mul/add/cmp), so they are refused with the way out, never priced at zero.
+_SPIKING_HINT = ("a spiking network runs on the spiking chips: export it to NIR (e.g. "
+                 "snntorch.export_to_nir) and load that with nonvon.load_network")
+_TRANSCENDENTAL = ("Sigmoid", "Tanh", "GELU", "SiLU", "Mish", "ELU", "SELU", "CELU", "Softplus",
+                   "Softmax", "LogSoftmax", "Softsign", "Tanhshrink", "LogSigmoid")
+
+
+def _unsupported(module: nn.Module) -> ConfigError:
+    name = type(module).__name__
+    origin = type(module).__module__.split(".")[0]
+    if origin in ("snntorch", "norse", "spikingjelly", "sinabs", "lava"):
+        hint = _SPIKING_HINT
+    elif name in _TRANSCENDENTAL:
+        hint = (f"nonvon's digital presets price mac/mul/add/cmp only, not the exponentials of "
+                f"{name}: use ReLU, ReLU6, LeakyReLU, Hardtanh, Hardsigmoid or Hardswish")
+    else:
+        hint = ("supported layers: Linear, Conv1d/2d/3d, BatchNorm1d/2d/3d, LayerNorm, "
+                "Max/Avg/AdaptiveMax/AdaptiveAvg pooling (1d/2d/3d), ReLU, ReLU6, LeakyReLU, "
+                "Hardtanh, Hardsigmoid, Hardswish, Dropout, Flatten, Identity; rewrite the "
+                "layer in these, or add a rule to nonvon.simulators.gpu.counting.LAYER_RULES")
+    return ConfigError(f"no op counter for layer {name} ({type(module).__module__})", hint)
+
+
+def _conv_nd(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    per_output = (m.in_channels // m.groups) * math.prod(m.kernel_size)
+    return {"mac": out.numel() * per_output, "add": out.numel() if m.bias is not None else 0}
+
+
+def _norm(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    # inference: the running statistics and the affine map fold into one scale and shift per
+    # channel, applied as one multiply and one add per element
+    return {"mul": out.numel(), "add": out.numel()}
+
+
+def _layer_norm(m: nn.LayerNorm, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    # per element: the mean's sum, x - mean, its square (a MAC into the variance), the
+    # normalizing multiply, and the affine multiply and add; per row: one reciprocal square
+    # root, counted as one multiply (an assumption: a table lookup and a Newton step cost more)
+    n, rows = out.numel(), out.numel() // math.prod(m.normalized_shape)
+    affine = m.elementwise_affine
+    return {"add": 2 * n + (n if affine and m.bias is not None else 0), "mac": n,
+            "mul": n + rows + (n if affine else 0)}
+
+
+def _pool_window(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
+    """Inputs per output of a pooling layer (adaptive: the mean window, input over output)."""
+    spatial = int(type(m).__name__[-2])  # MaxPool2d, AdaptiveAvgPool1d, ...: 2, 1, ...
+    k = getattr(m, "kernel_size", None)
+    if k is not None:
+        return math.prod(k) if isinstance(k, tuple) else k ** spatial
+    return max(1, round(math.prod(inp.shape[-spatial:]) / math.prod(out.shape[-spatial:])))
+
+
+def _max_pool(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    return {"cmp": out.numel() * (_pool_window(m, inp, out) - 1)}
+
+
+def _avg_pool(m: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> dict[str, int]:
+    return {"add": out.numel() * (_pool_window(m, inp, out) - 1), "mul": out.numel()}
+
+
+#: ``(layer classes, rule(module, input, output) -> {"mac"|"add"|"mul"|"cmp": count})`` for the
+#: float layers beyond Linear, Conv2d, ReLU and MaxPool2d, first match wins; counts per call.
+LAYER_RULES: tuple = (
+    ((nn.Conv1d, nn.Conv3d), _conv_nd),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d), _norm),
+    (nn.LayerNorm, _layer_norm),
+    ((nn.MaxPool1d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d),
+     _max_pool),
+    ((nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+      nn.AdaptiveAvgPool3d), _avg_pool),
+    (nn.ReLU6, lambda m, i, o: {"cmp": 2 * o.numel()}),                      # max, then min
+    (nn.Hardtanh, lambda m, i, o: {"cmp": 2 * o.numel()}),
+    (nn.LeakyReLU, lambda m, i, o: {"cmp": o.numel(), "mul": o.numel()}),
+    (nn.Hardsigmoid, lambda m, i, o: {"mul": o.numel(), "add": o.numel(), "cmp": 2 * o.numel()}),
+    (nn.Hardswish, lambda m, i, o: {"mul": 2 * o.numel(), "add": o.numel(), "cmp": 2 * o.numel()}),
+)
 
 
 def _window(k) -> int:
@@ -136,10 +228,8 @@ class OpCounter:
             if self.dtype == "int8":
                 raise ConfigError(f"a float {type(module).__name__} layer in an int8 count",
                                   "quantize the network (nonvon.simulators.gpu.quantize.quantize_int8) first")
-            macs, adds, cmps = _float_counts(module, inp, out)
-            t[f"mac_{self.dtype}"] += macs
-            t[f"add_{self.dtype}"] += adds
-            t[f"cmp_{self.dtype}"] += cmps
+            for op, n in _float_ops(module, inp, out).items():
+                t[f"{op}_{self.dtype}"] += n
         weights = _stored_bytes(module, self.bytes)
         if weights:
             self._weights[id(module)] = weights
