@@ -1,4 +1,4 @@
-"""The ``nonvon`` command line: list, compare, report, energy, recount, sweep."""
+"""The ``nonvon`` command line: list, compare, report, energy, recount, sweep, evaluate."""
 
 from __future__ import annotations
 
@@ -353,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the grid and list every cell's status; run and write nothing")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_sweep)
+
+    from nonvon import evaluate_cli  # price a network trained elsewhere (docs/bring-your-own.md)
+
+    evaluate_cli.register(sub)
     return p
 
 
