@@ -21,8 +21,9 @@ Precision: amplitudes are complex64 by default. Against qiskit's complex128
 December 2026), as large as the norm error |1 - <psi|psi>|: the state drifts off the unit
 sphere by about 4e-8 per layer, and its direction stays exact to far better.
 ``tests/test_quantum_precision.py`` prints it and bounds it.
-``compile_program(..., dtype="complex128")`` (the VQC's ``state_dtype="complex128"``) computes in complex128 with float64 angles, where
-states match qiskit to 1e-10 and stay normalized to 1e-12.
+``compile_program(..., dtype="complex128")`` (the VQC's ``state_dtype="complex128"``)
+computes in complex128 with float64 angles, where states match qiskit to 1e-10 and stay
+normalized to 1e-12.
 
 How gates are applied: runs of one-qubit gates on a qubit (everything between two
 multi-qubit gates touching it) are fused into one 2x2 matrix per sample

@@ -1,0 +1,323 @@
+"""Exact, hand-priced checks of energy_models (pricing, placement, latency, ledgers, presets):
+each pins a number or a branch that a mutant of that code would change.
+
+Written against the mutation run recorded in docs/results/mutation/README.md; they import
+nothing heavier than the energy models, so a mutant's test run takes about a second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from nonvon.energy_models import OpLedger, landauer_j, preset_from_dict, price
+from nonvon.energy_models.catalog import CATALOG, OpKind, get_op_kind, register_op_kind
+from nonvon.energy_models.pricing import (
+    BOLTZMANN_J_PER_K,
+    EnergyReport,
+    modelled_latency_s,
+    place_memory,
+)
+from nonvon.errors import ConfigError, IncompatibleError, PresetError, UnknownNameError
+
+PJ = 1e-12
+
+
+def approx(expected, rel=1e-9):
+    """``pytest.approx`` without its absolute tolerance of 1e-12, which would accept any two
+    energies in the pJ range (and the Landauer bound of any constant) as equal."""
+    return pytest.approx(expected, rel=rel, abs=0)
+
+
+@pytest.fixture(autouse=True)
+def _paradigms_without_plugins(monkeypatch):
+    """Presets name their paradigms; checking a name would load every paradigm plugin (and
+    torch, 2 s). These tests are about prices, so the built-in names stand in for the
+    registry (tests/test_presets.py checks paradigm names against the real one)."""
+    from nonvon import paradigms
+
+    monkeypatch.setattr(paradigms, "paradigm_names",
+                        lambda: ["gpu", "spiking", "optical", "hdc", "quantum"])
+    monkeypatch.setattr(paradigms, "broken_paradigms", lambda: [])
+
+
+def hand_preset(**extra) -> object:
+    """A chip-boundary preset whose low, nominal and high values all differ."""
+    data = {
+        "name": "hand", "paradigms": ["gpu"], "boundary": "core",
+        "ops": {
+            "mac_int8": {"energy_pj": 2.0, "low_pj": 1.0, "high_pj": 5.0, "time_s": 1e-9,
+                         "resource": "compute", "source": "hand"},
+            "add_int8": {"energy_pj": 0.5, "low_pj": 0.25, "high_pj": 0.75, "time_s": 4e-9,
+                         "resource": "compute", "source": "hand"},
+            "sram_byte": {"energy_pj": 10.0, "low_pj": 8.0, "high_pj": 20.0, "time_s": 2e-9,
+                          "resource": "memory", "source": "hand"},
+            "kernel_launch": {"energy_pj": 1000.0, "time_s": 1e-6, "source": "hand"},
+        },
+    }
+    for k, v in extra.items():
+        data[k] = v
+    return preset_from_dict(data)
+
+
+# -- pricing: nominal, low and high, each from its own preset value ------------------------
+def test_price_sums_nominal_low_and_high_from_their_own_preset_values():
+    ledger = OpLedger({"mac_int8": 300, "add_int8": 60, "sram_byte": 30}, n_inferences=3)
+    r = price(ledger, hand_preset())
+    # per inference: 100 MACs, 20 adds, 10 SRAM bytes
+    assert r.breakdown_j == {"mac_int8": 100 * 2.0 * PJ, "add_int8": 20 * 0.5 * PJ,
+                             "sram_byte": 10 * 10.0 * PJ}
+    assert r.energy_j == approx((200 + 10 + 100) * PJ, rel=1e-15)
+    assert r.low_j == approx((100 * 1.0 + 20 * 0.25 + 10 * 8.0) * PJ, rel=1e-15)
+    assert r.high_j == approx((100 * 5.0 + 20 * 0.75 + 10 * 20.0) * PJ, rel=1e-15)
+    assert r.low_j < r.energy_j < r.high_j
+    assert r.energy_by_class_j == {"compute": approx(210 * PJ), "memory": 100 * PJ,
+                                   "interconnect": 0.0, "io": 0.0, "static": 0.0}
+    assert r.preset == "hand" and r.boundary == "core"
+    assert r.assumptions == ("add_int8: hand", "mac_int8: hand", "sram_byte: hand")
+
+
+def test_latency_overlaps_resources_and_adds_serial_ones():
+    ledger = OpLedger({"mac_int8": 100, "add_int8": 20, "sram_byte": 10, "kernel_launch": 2}, 1)
+    r = price(ledger, hand_preset())
+    compute = 100 * 1e-9 + 20 * 4e-9   # 180 ns, one resource: they add
+    memory = 10 * 2e-9                 # 20 ns, overlaps compute
+    serial = 2 * 1e-6                  # kernel launches: serial, add to the total
+    assert r.latency_s == approx(serial + max(compute, memory), rel=1e-12)
+    assert r.energy_by_class_j["io"] == 2 * 1000.0 * PJ
+
+
+def test_latency_is_none_without_timing_zero_for_nothing_and_time_kinds_add():
+    untimed = preset_from_dict({"name": "u", "paradigms": ["gpu"], "boundary": "core", "ops": {
+        "mac_int8": {"energy_pj": 1.0, "source": "s"}, "sram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    assert modelled_latency_s({"mac_int8": 5.0}, untimed) is None
+    assert price(OpLedger({"mac_int8": 5}, 1), untimed).latency_s is None
+    assert modelled_latency_s({}, untimed) == 0.0
+    spiking = preset_from_dict({"name": "t", "paradigms": ["spiking"], "boundary": "core",
+                                "absent": {"memory": "held in the analog core (hand preset)"}, "ops": {
+        "emulation_s": {"power_w": 2.0, "low_w": 1.0, "high_w": 3.0, "source": "s"},
+        "synop": {"energy_pj": 1.0, "time_s": 1e-6, "resource": "router", "source": "s"}}})
+    assert modelled_latency_s({"emulation_s": 0.5, "synop": 1000.0}, spiking) == approx(0.501)
+    r = price(OpLedger({"emulation_s": 1.0, "synop": 4}, 2), spiking)
+    # device time is priced in W x s (no pJ scaling): 0.5 s at 2 W
+    assert r.breakdown_j["emulation_s"] == 1.0
+    assert (r.low_j, r.high_j) == (approx(0.5 + 2 * PJ), approx(1.5 + 2 * PJ))
+
+
+def test_static_power_is_charged_over_the_latency_with_its_own_bounds():
+    p = hand_preset(static={"power_w": 2.0, "low_w": 1.0, "high_w": 4.0, "source": "leak"},
+                    boundary="chip", absent={"interconnect": "one core: no network on chip"})
+    r = price(OpLedger({"mac_int8": 10}, 1), p)
+    lat = 10 * 1e-9
+    assert r.latency_s == approx(lat)
+    assert r.breakdown_j["static"] == approx(2.0 * lat)
+    assert r.low_j == approx(10 * 1.0 * PJ + 1.0 * lat)
+    assert r.high_j == approx(10 * 5.0 * PJ + 4.0 * lat)
+    assert r.energy_by_class_j["static"] == approx(2.0 * lat)
+    assert r.assumptions[-2].startswith("static 2.0 W over the modelled latency: leak")
+    assert r.assumptions[-1] == "interconnect absent: one core: no network on chip"
+    only_high = hand_preset(static={"power_w": 0.0, "high_w": 1.0, "source": "bound"},
+                            boundary="chip", absent={"interconnect": "one core: no network"})
+    r = price(OpLedger({"mac_int8": 10}, 1), only_high)
+    assert r.breakdown_j["static"] == 0.0 and r.high_j == approx(50 * PJ + lat)
+
+
+def test_static_power_without_any_timing_is_refused():
+    p = preset_from_dict({"name": "s", "paradigms": ["gpu"], "boundary": "core",
+                          "static": {"power_w": 1.0, "source": "x"},
+                          "ops": {"mac_int8": {"energy_pj": 1.0, "source": "s"},
+                                  "sram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    with pytest.raises(IncompatibleError, match="static power but no timing"):
+        price(OpLedger({"mac_int8": 1}, 1), p)
+    with pytest.raises(PresetError, match="no latency exists"):
+        p.check_latency_model({"mac_int8"}, "gpu-mlp")
+    p.check_latency_model({"emulation_s"}, "a device-time kind gives a latency")
+
+
+def test_an_unpriced_kind_is_refused_never_priced_at_zero():
+    with pytest.raises(IncompatibleError, match=r"cannot price op kinds \['xor_bit'\]"):
+        price(OpLedger({"mac_int8": 1, "xor_bit": 8}, 1), hand_preset())
+    assert hand_preset().can_price({"xor_bit", "mac_int8", "dram_byte"}) == ["dram_byte", "xor_bit"]
+
+
+def test_report_to_dict_lists_assumptions():
+    d = price(OpLedger({"mac_int8": 1}, 1), hand_preset()).to_dict()
+    assert d["assumptions"] == ["mac_int8: hand"] and d["energy_j"] == 2 * PJ
+    assert isinstance(d["assumptions"], list)
+    assert EnergyReport("x", 1.0, 1.0, 1.0, {}, None, ("a",)).to_dict()["assumptions"] == ["a"]
+
+
+# -- Landauer: kT ln 2 per overwritten bit ---------------------------------------------------
+def test_landauer_bound_is_kt_ln2_per_output_bit():
+    """Landauer, IBM J. Res. Dev. 5, 183 (1961): erasing one bit dissipates at least kT ln 2,
+    2.87e-21 J at 300 K (k = 1.380649e-23 J/K, exact in the 2019 SI)."""
+    assert BOLTZMANN_J_PER_K == 1.380649e-23
+    one_bit = landauer_j({"xor_bit": 1.0})
+    assert one_bit == approx(2.870978e-21, rel=1e-6)
+    assert one_bit == approx(1.380649e-23 * 300 * math.log(2), rel=1e-15)
+    # mac_int8 overwrites 8 bits; per inference; temperature scales it
+    ledger = OpLedger({"mac_int8": 30, "xor_bit": 6}, 3)
+    assert landauer_j(ledger) == approx((10 * 8 + 2) * one_bit, rel=1e-15)
+    assert landauer_j(ledger, temperature_k=150.0) == approx(landauer_j(ledger) / 2)
+    assert landauer_j({"laser_optical_zj": 1e9}) == 0.0  # no digital state overwritten
+
+
+# -- memory placement -----------------------------------------------------------------------
+def tiered(onchip=1000.0) -> object:
+    mem = {"sram_tiers": [[100, 1.0], [1000, 3.0], [10000, 9.0]], "source": "tiers src"}
+    if onchip is not None:
+        mem["onchip_bytes"] = onchip
+    return hand_preset(memory=mem, ops={**hand_preset_ops(), "dram_byte": {
+        "energy_pj": 100.0, "low_pj": 50.0, "high_pj": 200.0, "source": "dram"}})
+
+
+def hand_preset_ops() -> dict:
+    return {"mac_int8": {"energy_pj": 2.0, "source": "hand"},
+            "sram_byte": {"energy_pj": 10.0, "source": "hand"},
+            "hv_read_bit": {"energy_pj": 0.5, "source": "hand"}}
+
+
+@pytest.mark.parametrize(("resident", "array", "pj"), [(1.0, 100.0, 1.0), (100.0, 100.0, 1.0),
+                                                        (101.0, 1000.0, 3.0), (1000.0, 1000.0, 3.0)])
+def test_the_smallest_array_that_holds_the_data_prices_sram(resident, array, pj):
+    place = place_memory(resident, tiered())
+    assert place.sram_array_bytes == array and place.spilled_fraction == 0.0
+    assert (place.sram_price.value, place.sram_price.low, place.sram_price.high) == (pj, pj, pj)
+    assert f"the {array:,.0f}-byte array holding {resident:,.0f} resident bytes" in place.sram_price.source
+    assert place.sram_price.source.startswith("tiers src")
+    r = price(OpLedger({"sram_byte": 10}, 1, resident_bytes=resident), tiered())
+    assert r.breakdown_j["sram_byte"] == 10 * pj * PJ
+    assert r.placement == {"resident_bytes": resident, "spilled_fraction": 0.0,
+                           "onchip_bytes": 1000.0, "sram_array_bytes": array}
+
+
+def test_without_capacity_the_largest_array_prices_and_nothing_spills():
+    place = place_memory(50_000.0, tiered(onchip=None))
+    assert place.spilled_fraction == 0.0 and place.sram_array_bytes == 10000.0
+    assert place.sram_price.value == 9.0 and place.onchip_bytes is None
+    assert place.to_dict() == {"resident_bytes": 50_000.0, "spilled_fraction": 0.0,
+                               "sram_array_bytes": 10000.0}
+    nothing = place_memory(0.0, tiered())
+    assert nothing.sram_price is None and nothing.sram_array_bytes is None
+    assert nothing.to_dict() == {"resident_bytes": 0.0, "spilled_fraction": 0.0, "onchip_bytes": 1000.0}
+
+
+def test_data_beyond_capacity_spills_that_share_of_onchip_accesses_to_dram():
+    resident = 4000.0  # 1000 fit: 3/4 of every on-chip access goes off chip
+    ledger = OpLedger({"sram_byte": 800, "hv_read_bit": 64, "mac_int8": 5}, 1,
+                      resident_bytes=resident)
+    r = price(ledger, tiered())
+    assert r.placement["spilled_fraction"] == 0.75
+    assert r.breakdown_j["sram_byte"] == approx(200 * 3.0 * PJ)   # held: 1000-byte array
+    assert r.breakdown_j["hv_read_bit"] == approx(16 * 0.5 * PJ)
+    # 600 bytes + 48 bits (6 bytes) moved to dram_byte
+    assert r.breakdown_j["dram_byte"] == approx(606 * 100.0 * PJ)
+    assert r.low_j == approx((200 * 3 + 16 * 0.5 + 606 * 50 + 5 * 2) * PJ)
+    assert r.breakdown_j["mac_int8"] == 5 * 2.0 * PJ  # compute does not move
+    assert any("75.0% of on-chip accesses spilled to dram_byte (tiers src)" in a
+               for a in r.assumptions)
+
+
+def test_a_spill_with_no_dram_to_spill_to_is_refused():
+    p = hand_preset(memory={"onchip_bytes": 10, "source": "cap"})
+    with pytest.raises(IncompatibleError, match="prices no off-chip memory"):
+        price(OpLedger({"sram_byte": 1}, 1, resident_bytes=11.0), p)
+    ok = price(OpLedger({"sram_byte": 1}, 1, resident_bytes=10.0), p)
+    assert ok.placement["spilled_fraction"] == 0.0
+    no_access = price(OpLedger({"mac_int8": 1}, 1, resident_bytes=11.0), p)  # nothing to move
+    assert "dram_byte" not in no_access.breakdown_j
+
+
+# -- ledgers ---------------------------------------------------------------------------------
+def test_ledger_checks_counts_and_merges_exactly():
+    a = OpLedger({"mac_int8": 10, "sram_byte": 4}, 2, resident_bytes=100)
+    b = OpLedger({"mac_int8": 6}, 3, resident_bytes=50.5)
+    m = a + b
+    assert dict(m.totals) == {"mac_int8": 16.0, "sram_byte": 4.0} and m.n_inferences == 5
+    assert m.resident_bytes == 100.0 and (b + a).resident_bytes == 100.0
+    assert list(OpLedger({"sram_byte": 1, "add_int8": 1}, 1).totals) == ["add_int8", "sram_byte"]
+    assert a.per_inference() == {"mac_int8": 5.0, "sram_byte": 2.0}
+    s = a.scaled(3)
+    assert dict(s.totals) == {"mac_int8": 30.0, "sram_byte": 12.0} and s.n_inferences == 2
+    assert s.resident_bytes == 100.0
+    assert a.with_resident_bytes(7).resident_bytes == 7.0
+    assert OpLedger.empty(4).n_inferences == 4 and not OpLedger.empty().totals
+    assert OpLedger.from_dict(a.to_dict()) == a
+    assert OpLedger.from_dict({"totals": {"mac_int8": 1}, "n_inferences": 1}).resident_bytes == 0.0
+    assert a.__add__(3) is NotImplemented
+    assert OpLedger({"emulation_s": 0.25}, 1).totals["emulation_s"] == 0.25  # seconds: fractional ok
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda: OpLedger({}, 0), "n_inferences=0 must be a positive int"),
+    (lambda: OpLedger({}, True + 0.5), "must be a positive int"),
+    (lambda: OpLedger({"mac_int8": -1}, 1), "is -1.0; counts are finite and >= 0"),
+    (lambda: OpLedger({"mac_int8": float("nan")}, 1), "counts are finite"),
+    (lambda: OpLedger({"mac_int8": 1.5}, 1), "not a whole number"),
+    (lambda: OpLedger({}, 1, resident_bytes=-1), "resident_bytes=-1 must be"),
+    (lambda: OpLedger({}, 1, resident_bytes=True), "resident_bytes=True must be"),
+    (lambda: OpLedger({}, 1, resident_bytes=float("inf")), "must be a finite number"),
+    (lambda: OpLedger.from_dict({"totals": {}}), "malformed ledger: missing 'n_inferences'"),
+])
+def test_ledger_refuses_bad_counts(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_ledger_refuses_unknown_kinds():
+    with pytest.raises(UnknownNameError, match="unknown op kind 'mac_int9'"):
+        OpLedger({"mac_int9": 1}, 1)
+
+
+# -- the catalog -----------------------------------------------------------------------------
+def test_catalog_kinds_and_registration_rules():
+    assert get_op_kind("mac_int8").output_bits == 8 and get_op_kind("mac_fp32").output_bits == 32
+    assert get_op_kind("sram_byte").memory_level == "onchip"
+    assert get_op_kind("dram_byte").memory_level == "offchip"
+    assert get_op_kind("kernel_launch").cost_class == "io"
+    kind = OpKind("mut_test_op", "op", "a test kind", 1, "compute")
+    assert register_op_kind(kind) is kind and register_op_kind(kind) is kind  # idempotent
+    assert CATALOG["mut_test_op"] == kind
+    bad = [(OpKind("mut_test_op", "op", "other", 2, "compute"), "already defined differently"),
+           (OpKind("mut_u", "joule", "x", 0, "compute"), "unknown unit 'joule'"),
+           (OpKind("mut_c", "op", "x", 0, "cooling"), "cost_class 'cooling'"),
+           (OpKind("mut_m", "byte", "x", 0, "memory"), "memory_level=''"),
+           (OpKind("mut_n", "op", "x", 0, "compute", "onchip"), "memory_level='onchip'"),
+           (OpKind("mut_l", "byte", "x", 0, "memory", "cloud"), "memory_level='cloud'")]
+    for k, match in bad:
+        with pytest.raises(ConfigError, match=match):
+            register_op_kind(k)
+    assert "mut_u" not in CATALOG
+
+
+# -- presets: bounds and the keys they come from ---------------------------------------------
+def test_preset_bounds_default_to_the_nominal_and_must_bracket_it():
+    p = hand_preset()
+    assert (p.ops["kernel_launch"].low, p.ops["kernel_launch"].high) == (1000.0, 1000.0)
+    assert (p.ops["mac_int8"].low, p.ops["mac_int8"].value, p.ops["mac_int8"].high) == (1.0, 2.0, 5.0)
+    assert p.ops["mac_int8"].resource == "compute" and p.ops["kernel_launch"].resource == "serial"
+    with pytest.raises(PresetError, match=r"low <= nominal <= high, got 3.0 <= 2.0 <= 5.0"):
+        preset_from_dict({"name": "b", "paradigms": ["gpu"], "boundary": "core", "ops": {
+            "mac_int8": {"energy_pj": 2.0, "low_pj": 3.0, "high_pj": 5.0, "source": "s"},
+            "sram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    with pytest.raises(PresetError, match=r"1.0 <= 2.0 <= 1.5"):
+        preset_from_dict({"name": "b", "paradigms": ["gpu"], "boundary": "core", "ops": {
+            "mac_int8": {"energy_pj": 2.0, "low_pj": 1.0, "high_pj": 1.5, "source": "s"},
+            "sram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    equal = preset_from_dict({"name": "e", "paradigms": ["gpu"], "boundary": "core", "ops": {
+        "mac_int8": {"energy_pj": 2.0, "low_pj": 2.0, "high_pj": 2.0, "source": "s"},
+        "sram_byte": {"energy_pj": 0.0, "source": "s"}}})
+    assert equal.ops["sram_byte"].value == 0.0  # zero is a price (e.g. folded into another)
+
+
+def test_preset_priced_classes_and_to_dict():
+    p = hand_preset()
+    assert p.priced_classes == {"compute", "memory", "io"}
+    d = p.to_dict()
+    assert d["ops"] == ["add_int8", "kernel_launch", "mac_int8", "sram_byte"]
+    assert d["paradigms"] == ["gpu"] and d["boundary"] == "core" and d["bound"] is False
+    assert d["onchip_bytes"] is None and d["absent"] == {}
+    static = hand_preset(static={"power_w": 0.0, "high_w": 1.0, "source": "s"}, boundary="chip",
+                         absent={"interconnect": "one core: no network"})
+    assert "static" in static.priced_classes
