@@ -8,6 +8,7 @@ nothing heavier than the energy models, so a mutant's test run takes about a sec
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +322,308 @@ def test_preset_priced_classes_and_to_dict():
     static = hand_preset(static={"power_w": 0.0, "high_w": 1.0, "source": "s"}, boundary="chip",
                          absent={"interconnect": "one core: no network"})
     assert "static" in static.priced_classes
+
+
+# -- what the first mutation run left alive (docs/results/mutation/README.md) ---------------
+def test_reports_placements_and_ledgers_are_immutable_with_empty_defaults():
+    import dataclasses
+
+    r = EnergyReport("x", 1.0, 0.5, 2.0, {}, None, ())
+    assert r.boundary == "core" and r.energy_by_class_j == {} and r.placement == {}
+    place = place_memory(1.0, hand_preset())
+    ledger = OpLedger({}, 1)
+    for obj, field in ((r, "energy_j"), (place, "spilled_fraction"), (ledger, "n_inferences")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, 0)
+    assert ledger.resident_bytes == 0.0 and OpLedger.empty().n_inferences == 1
+    rb = OpLedger({}, 1, resident_bytes=5).resident_bytes
+    assert rb == 5.0 and type(rb) is float
+    assert dict(OpLedger({"mac_int8": 0}, 1).totals) == {"mac_int8": 0.0}  # zero is a count
+    merged = OpLedger({"mac_int8": 1}, 1) + OpLedger({"sram_byte": 3}, 1)
+    assert dict(merged.totals) == {"mac_int8": 1.0, "sram_byte": 3.0}
+
+
+@pytest.mark.parametrize(("make", "message", "hint"), [
+    (lambda: OpLedger({}, 0), "ledger n_inferences=0 must be a positive int", None),
+    (lambda: OpLedger({"mac_int8": -1}, 1),
+     "ledger count for 'mac_int8' is -1.0; counts are finite and >= 0", None),
+    (lambda: OpLedger({"mac_int8": 1.5}, 1), "ledger count for 'mac_int8' is 1.5, not a whole number",
+     "count totals over samples, not per-sample means"),
+    (lambda: OpLedger({}, 1, resident_bytes=-1), "ledger resident_bytes=-1 must be a finite number >= 0",
+     "give the bytes of weights and state the on-chip accesses hold"),
+    (lambda: OpLedger.from_dict({"totals": {}}), "malformed ledger: missing 'n_inferences'",
+     "a ledger is {'totals': {kind: count}, 'n_inferences': N}"),
+])
+def test_ledger_messages_say_what_and_how_to_fix_it(make, message, hint):
+    with pytest.raises(ConfigError) as e:
+        make()
+    assert (e.value.message, e.value.hint) == (message, hint)
+
+
+def test_latency_adds_every_serial_op_and_device_time_in_any_order():
+    p = preset_from_dict({"name": "s", "paradigms": ["spiking"], "boundary": "core",
+                          "absent": {"memory": "held in the analog core (hand preset)"}, "ops": {
+        "add_int8": {"energy_pj": 1.0, "source": "s"},                   # untimed, sorted first
+        "dac_conversion_step": {"energy_pj": 1.0, "time_s": 1e-3, "source": "s"},  # serial
+        "emulation_s": {"power_w": 1.0, "source": "s"},
+        "kernel_launch": {"energy_pj": 1.0, "time_s": 1e-2, "source": "s"},        # serial
+        "mac_int8": {"energy_pj": 1.0, "time_s": 1e-4, "resource": "compute", "source": "s"}}})
+    per_inf = {"add_int8": 5.0, "dac_conversion_step": 2.0, "emulation_s": 0.5,
+               "kernel_launch": 3.0, "mac_int8": 10.0}
+    assert modelled_latency_s(per_inf, p) == approx(2e-3 + 0.5 + 3e-2 + 1e-3)
+    assert modelled_latency_s({"add_int8": 5.0, "mac_int8": 10.0}, p) == approx(1e-3)
+    assert modelled_latency_s({"emulation_s": 0.25}, p) == 0.25  # device time alone is timed
+    assert modelled_latency_s({"add_int8": 1.0, "emulation_s": 0.25}, p) == 0.25
+
+
+def test_pricing_messages_name_the_preset_the_kinds_and_the_fix():
+    with pytest.raises(IncompatibleError) as e:
+        price(OpLedger({"xor_bit": 8}, 1), hand_preset())
+    assert e.value.message == "preset 'hand' cannot price op kinds ['xor_bit']"
+    assert e.value.hint == ("add [ops.<kind>] entries to the preset or choose a preset that "
+                            "prices them (`nonvon list`)")
+    untimed_static = preset_from_dict({"name": "s", "paradigms": ["gpu"], "boundary": "core",
+                                       "static": {"power_w": 0.0, "high_w": 1.0, "source": "x"},
+                                       "ops": {"mac_int8": {"energy_pj": 1.0, "source": "s"},
+                                               "sram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    with pytest.raises(IncompatibleError) as e:  # a high bound alone is static power too
+        price(OpLedger({"mac_int8": 1}, 1), untimed_static)
+    assert e.value.message == "preset 's' has static power but no timing for this ledger's ops"
+    assert e.value.hint == ("give time_s for the op kinds, so static energy can be charged over "
+                            "the latency")
+    with pytest.raises(IncompatibleError) as e:
+        price(OpLedger({"sram_byte": 1}, 1, resident_bytes=11.0),
+              hand_preset(memory={"onchip_bytes": 10, "source": "cap"}))
+    assert e.value.message == ("the network holds 11 bytes of weights and state; preset 'hand' "
+                               "has 10 bytes on chip and prices no off-chip memory (dram_byte) "
+                               "to spill to")
+    assert e.value.hint == ("use a smaller network or lower weight precision, a preset with "
+                            "off-chip memory, or several chips where the preset models "
+                            "chip-to-chip links")
+
+
+def test_assumptions_keep_every_op_source_beside_static_and_spill_notes():
+    p = hand_preset(static={"power_w": 2.0, "source": "leak"}, boundary="chip",
+                    absent={"interconnect": "one core: no network on chip"})
+    r = price(OpLedger({"mac_int8": 10, "sram_byte": 1}, 1), p)
+    assert r.assumptions[:2] == ("mac_int8: hand", "sram_byte: hand")
+    spilled = price(OpLedger({"sram_byte": 800, "mac_int8": 5}, 1, resident_bytes=4000.0), tiered())
+    assert spilled.assumptions[0] == "dram_byte: dram" and spilled.assumptions[1] == "mac_int8: hand"
+    assert spilled.assumptions[-1] == ("memory: 4,000 resident bytes exceed the 1,000 on chip; "
+                                       "75.0% of on-chip accesses spilled to dram_byte (tiers src)")
+
+
+# -- the catalog's constants and kinds --------------------------------------------------------
+def test_catalog_constants_and_op_kind_defaults():
+    from nonvon.energy_models.catalog import COST_CLASSES, MEMORY_LEVELS, TIME_UNIT
+
+    assert COST_CLASSES == ("compute", "memory", "interconnect", "io", "static")  # DESIGN.md 2b
+    assert MEMORY_LEVELS == ("register", "onchip", "offchip") and TIME_UNIT == "s"
+    k = OpKind("x", "op", "d")
+    assert (k.output_bits, k.cost_class, k.memory_level) == (0, "", "")
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        k.unit = "s"
+
+
+@pytest.mark.parametrize(("dtype", "bits"), [("fp32", 32), ("fp16", 16), ("bf16", 16),
+                                             ("int8", 8), ("int32", 32)])
+def test_arithmetic_kinds_overwrite_their_width_in_bits(dtype, bits):
+    for op in ("mac", "mul", "add", "cmp"):
+        kind = get_op_kind(f"{op}_{dtype}")
+        assert (kind.unit, kind.output_bits, kind.cost_class) == ("op", bits, "compute")
+
+
+def test_output_bits_follow_what_each_kind_erases():
+    """Landauer counts only overwritten digital state: none for reads, transfers, analog or
+    optical steps, unitary gates and device time; one bit for a 1-bit op or a measurement;
+    8 per byte written to memory."""
+    nothing = ["kernel_launch", "host_transfer_byte", "neuron_update_idle", "input_spike",
+               "chip_timestep", "emulation_s", "laser_optical_zj", "dac_conversion_step",
+               "modulator_symbol", "photodetector_read", "adc_conversion_step",
+               "phase_shifter_hold", "optical_pass", "hv_read_bit", "qpu_gate_1q", "qpu_gate_2q",
+               "qpu_layer_1q", "qpu_layer_2q", "qpu_readout", "qpu_shot", "spike_hop"]
+    for name in nothing:
+        assert get_op_kind(name).output_bits == 0, name
+    for name in ("xor_bit", "popcount_bit", "qpu_measure", "spike_local", "spike_out"):
+        assert get_op_kind(name).output_bits == 1, name
+    assert get_op_kind("sram_byte").output_bits == get_op_kind("dram_byte").output_bits == 8
+    assert get_op_kind("synop").output_bits == 8          # an 8-bit weight accumulated
+    assert get_op_kind("neuron_update").output_bits == 16  # a 16-bit membrane state
+    assert get_op_kind("hv_read_bit").memory_level == "onchip"
+    units = {k.unit for k in CATALOG.values()}
+    assert units <= {"op", "byte", "bit", "event", "s"}
+    assert all(k.cost_class for k in CATALOG.values())
+
+
+# -- presets: defaults, messages and every refusal -------------------------------------------
+def test_preset_and_price_defaults():
+    import dataclasses
+
+    from nonvon.energy_models import OpPrice, Preset
+
+    op = OpPrice(1.0, 1.0, 1.0, "s")
+    assert (op.time_s, op.resource, op.note) == (None, "serial", "")
+    p = Preset("p", "d", ("gpu",), {"mac_int8": op})
+    assert (p.boundary, dict(p.absent), p.onchip_bytes, p.sram_tiers, p.memory_source) == (
+        "core", {}, None, (), "")
+    assert (p.static_power_w, p.static_low_w, p.static_high_w, p.static_source, p.path,
+            p.bound) == (0.0, 0.0, 0.0, "", "", False)
+    for obj, field in ((op, "value"), (p, "name")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, 0)
+    loaded = hand_preset()
+    assert (loaded.static_power_w, loaded.static_low_w, loaded.static_high_w,
+            loaded.static_source) == (0.0, 0.0, 0.0, "")
+    assert loaded.ops["mac_int8"].note == "" and loaded.ops["kernel_launch"].time_s == 1e-6
+
+
+def test_check_latency_model_names_the_preset_or_its_file():
+    base = {"name": "s", "paradigms": ["gpu"], "boundary": "core",
+            "static": {"power_w": 0.0, "high_w": 1.0, "source": "x"},
+            "ops": {"mac_int8": {"energy_pj": 1.0, "source": "s"},
+                    "sram_byte": {"energy_pj": 1.0, "time_s": 1e-9, "source": "s"}}}
+    p = preset_from_dict(base)
+    with pytest.raises(PresetError) as e:  # a high bound alone is static power
+        p.check_latency_model({"mac_int8"}, "gpu-mlp")
+    assert e.value.message.startswith("preset 's': [static] power_w = 0.0 W, but none of the "
+                                      "op kinds gpu-mlp counts (mac_int8) has a time_s")
+    p.check_latency_model({"mac_int8", "sram_byte"}, "gpu-mlp")   # sram_byte is timed
+    p.check_latency_model({"mac_int8", "xor_bit"} - {"xor_bit"} | {"emulation_s"}, "x")
+    with pytest.raises(PresetError, match="^/a/s.toml: "):
+        preset_from_dict(base, "/a/s.toml").check_latency_model({"mac_int8"}, "gpu-mlp")
+
+
+OK_OPS = {"mac_int8": {"energy_pj": 1.0, "source": "s"}, "sram_byte": {"energy_pj": 1.0, "source": "s"}}
+
+
+DROP = object()  # a key left out of the preset
+
+
+def preset_error(data: dict, path: str = "") -> PresetError:
+    table = {"name": "p", "paradigms": ["gpu"], "boundary": "core", "ops": OK_OPS, **data}
+    with pytest.raises(PresetError) as e:
+        preset_from_dict({k: v for k, v in table.items() if v is not DROP}, path)
+    return e.value
+
+
+@pytest.mark.parametrize(("data", "message", "hint"), [
+    ({"name": DROP}, "preset ?: missing 'name'", 'add `name = "my-device"` at the top'),
+    ({"name": ""}, "preset : missing 'name'", 'add `name = "my-device"` at the top'),
+    ({"ops": {}}, "preset 'p': no [ops.<kind>] tables", "price at least one op kind"),
+    ({"ops": {**OK_OPS, "mac_int8": {"source": "s"}}}, "preset 'p', [ops.mac_int8]: missing "
+     "'energy_pj'", "add `energy_pj = <number>` with its source"),
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": "1", "source": "s"}}},
+     "preset 'p', [ops.mac_int8]: energy_pj = '1' is not a finite non-negative number",
+     "write energy_pj as a number >= 0"),
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": True, "source": "s"}}},
+     "preset 'p', [ops.mac_int8]: energy_pj = True is not a finite non-negative number",
+     "write energy_pj as a number >= 0"),
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "hihg_pj": 2.0, "source": "s"}}},
+     "preset 'p', [ops.mac_int8]: unknown key 'hihg_pj'", "did you mean 'high_pj'?"),
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "source": "  "}}},
+     "preset 'p', [ops.mac_int8]: no 'source'",
+     'every number needs `source = "paper, table or datasheet"`'),
+    ({"static": {"power_w": 1.0}}, "preset 'p', [static]: no 'source'",
+     'every number needs `source = "paper, table or datasheet"`'),
+    ({"paradigms": "gpu"}, "preset 'p': paradigms = 'gpu'",
+     "give a non-empty list of paradigm names, e.g. ['gpu', 'spiking']"),
+    ({"paradigms": []}, "preset 'p': paradigms = []",
+     "give a non-empty list of paradigm names, e.g. ['gpu', 'spiking']"),
+    ({"absent": {"static": "too short"}}, "preset 'p', [absent]: static = 'too short' gives no "
+     "reason", "say why the device has no static cost, with its source"),
+    ({"memory": {"onchip_bytes": 0, "source": "m"}}, "preset 'p', [memory]: onchip_bytes = 0.0 "
+     "must be > 0", "leave it out if the preset does not model on-chip capacity"),
+    ({"absent": {"memory": "held in registers only"}},
+     "preset 'p': [absent] lists ['memory'], which the preset prices",
+     "remove them from [absent], or remove the entries that price them"),
+    ({"boundary": "chip"}, "preset 'p': boundary = 'chip' includes cost classes ['interconnect', "
+     "'io', 'static'] that the preset neither prices nor declares absent", None),
+    ({"memory": {"sram_tiers": [[1, 1.0]], "source": "m"}, "ops": {
+        "mac_int8": {"energy_pj": 1.0, "source": "s"}, "dram_byte": {"energy_pj": 1.0, "source": "s"}}},
+     "preset 'p': [memory] sram_tiers without [ops.sram_byte]",
+     "price sram_byte (its nominal value) or drop sram_tiers"),
+])
+def test_preset_refusals_say_where_what_and_the_fix(data, message, hint):
+    err = preset_error(data)
+    assert err.message == message
+    if hint is not None:
+        assert err.hint == hint
+    else:
+        assert err.hint.startswith("price them ([ops.<kind>] of that class, or [static] power)")
+
+
+def test_a_path_names_the_preset_in_messages():
+    assert preset_error({"name": DROP}, "/x/p.toml").message == "preset /x/p.toml: missing 'name'"
+    assert preset_error({"ops": {}}, "/x/p.toml").message == (
+        "preset 'p' (/x/p.toml): no [ops.<kind>] tables")
+
+
+@pytest.mark.parametrize("tiers", [[[1, "x"]], [1, 2], [[1, 2, 3]], [[2, 1.0], [1, 2.0]],
+                                   [[1, 1.0], [1, 2.0]], [[0, 1.0]], [[1, float("inf")]],
+                                   [[True, 1.0]], "tiers"])
+def test_bad_sram_tiers_are_refused(tiers):
+    err = preset_error({"memory": {"sram_tiers": tiers, "source": "m"}})
+    assert err.message == f"preset 'p', [memory]: sram_tiers = {tiers!r}"
+    assert err.hint.startswith("give [[array_bytes, energy_pj_per_byte], ...]")
+
+
+def test_edge_values_that_presets_accept():
+    p = preset_from_dict({"name": "p", "paradigms": ["gpu"], "boundary": "core", "ops": OK_OPS,
+                          "memory": {"onchip_bytes": 1, "sram_tiers": [[1, 1.0], [2, 0.5]],
+                                     "source": "m"},
+                          "absent": {"static": "ten chars!"}})
+    assert p.onchip_bytes == 1.0 and p.sram_tiers == ((1.0, 1.0), (2.0, 0.5))
+    assert dict(p.absent) == {"static": "ten chars!"} and p.memory_source == "m"
+
+
+def test_an_unknown_paradigm_names_the_known_ones_and_broken_plugins(monkeypatch):
+    from nonvon import paradigms
+
+    err = preset_error({"paradigms": ["gpu", "nope", "nah"]})
+    assert err.message == "preset 'p': unknown paradigm(s) ['nope', 'nah']"
+    assert err.hint == ("known paradigms: gpu, spiking, optical, hdc, quantum; list one of these, "
+                        "or declare 'nope' with a Paradigm in the nonvon.paradigms entry-point "
+                        "group of the plugin that brings it (docs/adding-a-device.md)")
+    monkeypatch.setattr(paradigms, "broken_paradigms", lambda: [("x", "ImportError"), ("y", "E")])
+    assert preset_error({"paradigms": ["nope"]}).hint.endswith(
+        "(docs/adding-a-device.md); paradigm plugins that failed to load: x (ImportError); y (E)")
+
+
+def test_load_preset_reads_a_file(tmp_path):
+    from nonvon.energy_models import load_preset
+
+    path = tmp_path / "p.toml"
+    path.write_text('name = "f"\nparadigms = ["gpu"]\nboundary = "core"\n'
+                    '[ops.mac_int8]\nenergy_pj = 1.0\nsource = "s"\n'
+                    '[ops.sram_byte]\nenergy_pj = 2.0\nsource = "s"\n')
+    p = load_preset(path)
+    assert (p.name, p.path, p.ops["sram_byte"].value) == ("f", str(path), 2.0)
+    with pytest.raises(PresetError, match=f"^preset file {tmp_path / 'none.toml'} does not exist"):
+        load_preset(tmp_path / "none.toml")
+
+
+# -- the catalog as documented ------------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "energy-model.md"
+BEGIN, END = "<!-- op-kinds: begin (tests/test_pricing_mutants.py checks it) -->", "<!-- op-kinds: end -->"
+
+
+def op_kinds_table() -> str:
+    """docs/energy-model.md's table of the built-in op kinds, from the catalog."""
+    from nonvon.energy_models.catalog import _BUILTIN
+
+    lines = ["| kind | unit | cost class | output_bits | what one count is |",
+             "|---|---|---|---|---|"]
+    for k in _BUILTIN:
+        cls = f"{k.cost_class} ({k.memory_level})" if k.memory_level else k.cost_class
+        lines.append(f"| `{k.name}` | {k.unit} | {cls} | {k.output_bits} | {k.description} |")
+    return "\n".join(lines)
+
+
+def test_the_documented_op_kind_table_is_the_catalog():
+    text = DOC.read_text(encoding="utf-8")
+    documented = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert documented == op_kinds_table(), (
+        "docs/energy-model.md's op-kind table differs from the catalog; replace it with "
+        "tests/test_pricing_mutants.py's op_kinds_table()")
