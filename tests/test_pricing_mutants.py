@@ -627,3 +627,109 @@ def test_the_documented_op_kind_table_is_the_catalog():
     assert documented == op_kinds_table(), (
         "docs/energy-model.md's op-kind table differs from the catalog; replace it with "
         "tests/test_pricing_mutants.py's op_kinds_table()")
+
+
+# -- keys a preset file may use, and the remaining messages -----------------------------------
+def test_optional_preset_keys_are_read():
+    p = preset_from_dict({
+        "name": "k", "description": "a device", "source": "the whole file's source",
+        "paradigms": ["gpu"], "boundary": "system", "bound": True,
+        "absent": {"interconnect": "one chip: no network", "io": "no host link in this bound",
+                   "static": "no static power in this bound"},
+        "static": {"power_w": 0.0, "source": "s", "note": "n"},
+        "memory": {"onchip_bytes": 10, "source": "m", "note": "n"},
+        "ops": {"mac_int8": {"energy_pj": 1.0, "source": "s", "note": "an op note"},
+                "sram_byte": {"energy_pj": 1.0, "source": "s"},
+                "dram_byte": {"energy_pj": 1.0, "source": "s"}}})
+    assert (p.description, p.boundary, p.bound, p.ops["mac_int8"].note) == (
+        "a device", "system", True, "an op note")
+    assert p.to_dict() == {"name": "k", "description": "a device", "paradigms": ["gpu"],
+                           "boundary": "system", "absent": dict(p.absent), "onchip_bytes": 10.0,
+                           "ops": ["dram_byte", "mac_int8", "sram_byte"], "path": "",
+                           "bound": True}
+    plain = hand_preset()
+    assert (plain.description, plain.memory_source, plain.bound) == ("", "", False)
+
+
+@pytest.mark.parametrize(("kind", "message", "hint"), [
+    (OpKind("mac_int8", "op", "other", 8, "compute"), "op kind 'mac_int8' is already defined "
+     "differently: " + repr(get_op_kind("mac_int8")), "pick another name or reuse the existing kind"),
+    (OpKind("mut_u2", "joule", "x", 0, "compute"), "op kind 'mut_u2' has unknown unit 'joule'",
+     "use one of op, byte, bit, event, s"),
+    (OpKind("mut_c2", "op", "x", 0, "cooling"), "op kind 'mut_c2' has cost_class 'cooling'",
+     "give cost_class=one of compute, memory, interconnect, io, static (DESIGN.md 2b)"),
+    (OpKind("mut_m2", "byte", "x", 0, "memory"), "op kind 'mut_m2': memory_level='' with "
+     "cost_class='memory'", "memory kinds name a level (register, onchip, offchip); others none"),
+])
+def test_op_kind_registration_messages(kind, message, hint):
+    with pytest.raises(ConfigError) as e:
+        register_op_kind(kind)
+    assert (e.value.message, e.value.hint) == (message, hint)
+
+
+@pytest.mark.parametrize(("data", "message", "hint"), [
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "zzz": 1, "source": "s"}}},
+     "preset 'p', [ops.mac_int8]: unknown key 'zzz'",
+     "allowed keys: energy_pj, high_pj, low_pj, note, resource, source, time_s"),
+    ({"bound": "yes"}, "preset 'p': bound = 'yes' is not true or false",
+     "write `bound = true` for a physical bound (not a device), else leave it out"),
+    ({"ops": {**OK_OPS, "mac_int9": {"energy_pj": 1.0, "source": "s"}}},
+     "preset 'p', [ops.mac_int9]: unknown op kind 'mac_int9'", None),
+    ({"ops": {**OK_OPS, "mac_int8": 3}}, "preset 'p', [ops.mac_int8]: expected a table",
+     "write [ops.mac_int8] with energy_pj and source"),
+    ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "resource": 1, "source": "s"}}},
+     "preset 'p', [ops.mac_int8]: resource must be a string", 'e.g. resource = "compute"'),
+    ({"static": 3}, "preset 'p': [static] must be a table", "write [static] with power_w and source"),
+    ({"boundary": "galaxy"}, "preset 'p': boundary = 'galaxy'",
+     "declare what the preset models: boundary = one of ['core', 'chip', 'system'] (core: "
+     "compute + on-chip memory; chip: + interconnect, on-chip io, static power; system: + "
+     "off-chip memory, host io, cooling)"),
+    ({"absent": 3}, "preset 'p': [absent] must be a table",
+     'write [absent] with lines like static = "reason, with its source"'),
+    ({"absent": {"cooling": "fans are outside the model"}},
+     "preset 'p', [absent]: unknown cost class 'cooling'",
+     "use one of compute, memory, interconnect, io, static"),
+    ({"memory": 3}, "preset 'p': [memory] must be a table",
+     "write [memory] with onchip_bytes and/or sram_tiers, and source"),
+])
+def test_more_preset_refusals(data, message, hint):
+    err = preset_error(data)
+    assert err.message == message
+    if hint is not None:
+        assert err.hint == hint
+
+
+def test_remaining_preset_hints_in_full():
+    tiers = preset_error({"memory": {"sram_tiers": [1], "source": "m"}})
+    assert tiers.hint == ("give [[array_bytes, energy_pj_per_byte], ...] with positive numbers, "
+                          "array sizes strictly ascending")
+    chip = preset_error({"boundary": "chip"})
+    assert chip.hint == ("price them ([ops.<kind>] of that class, or [static] power), declare "
+                         "each under [absent] with a sourced reason, or claim a smaller boundary")
+    p = preset_from_dict({"name": "s", "paradigms": ["gpu"], "boundary": "core",
+                          "static": {"power_w": 1.0, "source": "x"}, "ops": OK_OPS})
+    with pytest.raises(PresetError) as e:
+        p.check_latency_model({"sram_byte", "mac_int8"}, "gpu-mlp")
+    assert e.value.message == ("preset 's': [static] power_w = 1.0 W, but none of the op kinds "
+                               "gpu-mlp counts (mac_int8, sram_byte) has a time_s, so no latency "
+                               "exists to charge it over")
+    assert e.value.hint == ("give time_s (seconds per op) to the kinds that set the device's "
+                            "latency, e.g. [ops.chip_timestep] time_s = 1e-3")
+
+
+def test_load_preset_file_errors(tmp_path):
+    from nonvon.energy_models import load_preset
+
+    with pytest.raises(PresetError) as e:
+        load_preset(tmp_path / "none.toml")
+    assert e.value.hint == "check the path, or run `nonvon list` for registered presets"
+    with pytest.raises(PresetError) as e:
+        load_preset(tmp_path)
+    assert e.value.message == f"cannot read preset file {tmp_path}: Is a directory"
+    assert e.value.hint == "give the path of a .toml file"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(PresetError) as e:
+        load_preset(bad)
+    assert e.value.message.startswith(f"preset file {bad} is not valid TOML: ")
+    assert e.value.hint == "fix the syntax at the position shown"
