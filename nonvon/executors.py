@@ -7,8 +7,10 @@ the one runner behind ``compare``, ``sweep`` and the pytest helpers.
 
 - ``inline``: in this process, in the order given, with the task and simulator the planner
   built (nothing is rebuilt).
-- ``local``: long-lived worker processes (spawned, not forked); jobs and outcomes cross as
-  JSON, a worker that dies fails only its cell and a fresh one takes its place.
+- ``local``: long-lived worker processes (fresh interpreters, neither forked nor
+  multiprocessing-spawned, so a driver script needs no ``if __name__ == "__main__"``
+  guard); jobs and outcomes cross as JSON, a worker that dies fails only its cell and a
+  fresh one takes its place.
 - ``ray``: each cell a Ray task, on a local instance or a cluster (``address``).
 
 The parallel executors start the costliest cells first (each simulator's ``cost_hint``), so
@@ -36,10 +38,11 @@ from nonvon.cells import (
     torch_threads,
 )
 from nonvon.context import RunContext
-from nonvon.errors import ConfigError
+from nonvon.errors import ConfigError, NonvonError
 from nonvon.result import Result
 
-__all__ = ["EXECUTORS", "Executed", "execute", "folder_lock", "require_ray"]
+__all__ = ["EXECUTORS", "Executed", "WorkersDiedError", "execute", "folder_lock",
+           "require_ray"]
 
 EXECUTORS = ("local", "ray", "inline")
 
@@ -170,96 +173,185 @@ def _run_message(raw: bytes | str, threads: int | None) -> str:
                     context=RunContext.from_json(msg["context"])).to_json()
 
 
-def _worker_loop(conn, threads: int | None) -> None:
+_READY = b"ready"
+_WORKER_MAIN = "from nonvon.executors import _worker_main; _worker_main()"
+
+
+def _worker_main() -> None:
+    """Entry of a local worker process (``python -c``): its pipes are the file descriptors
+    in ``sys.argv[1:3]``, its torch thread count ``sys.argv[3]`` (JSON)."""
+    import sys
+    from multiprocessing.connection import Connection
+
+    fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
+    for fd in (fd_in, fd_out):  # not passed on to anything this worker starts
+        os.set_inheritable(fd, False)
+    _worker_loop(Connection(fd_in, writable=False), Connection(fd_out, readable=False),
+                 json.loads(sys.argv[3]))
+
+
+def _worker_loop(jobs, outcomes, threads: int | None) -> None:
     """Body of a local worker process: JSON jobs in, JSON outcomes out, until told to stop."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
-    # This process is nonvon's own: JAX (the VQC) would otherwise take most of a GPU's memory
-    # in each worker at start, leaving none to the others.
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:
         with torch_threads(threads):
+            outcomes.send_bytes(_READY)
             while True:
-                raw = conn.recv_bytes()
+                raw = jobs.recv_bytes()
                 if not raw:
                     return
-                conn.send_bytes(_run_message(raw, None).encode())
+                outcomes.send_bytes(_run_message(raw, None).encode())
     except (EOFError, OSError):  # the driver is gone: stop quietly
         return
 
 
-@dataclasses.dataclass
+class WorkersDiedError(NonvonError, RuntimeError):
+    """Local worker processes die before they can take a cell: nothing can run."""
+
+
 class _Worker:
-    proc: Any
-    conn: Any
-    cell: Cell | None = None
+    """A worker process started with ``python -c`` (not multiprocessing's spawn, which
+    re-imports the driver's ``__main__`` in every worker: a script that calls
+    :func:`~nonvon.sweep.run_sweep` at top level would run again in each). Jobs go down one
+    pipe and outcomes come up another, as JSON bytes; its stderr goes to a temporary file,
+    whose tail becomes the traceback if it dies."""
+
+    def __init__(self, threads: int | None):
+        import subprocess
+        import sys
+        import tempfile
+        from multiprocessing.connection import Connection
+
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+               # JAX (the VQC) would otherwise take most of a GPU's memory in each worker
+               "XLA_PYTHON_CLIENT_PREALLOCATE": os.environ.get(
+                   "XLA_PYTHON_CLIENT_PREALLOCATE", "false")}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_MAIN, str(down_r), str(up_w), json.dumps(threads)],
+                pass_fds=(down_r, up_w), stdin=subprocess.DEVNULL, stdout=self.stderr,
+                stderr=self.stderr, env=env)
+        finally:
+            os.close(down_r)
+            os.close(up_w)
+        self.jobs = Connection(down_w, readable=False)
+        self.outcomes = Connection(up_r, writable=False)
+        self.ready = False
+        self.cell: Cell | None = None
+
+    def send(self, cell: Cell, context: RunContext) -> None:
+        self.cell = cell
+        with contextlib.suppress(OSError):  # a dead worker: its EOF says so next
+            self.jobs.send_bytes(_message(cell, context))
+
+    def died(self) -> tuple[int | None, str]:
+        """Reap the dead worker: its exit code and the end of what it wrote to stderr."""
+        import subprocess
+
+        try:
+            code = self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.stderr.seek(0)
+        tail = self.stderr.read()[-4000:].decode("utf-8", "replace")
+        self.close()
+        return code, tail
+
+    def stop(self, wait_s: float) -> None:
+        import subprocess
+
+        with contextlib.suppress(OSError, ValueError):
+            self.jobs.send_bytes(b"")
+        try:
+            self.proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for c in (self.jobs, self.outcomes):
+            with contextlib.suppress(OSError):
+                c.close()
+        self.stderr.close()
 
 
 def _run_local(cells: list[Cell], n_workers: int, threads, context: RunContext
                ) -> Iterator[CellOutcome]:
-    """A pool of ``n_workers`` long-lived processes (spawned: no fork of a threaded parent).
+    """A pool of ``n_workers`` long-lived processes.
 
     Unlike ``concurrent.futures``, a worker that dies (out of memory, a crash in
     native code) fails only the cell it was running; a fresh worker takes its place.
+    Workers that die before they are ready for a cell (more of them than the pool holds)
+    stop the run with :class:`WorkersDiedError`: that is the environment, not a cell.
     Jobs and outcomes travel as JSON bytes, not pickles.
     """
-    import multiprocessing as mp
     from multiprocessing.connection import wait
 
-    ctx = mp.get_context("spawn")
     pending = list(reversed(cells))
     workers: list[_Worker] = []
-
-    def start() -> _Worker:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_loop, args=(child, threads), name="nonvon-worker")
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
-
-    def assign(w: _Worker) -> None:
-        w.cell = pending.pop()
-        w.conn.send_bytes(_message(w.cell, context))
-
+    startup_deaths: list[tuple[int | None, str]] = []
     try:
-        for _ in range(min(n_workers, len(pending))):
-            workers.append(start())
-        for w in workers:
-            assign(w)
-        while any(w.cell is not None for w in workers):
-            busy = [w for w in workers if w.cell is not None]
-            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
-            for w in busy:
-                if w.conn not in ready and w.proc.sentinel not in ready:
+        workers = [_Worker(threads) for _ in range(min(n_workers, len(pending)))]
+        while workers:
+            ready = set(wait([w.outcomes for w in workers]))
+            for w in list(workers):
+                if w.outcomes not in ready:
                     continue
                 try:
-                    outcome = CellOutcome.from_json(w.conn.recv_bytes())
+                    raw = w.outcomes.recv_bytes()
                 except (EOFError, OSError):
-                    w.proc.join(5)
-                    outcome = failure(w.cell.key, "WorkerDied",
-                                      f"the worker process died (exit code {w.proc.exitcode}) "
-                                      f"while computing {w.cell.label}",
+                    code, tail = w.died()
+                    workers.remove(w)
+                    if w.cell is None:
+                        startup_deaths.append((code, tail))
+                        if len(startup_deaths) > n_workers:
+                            raise _mass_death(startup_deaths, len(pending)) from None
+                    else:
+                        yield failure(w.cell.key, "WorkerDied",
+                                      f"the worker process died (exit code {code}) while "
+                                      f"computing {w.cell.label}",
                                       "a crash in native code or the out-of-memory killer; "
-                                      "rerun with --retry-failed, or fewer --jobs", "")
-                    w.conn.close()
+                                      "rerun with --retry-failed, or fewer --jobs", tail)
                     if pending:  # a fresh worker takes the dead one's place
-                        fresh = start()
-                        w.proc, w.conn = fresh.proc, fresh.conn
-                w.cell = None
-                yield outcome
+                        workers.append(_Worker(threads))
+                    continue
+                if not w.ready:  # its first message: ready for a cell
+                    w.ready = True
+                else:
+                    w.cell = None
+                    yield CellOutcome.from_json(raw)
                 if pending:
-                    assign(w)
+                    w.send(pending.pop(), context)
+                else:
+                    w.stop(2)
+                    workers.remove(w)
     finally:
         for w in workers:
-            with contextlib.suppress(OSError, ValueError):
-                w.conn.send_bytes(b"")
-        for w in workers:
-            w.proc.join(2 if w.cell is None else 0.1)
-            if w.proc.is_alive():
-                w.proc.terminate()
-                w.proc.join(5)
-            w.conn.close()
+            w.stop(2 if w.cell is None else 0.1)
+
+
+def _mass_death(deaths: list[tuple[int | None, str]], left: int) -> WorkersDiedError:
+    codes = sorted({str(c) for c, _ in deaths})
+    tail = next((t for _, t in reversed(deaths) if t.strip()), "").strip()
+    last = "\n".join(tail.splitlines()[-12:]) if tail else "(it wrote nothing to stderr)"
+    return WorkersDiedError(
+        f"{len(deaths)} worker processes died before they could take a cell (exit code(s) "
+        f"{', '.join(codes)}); {left} cell(s) not run. The last one wrote:\n{last}",
+        "this is the environment, not a cell: check that `python -c 'import nonvon'` works "
+        "with this Python, and memory; or run with executor='inline' (--executor inline) to "
+        "see the error in this process")
 
 
 def _ray_cell(message: str, threads: int | None) -> str:

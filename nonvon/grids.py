@@ -13,6 +13,8 @@ A grid (docs/sweeps.md)::
 
 :func:`load_grid` / :meth:`Grid.from_dict` check its form; :func:`plan_sweep` checks every
 name, config, task and preset against the registry and lists its :class:`~nonvon.cells.Cell`.
+Planning is linear in the number of cells, and a grid of more than :data:`MAX_CELLS` cells
+(counted before anything is built) is refused unless its ``max_cells`` raises the limit.
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import itertools
+import json
+import math
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nonvon.cells import Cell, TaskSpec, presets_for, quick_overrides, tuples
 from nonvon.errors import ConfigError, NonvonError
 
-__all__ = ["Grid", "Plan", "SimSpec", "TaskSpec", "load_grid", "parse_task", "plan_sweep"]
+__all__ = ["MAX_CELLS", "Grid", "Plan", "SimSpec", "TaskSpec", "load_grid", "parse_task",
+           "plan_sweep"]
 
-_GRID_KEYS = ("description", "tasks", "simulators", "seeds", "presets", "quick", "out")
+MAX_CELLS = 100_000
+"""Grids above this many cells are refused unless ``max_cells`` (grid key or argument) allows
+them: a typo such as one more swept option multiplies a sweep, and planning a million cells
+takes minutes before the first runs."""
+
+_GRID_KEYS = ("description", "tasks", "simulators", "seeds", "presets", "quick", "out",
+              "max_cells")
 _TRANSFORMS = ("subset", "downsample", "classes", "pca")
 _SIM_KEYS = ("name", "set", "grid")
 
@@ -119,9 +130,18 @@ class SimSpec:
 
     def configs(self) -> list[dict[str, Any]]:
         """Every combination of the swept values, each merged with the fixed options."""
+        return list(self.iter_configs())
+
+    def iter_configs(self) -> Iterator[dict[str, Any]]:
+        """:meth:`configs` one at a time, in the same order."""
         names = [k for k, _ in self.grid]
-        return [{**dict(self.set), **dict(zip(names, combo, strict=True))}
-                for combo in itertools.product(*(v for _, v in self.grid))]
+        for combo in itertools.product(*(v for _, v in self.grid)):
+            yield {**dict(self.set), **dict(zip(names, combo, strict=True))}
+
+    @property
+    def n_configs(self) -> int:
+        """How many configs :meth:`configs` lists (without listing them)."""
+        return math.prod(len(v) for _, v in self.grid)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +156,30 @@ class Grid:
     out: Path | None = None
     description: str = ""
     source: str = "<dict>"
+    max_cells: int | None = None
+
+    @property
+    def size(self) -> int:
+        """The number of cells (tasks x simulator configs x seeds), counted, not listed."""
+        return len(self.tasks) * sum(s.n_configs for s in self.simulators) * len(self.seeds)
+
+    def check_size(self, max_cells: int | None = None) -> None:
+        """Refuse a grid of more cells than ``max_cells`` (default: the grid's own
+        ``max_cells``, else :data:`MAX_CELLS`).
+
+        Raises:
+            ConfigError: with the count, its factors and how to raise the limit.
+        """
+        limit = max_cells or self.max_cells or MAX_CELLS
+        n = self.size
+        if n > limit:
+            configs = sum(s.n_configs for s in self.simulators)
+            raise ConfigError(
+                f"grid {self.source} has {n:,} cells ({len(self.tasks)} task(s) x {configs:,} "
+                f"simulator config(s) x {len(self.seeds)} seed(s)), more than the limit of "
+                f"{limit:,}",
+                f"sweep fewer values; or, if you mean it, add max_cells = {n} to the grid (or "
+                f"pass max_cells={n} to run_sweep); `--dry-run` lists the first cells")
 
     @classmethod
     def from_dict(cls, data: Mapping, source: str = "<dict>", base: Path | None = None) -> Grid:
@@ -193,10 +237,15 @@ class Grid:
         if not isinstance(description, str):
             raise ConfigError(f"{where}: description must be a string",
                               'write description = "what this sweep is for"')
+        max_cells = data.get("max_cells")
+        if max_cells is not None and (not _is_int(max_cells) or max_cells < 1):
+            raise ConfigError(f"{where}: max_cells = {max_cells!r} must be a positive integer",
+                              f"write max_cells = 1000000 to allow a sweep above {MAX_CELLS:,} "
+                              "cells (or leave it out)")
         return cls(tuple(parse_task(t, f"{where}, tasks[{i}]") for i, t in enumerate(tasks)),
                    tuple(SimSpec.parse(s, f"{where}, simulators[{i}]") for i, s in enumerate(sims)),
                    tuple(seeds), tuple(presets) if presets is not None else None, quick,
-                   Path(_resolve(out, base)) if out else None, description, source)
+                   Path(_resolve(out, base)) if out else None, description, source, max_cells)
 
 
 def _resolve(path: str, base: Path | None) -> str:
@@ -232,13 +281,31 @@ def _where_error(err: NonvonError, where: str) -> NonvonError:
     return type(err)(f"{where}: {err.message}", err.hint)
 
 
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+    except TypeError:  # an inline table: compare by its JSON form
+        return json.dumps(v, sort_keys=True, default=repr)
+    return v
+
+
 def _config_labels(entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Per simulator, name only the options whose value differs between its configs."""
-    varying: dict[str, set[str]] = {}
-    for sim in dict.fromkeys(s for s, _ in entries):
-        same = [c for s, c in entries if s == sim]
-        varying[sim] = {k for c in same for k in c
-                        if any(o.get(k, object()) != c[k] for o in same)}
+    """Per simulator, name only the options whose value differs between its configs.
+
+    One pass to collect each option's distinct values (and how many configs set it), one
+    to write the labels: linear in the number of configs.
+    """
+    values: dict[str, dict[str, set]] = {}
+    present: dict[str, dict[str, int]] = {}
+    total: dict[str, int] = {}
+    for sim, cfg in entries:
+        total[sim] = total.get(sim, 0) + 1
+        seen, count = values.setdefault(sim, {}), present.setdefault(sim, {})
+        for k, v in cfg.items():
+            seen.setdefault(k, set()).add(_hashable(v))
+            count[k] = count.get(k, 0) + 1
+    varying = {sim: {k for k, vs in values[sim].items()
+                     if len(vs) > 1 or present[sim][k] < total[sim]} for sim in values}
     return [",".join(f"{k}={_short(v)}" for k, v in cfg.items() if k in varying[sim])
             for sim, cfg in entries]
 
@@ -257,13 +324,23 @@ class Plan:
     presets: dict[str, Any]  # name -> Preset
     tasks: dict[TaskSpec, Any] = dataclasses.field(default_factory=dict)  # spec -> Task
     built: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict, repr=False)
+    total: int | None = None  # cells in the grid (more than ``cells`` when only a preview)
 
 
-def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
+def plan_sweep(grid: Grid, reg=None, *, data_dir=None, max_cells: int | None = None,
+               limit: int | None = None) -> Plan:
     """Check every name, config, task and preset of ``grid`` and list its cells.
 
     Every task is loaded and every simulator config built here, before any
     training, so a typo fails in seconds, not after the first hour of a sweep.
+    Each config is built once (not once per task and seed), and the work is linear in the
+    number of cells.
+
+    Args:
+        max_cells: refuse a grid of more cells (default: the grid's ``max_cells``, else
+            :data:`MAX_CELLS`); see :meth:`Grid.check_size`.
+        limit: plan only the first ``limit`` cells, in order (a preview: ``--dry-run`` of a
+            large grid); the size guard does not apply, and later configs are not checked.
 
     Raises:
         UnknownNameError, ConfigError, IncompatibleError, DataError, PresetError: with
@@ -271,6 +348,8 @@ def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
     """
     from nonvon.registry import registry
 
+    if limit is None:
+        grid.check_size(max_cells)
     reg = reg or registry()
     where = f"grid {grid.source}"
     tasks = []
@@ -279,26 +358,44 @@ def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
             tasks.append(spec.build(reg, quick=grid.quick, data_dir=data_dir))
         except NonvonError as e:
             raise _where_error(e, f"{where}, tasks[{i}] ({spec.name})") from None
-    entries: list[tuple[int, str, dict[str, Any], Any, list]] = []
-    for i, spec in enumerate(grid.simulators):
-        w = f"{where}, simulators[{i}] ({spec.name})"
-        cls = reg.simulators.get(spec.name)
-        quick_cfg = quick_overrides(cls) if grid.quick else {}
-        for cfg in spec.configs():
-            overrides = {**quick_cfg, **cfg}
-            try:
-                sim = reg.simulator(spec.name, **overrides)
-                presets = presets_for(sim, grid.presets, reg)
-            except NonvonError as e:
-                raise _where_error(e, w) from None
-            entries.append((i, spec.name, overrides, sim, presets))
-    labels = _config_labels([(name, cfg) for _, name, cfg, _, _ in entries])
+    labels = _spec_labels(grid, reg)
+    built_entries: list[tuple[int, str, dict[str, Any], Any, list, str]] = []
+    complete = False
+
+    def entries() -> Iterator[tuple[int, str, dict[str, Any], Any, list, str]]:
+        """Each config built once, on first use (so a preview builds only what it shows)."""
+        nonlocal complete
+        if complete:
+            yield from built_entries
+            return
+        built_entries.clear()
+        label_of = iter(labels)
+        for i, spec in enumerate(grid.simulators):
+            w = f"{where}, simulators[{i}] ({spec.name})"
+            quick_cfg = quick_overrides(reg.simulators.get(spec.name)) if grid.quick else {}
+            for cfg in spec.iter_configs():
+                overrides = {**quick_cfg, **cfg}
+                try:
+                    sim = reg.simulator(spec.name, **overrides)
+                    presets = presets_for(sim, grid.presets, reg)
+                except NonvonError as e:
+                    raise _where_error(e, w) from None
+                entry = (i, spec.name, overrides, sim, presets, next(label_of))
+                built_entries.append(entry)
+                yield entry
+        complete = True
+
     cells: list[Cell] = []
     seen: dict[str, str] = {}
     all_presets: dict[str, Any] = {}
     built: dict[str, tuple[Any, Any]] = {}
+    want = grid.size if limit is None else min(limit, grid.size)
     for spec, task in zip(grid.tasks, tasks, strict=True):
-        for (i, name, overrides, sim, presets), label in zip(entries, labels, strict=True):
+        if len(cells) >= want:
+            break
+        for i, name, overrides, sim, presets, label in entries():
+            if len(cells) >= want:
+                break
             try:
                 sim.check_task(task)
             except NonvonError as e:
@@ -306,7 +403,7 @@ def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
                                    ) from None
             for p in presets:
                 all_presets[p.name] = p
-            for seed in grid.seeds:
+            for seed in grid.seeds[:want - len(cells)]:
                 cell = Cell.of(task, sim, seed, presets, spec=spec, overrides=overrides,
                                config_label=label, quick=grid.quick, data_dir=data_dir)
                 if cell.key in seen:
@@ -316,6 +413,14 @@ def plan_sweep(grid: Grid, reg=None, *, data_dir=None) -> Plan:
                 seen[cell.key] = cell.label
                 cells.append(cell)
                 built[cell.key] = (task, sim)
-    return Plan(cells, all_presets, dict(zip(grid.tasks, tasks, strict=True)), built)
+    return Plan(cells, all_presets, dict(zip(grid.tasks, tasks, strict=True)), built,
+                total=grid.size)
 
 
+def _spec_labels(grid: Grid, reg) -> list[str]:
+    """The config label of every config of ``grid``, in plan order (nothing is built)."""
+    entries = []
+    for spec in grid.simulators:
+        quick_cfg = quick_overrides(reg.simulators.get(spec.name)) if grid.quick else {}
+        entries += [(spec.name, {**quick_cfg, **cfg}) for cfg in spec.iter_configs()]
+    return _config_labels(entries)

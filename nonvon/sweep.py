@@ -38,15 +38,16 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.cells import Cell, TaskSpec, cell_rows, jsonable, load_cell, run_cell, write_results
 from nonvon.errors import ConfigError, DataError
-from nonvon.executors import EXECUTORS, execute, folder_lock, require_ray
-from nonvon.grids import Grid, Plan, SimSpec, _is_int, load_grid, plan_sweep
+from nonvon.executors import EXECUTORS, WorkersDiedError, execute, folder_lock, require_ray
+from nonvon.grids import MAX_CELLS, Grid, Plan, SimSpec, _is_int, load_grid, plan_sweep
 
 __all__ = [
-    "EXECUTORS", "Cell", "Grid", "SimSpec", "SweepOutcome", "TaskSpec", "load_grid",
-    "plan_sweep", "print_summary", "run_cell", "run_sweep",
+    "EXECUTORS", "MAX_CELLS", "Cell", "Grid", "SimSpec", "SweepOutcome", "TaskSpec",
+    "WorkersDiedError", "load_grid", "plan_sweep", "print_summary", "run_cell", "run_sweep",
 ]
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
+PREVIEW_CELLS = 20  # cells a dry run of a grid above the size limit plans and lists
 
 
 # -- the driver ------------------------------------------------------------------------
@@ -66,10 +67,18 @@ class SweepOutcome:
     computed: int
     cached: int
     out_dir: Path | None
+    total: int | None = None  # cells in the grid; more than ``cells`` for a dry-run preview
+    note: str = ""  # why a dry run lists only a preview
 
     @property
     def failed(self) -> list[CellStatus]:
         return [c for c in self.cells if c.status == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """Every cell of the grid is done (none failed, none left to run)."""
+        return (all(c.status == DONE for c in self.cells)
+                and (self.total is None or self.total == len(self.cells)))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -119,7 +128,8 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
               executor: str = "local", jobs: int | None = None, address: str | None = None,
               retry_failed: bool = False, data_dir=None, threads: int | None = 1,
               progress: bool = True, dry_run: bool = False, write_report: bool = True,
-              reg=None, log: Callable[[str], None] = print) -> SweepOutcome:
+              max_cells: int | None = None, reg=None,
+              log: Callable[[str], None] = print) -> SweepOutcome:
     """Run every cell of ``grid`` that is not finished yet, then write the summary.
 
     Args:
@@ -135,7 +145,11 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
         data_dir: where to look for dataset files (as ``--data-dir``).
         threads: torch intra-op threads per cell (1 by default, so results do not depend
             on the executor); ``None`` leaves torch's default.
-        dry_run: plan and report statuses only; nothing is run or written.
+        dry_run: plan and report statuses only; nothing is run or written. A grid above
+            the size limit is not refused: its first cells are planned and listed, with
+            the count (``outcome.total``) and the reason in ``outcome.note``.
+        max_cells: refuse a grid of more cells (default: the grid's ``max_cells``, else
+            :data:`MAX_CELLS`, 100,000), counted before anything is built.
         write_report: also write results.csv, report.md and the figures (results.json
             is always written).
         reg: a registry (default: the process-wide one); the ``inline`` executor uses it,
@@ -144,9 +158,16 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
     Parallel executors start the costliest cells first (each simulator's ``cost_hint``), so
     that workers finish together rather than wait on one late cell.
 
+    Returns:
+        The outcome; cells that failed are in ``outcome.failed`` and ``outcome.ok`` is false
+        (check it: a failed cell does not raise).
+
     Raises:
-        NonvonError: bad grid, names, configs, executor options or output folder; raised
-            before anything is written.
+        NonvonError: bad grid, names, configs, executor options, size or output folder;
+            raised before anything is written.
+        WorkersDiedError: the local worker processes die before they can take a cell (the
+            environment is broken, not a cell); cells finished before are kept and
+            sweep.json is written first.
     """
     from nonvon.registry import registry
 
@@ -173,20 +194,34 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
         out = Path(f"{Path(grid.source).stem}-results")
     else:
         raise ConfigError("no output folder for this sweep", "pass out_dir= (or --out)")
+    if max_cells is not None and (not _is_int(max_cells) or max_cells < 1):
+        raise ConfigError(f"max_cells={max_cells!r} must be a positive integer",
+                          f"e.g. max_cells=1000000 (default {MAX_CELLS:,})")
     _check_out(out)
     reg = reg or registry()
-    plan = plan_sweep(grid, reg, data_dir=data_dir)
+    note = ""
+    if dry_run:
+        try:
+            grid.check_size(max_cells)
+        except ConfigError as e:
+            note = str(e)
+    plan = plan_sweep(grid, reg, data_dir=data_dir, max_cells=max_cells,
+                      limit=PREVIEW_CELLS if note else None)
     statuses = [_status(out, c) for c in plan.cells]
     todo = [s.cell for s in statuses
             if s.status == PENDING or (retry_failed and s.status == FAILED)]
     if dry_run:
-        return SweepOutcome(statuses, [], 0, 0, out)
+        return SweepOutcome(statuses, [], 0, 0, out, total=plan.total, note=note)
 
     with folder_lock(out):
         _write_manifest(out, grid, statuses)
-        ran = execute(todo, cache=out / "cache", failures=out / "failed", executor=executor,
-                      jobs=jobs, threads=threads, address=address, reg=reg, built=plan.built,
-                      progress=progress, log=log, name="sweep")
+        try:
+            ran = execute(todo, cache=out / "cache", failures=out / "failed",
+                          executor=executor, jobs=jobs, threads=threads, address=address,
+                          reg=reg, built=plan.built, progress=progress, log=log, name="sweep")
+        except WorkersDiedError:
+            _write_manifest(out, grid, [_status(out, c) for c in plan.cells])
+            raise
         computed, failed_now = ran.computed, ran.failed
         statuses = [_status(out, c) for c in plan.cells]
         rows = summary_rows(out, statuses, plan)
@@ -195,11 +230,17 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
             write_results(rows, out)
         else:  # no figures of nothing
             atomic_write_json(out / "results.json", {"schema": 1, "rows": rows})
-    outcome = SweepOutcome(statuses, rows, computed, len(plan.cells) - len(todo), out)
+    outcome = SweepOutcome(statuses, rows, computed, len(plan.cells) - len(todo), out,
+                           total=plan.total)
     c = outcome.counts
     log(f"{computed} cell(s) computed, {outcome.cached} already finished"
         f"{f', {failed_now} failed now' if failed_now else ''}; "
         f"{c[DONE]} done, {c[FAILED]} failed of {len(plan.cells)} in {out}")
+    if failed_now and failed_now == len(todo) > 1:
+        errors = {(s.failure or {}).get("error") for s in outcome.failed}
+        log(f"every cell run now failed ({', '.join(sorted(map(str, errors)))}): this is "
+            "likely not one cell's problem; see the first traceback in "
+            f"{out / 'failed'}")
     return outcome
 
 
@@ -256,6 +297,7 @@ def summarize(outcome: SweepOutcome) -> list[dict[str, Any]]:
 def print_summary(outcome: SweepOutcome, console=None) -> None:
     """The sweep's summary on the terminal: one line per (task, config, preset); failures."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from nonvon.report import format_si
@@ -264,7 +306,8 @@ def print_summary(outcome: SweepOutcome, console=None) -> None:
     t = Table("task", "simulator", "config", "preset", "seeds", "accuracy (mean ± sd)",
               "energy/inference", "latency/inference", title="nonvon sweep")
     for g in summarize(outcome):
-        t.add_row(g["task"], g["simulator"], g["config"] or "-", g["preset"], str(g["n_seeds"]),
+        t.add_row(escape(g["task"]), escape(g["simulator"]), escape(g["config"] or "-"),
+                  escape(g["preset"]), str(g["n_seeds"]),
                   f"{100 * g['accuracy_mean']:.2f} ± {100 * g['accuracy_sd']:.2f}%",
                   format_si(g["energy_mean_j"], "J"), format_si(g["latency_mean_s"], "s"))
     con.print(t)
@@ -273,7 +316,7 @@ def print_summary(outcome: SweepOutcome, console=None) -> None:
         t = Table("cell", "error", "traceback", title=f"[red]{len(failed)} failed cell(s)")
         for s in failed:
             f = s.failure or {}
-            t.add_row(s.cell.label, f"{f.get('error')}: {f.get('message')}",
+            t.add_row(escape(s.cell.label), escape(f"{f.get('error')}: {f.get('message')}"),
                       str(_failure_path(outcome.out_dir, s.cell.key)) if outcome.out_dir else "")
         con.print(t)
     pending = [s for s in outcome.cells if s.status == PENDING]
@@ -281,13 +324,25 @@ def print_summary(outcome: SweepOutcome, console=None) -> None:
         con.print(f"{len(pending)} cell(s) not run yet", style="yellow")
 
 
-def print_plan(outcome: SweepOutcome, console=None) -> None:
-    """``--dry-run``: every cell and whether it is done, failed or still to run."""
+def print_plan(outcome: SweepOutcome, console=None, *, show: int = PREVIEW_CELLS) -> None:
+    """``--dry-run``: the first ``show`` cells and whether each is done, failed or still to
+    run, then the count of all cells by status."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     con = console or Console()
-    t = Table("cell", "key", "presets", "status", title=f"plan: {len(outcome.cells)} cell(s)")
-    for s in outcome.cells:
-        t.add_row(s.cell.label, s.cell.key, ", ".join(s.cell.presets), s.status)
+    total = outcome.total if outcome.total is not None else len(outcome.cells)
+    shown = outcome.cells[:show]
+    t = Table("cell", "key", "presets", "status",
+              title=f"plan: {total:,} cell(s)"
+              + (f", the first {len(shown)} listed" if len(shown) < total else ""))
+    for s in shown:
+        t.add_row(escape(s.cell.label), s.cell.key, escape(", ".join(s.cell.presets)), s.status)
     con.print(t)
+    if outcome.note:
+        con.print(escape(f"not runnable as it is: {outcome.note}"), style="yellow")
+        return
+    counts = {st: sum(s.status == st for s in outcome.cells) for st in (DONE, FAILED, PENDING)}
+    con.print(f"{total:,} cell(s): {counts[DONE]:,} done, {counts[FAILED]:,} failed, "
+              f"{counts[PENDING]:,} still to run")

@@ -236,3 +236,70 @@ def test_bad_input_names_the_problem():
         SVDLayer(0, 2)
     with pytest.raises(ConfigError, match="sizes"):
         HybridMZINetwork((4,))
+
+
+# -- per-path loss and the receiver gain; reference precision ------------------------------
+@pytest.mark.parametrize("n", [4, 5, 8, 9])
+def test_clements_edge_modes_cross_about_half_the_mzis_and_reck_is_a_staircase(n):
+    from nonvon.simulators.optical.mesh import mesh_layout
+
+    clements = mesh_layout(n, "clements").mzis_per_mode()
+    assert (clements[1:-1] == n).all(), "an inner mode line crosses N MZIs"
+    assert clements[0] == (n + 1) // 2 and clements[-1] == n // 2, "edges sit out every other column"
+    reck = mesh_layout(n, "reck").mzis_per_mode()
+    assert reck.max() == 2 * n - 3 and reck[-1] == 1
+    assert clements.sum() == reck.sum() == n * (n - 1)  # two modes per MZI, same MZI count
+
+
+@pytest.mark.parametrize("arrangement", ["clements", "reck"])
+def test_row_transmission_is_the_loss_of_the_paths_each_output_gets(arrangement):
+    """A bar-state mesh keeps light in its mode: output j's transmission is loss_db per MZI on
+    line j. A gain for the full depth (the old receiver model) over-corrects the edges of a
+    Clements mesh by loss_db x N/2: 0.4 dB at N = 8 and 0.1 dB per MZI."""
+    from nonvon.simulators.optical.mesh import mesh_layout, row_transmission
+
+    n, loss = 8, 0.1
+    lay = mesh_layout(n, arrangement)
+    th, ph, out = (torch.full((lay.n_mzi,), math.pi, dtype=T64), torch.zeros(lay.n_mzi, dtype=T64),
+                   torch.zeros(n, dtype=T64))
+    lossy = mesh_unitary(lay, th, ph, out, mzi_loss_db=loss)
+    ideal = mesh_unitary(lay, th, ph, out)
+    got_db = -20 * np.log10(row_transmission(lossy, ideal).numpy())
+    np.testing.assert_allclose(got_db, loss * lay.mzis_per_mode(), atol=1e-12)
+    if arrangement == "clements":
+        full_depth_db = loss * lay.n_columns
+        assert full_depth_db - got_db.min() == pytest.approx(0.4, abs=1e-9)
+    # gains from the calibration restore every output of a random mesh to its loss-free norm
+    rng = np.random.default_rng(0)
+    th, ph = (torch.from_numpy(rng.uniform(0, 2 * np.pi, lay.n_mzi)) for _ in range(2))
+    lossy, ideal = (mesh_unitary(lay, th, ph, out, mzi_loss_db=d) for d in (loss, 0.0))
+    fixed = lossy / row_transmission(lossy, ideal)[:, None]
+    np.testing.assert_allclose(fixed.abs().pow(2).sum(1).numpy(), 1.0, atol=1e-12)
+
+
+def _unitarity_error(dtype: torch.dtype, n: int = 100) -> float:
+    mesh = MZIMesh(n, dtype=dtype)
+    mesh.reset_parameters(torch.Generator().manual_seed(0))
+    u = mesh.unitary().detach().to(torch.complex128)
+    return float((u.conj().T @ u - torch.eye(n, dtype=u.dtype)).abs().max())
+
+
+def test_float64_meshes_are_unitary_to_1e_12_and_float32_to_the_documented_1e_5():
+    assert _unitarity_error(T64) < 1e-12
+    err32 = _unitarity_error(torch.float32)
+    assert 1e-8 < err32 < 1e-4  # measured 1.4e-5 at N = 100 (MziConfig.mesh_dtype's docstring)
+
+
+def test_onn_mzi_mesh_dtype_float64_trains_and_keeps_float64(digits_task):
+    from nonvon.simulators.optical.mzi_simulator import MziOnn
+
+    small = {"hidden": (6,), "n_inputs": 6, "epochs": 1, "batch_size": 64, "augment_shift": 0,
+             "device": "cpu", "photon_curve": ()}
+    sim = MziOnn(mesh_dtype="float64", **small)
+    task = digits_task.subset(120, 30, seed=0)
+    sim.fit(task, seed=0)
+    assert {p.dtype for p in sim.net.parameters()} == {T64}
+    assert 0 <= sim.evaluate(task).accuracy <= 1
+    assert {p.dtype for p in sim.net.parameters()} == {T64}, "evaluation put it back to float32"
+    with pytest.raises(ConfigError, match="mesh_dtype"):
+        MziOnn(mesh_dtype="float16", **small)

@@ -259,3 +259,114 @@ def test_the_example_grid_keys_match_compare_keys(reg):
     sim = reg.simulator("gpu-mlp", **{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in cell.overrides.items()})
     assert cell.key == cell_key(task, sim, cell.seed)
+
+
+# -- scale: linear planning, the size guard, dry runs of large grids -------------------------
+def test_config_labels_name_what_varies_and_take_linear_time():
+    from nonvon.grids import _config_labels
+
+    entries = [("a", {"x": 1, "y": 2}), ("a", {"x": 2, "y": 2}), ("b", {"x": 1}),
+               ("b", {"x": 1, "z": (8, 8)})]
+    assert _config_labels(entries) == ["x=1", "x=2", "", "z=8x8"]
+    # 200,000 configs: a quadratic pass would compare 4e10 pairs (hours); linear is < 1 s
+    import time
+
+    many = [("a", {"epochs": i, "hidden": (16,), "device": "cpu"}) for i in range(200_000)]
+    t = time.perf_counter()
+    labels = _config_labels(many)
+    assert time.perf_counter() - t < 5
+    assert labels[7] == "epochs=7" and len(set(labels)) == len(many)
+
+
+def million_cell_grid(**extra) -> dict:
+    return {"tasks": ["digits"], "seeds": [0, 1], "presets": ["cmos-45nm"],
+            "simulators": [{"name": "gpu-mlp", "set": {"device": "cpu"},
+                            "grid": {"epochs": list(range(1, 1001)),
+                                     "batch_size": list(range(1, 501))}}], **extra}
+
+
+def test_a_grid_above_the_size_limit_is_refused_at_once_with_its_count(tmp_path, reg):
+    grid = Grid.from_dict(million_cell_grid())
+    assert grid.size == 1_000_000
+    with pytest.raises(ConfigError, match=r"1,000,000 cells \(1 task\(s\) x 500,000 simulator "
+                                          r"config\(s\) x 2 seed\(s\)\), more than the limit "
+                                          r"of 100,000") as e:
+        run_sweep(grid, out_dir=tmp_path / "out", executor="inline", **QUIET)
+    assert "max_cells = 1000000" in e.value.hint
+    assert not (tmp_path / "out").exists(), "refused before anything was written"
+    # the explicit override, in the grid file or as an argument, lifts the guard
+    Grid.from_dict(million_cell_grid(max_cells=1_000_000)).check_size()
+    grid.check_size(max_cells=2_000_000)
+    with pytest.raises(ConfigError, match="max_cells = 0 must be a positive integer"):
+        Grid.from_dict(million_cell_grid(max_cells=0))
+
+
+def test_dry_run_of_a_million_cells_lists_the_first_ones_at_once(tmp_path, capsys):
+    import time
+
+    grid = tmp_path / "big.toml"
+    epochs, batches = ", ".join(map(str, range(1, 1001))), ", ".join(map(str, range(1, 251)))
+    grid.write_text('tasks = ["digits"]\nseeds = [0, 1]\npresets = ["cmos-45nm"]\n'
+                    '[[simulators]]\nname = "gpu-mlp"\nset = { device = "cpu" }\n'
+                    f'grid = {{ epochs = [{epochs}], hidden = [[8], [8, 8]], '
+                    f'batch_size = [{batches}] }}\n')
+    t = time.perf_counter()
+    assert run_cli("sweep", str(grid), "--out", str(tmp_path / "o"), "--dry-run") == 0
+    assert time.perf_counter() - t < 20
+    out = capsys.readouterr().out
+    assert "plan: 1,000,000 cell(s), the first 20 listed" in out
+    # labels in brackets are shown, not swallowed as Rich markup
+    assert "digits / gpu-mlp[epochs=1,hidden=8,batch_size=1] / seed 1" in out
+    assert out.count("pending") == 20
+    assert "more than the limit of 100,000" in out and "max_cells" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml"]
+
+
+def test_dry_run_counts_every_cell_by_status(tmp_path, reg):
+    out = tmp_path / "out"
+    run_sweep(small_grid(seeds=[0]), out_dir=out, executor="inline", **QUIET)
+    plan = run_sweep(small_grid(seeds=[0, 1, 2]), out_dir=out, dry_run=True, **QUIET)
+    assert plan.total == 3 and [c.status for c in plan.cells] == ["done", "pending", "pending"]
+    assert not plan.ok and plan.note == ""
+
+
+# -- spawn-safe entry: the documented Python example as a script ----------------------------
+def documented_python_example() -> str:
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    (block,) = [b for b in blocks if "run_sweep(" in b]
+    return block
+
+
+def test_the_documented_python_example_runs_as_a_script(tmp_path):
+    """Saved as a file and run, the example must not make each worker re-run the file."""
+    code = documented_python_example()
+    assert "if __name__" not in code  # the point: no guard needed
+    grid = tmp_path / "grid.toml"
+    grid.write_text('tasks = ["digits"]\nseeds = [0, 1]\npresets = ["cmos-45nm"]\n'
+                    '[[simulators]]\nname = "gpu-mlp"\n'
+                    'set = { hidden = [8], epochs = 1, batch_size = 64, device = "cpu" }\n')
+    script = tmp_path / "sweep_example.py"
+    script.write_text(code.replace("studies/sweep_example/grid.toml", str(grid)))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "'done': 2, 'failed': 0" in proc.stdout and "WorkerDied" not in proc.stderr
+    assert len(list((tmp_path / "sweep-example" / "cache").glob("*.json"))) == 2
+
+
+def test_workers_dying_before_any_cell_raise_with_what_they_wrote(tmp_path, monkeypatch):
+    from nonvon import executors
+    from nonvon.sweep import WorkersDiedError
+
+    monkeypatch.setattr(executors, "_WORKER_MAIN",
+                        "import sys; sys.stderr.write('ImportError: broken env\\n'); sys.exit(3)")
+    out = tmp_path / "out"
+    with pytest.raises(WorkersDiedError, match=r"3 worker processes died before they could "
+                                               r"take a cell \(exit code\(s\) 3\); 2 cell\(s\) "
+                                               r"not run(.|\n)*ImportError: broken env") as e:
+        run_sweep(small_grid(), out_dir=out, executor="local", jobs=2, **QUIET)
+    assert "--executor inline" in e.value.hint
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert [c["status"] for c in manifest["cells"]] == ["pending", "pending"]
+    assert not (out / "failed").exists() or not list((out / "failed").iterdir())

@@ -4,11 +4,18 @@ An N x N mesh of 2 x 2 MZIs, each built from two 50:50 directional couplers and 
 shifters, realises any N x N unitary. Two arrangements are provided:
 
 * **Clements** (Clements et al., "Optimal design for universal multiport interferometers",
-  Optica 3, 1460 (2016)): a rectangular grid of N columns, N(N-1)/2 MZIs, every path through
-  N MZIs (balanced loss).
+  Optica 3, 1460 (2016)): a rectangular grid of N columns, N(N-1)/2 MZIs. An inner mode line
+  crosses N MZIs, but the two edge modes sit out every other column and cross about N/2
+  (N = 8: 4, 8, 8, 8, 8, 8, 8, 4), so light routed along an edge loses less: loss is
+  nearly, not exactly, balanced.
 * **Reck** (Reck et al., "Experimental realization of any discrete unitary operator",
-  Phys. Rev. Lett. 73, 58 (1994)): a triangle of depth 2N-3 with the same MZI count; paths
-  cross between 1 and 2N-3 MZIs, so loss is unbalanced.
+  Phys. Rev. Lett. 73, 58 (1994)): a triangle of depth 2N-3 with the same MZI count; mode
+  lines cross between 1 and 2N-3 MZIs, so loss is unbalanced.
+
+Loss is per MZI (``mesh_unitary``'s ``mzi_loss_db`` on both outputs of each), so each path
+through a mesh is attenuated by the MZIs it actually crosses
+(:meth:`MeshLayout.mzis_per_mode` counts them per mode line); a receiver calibrates its gain
+per output with :func:`row_transmission`, not for the full depth.
 
 One MZI on modes (m, m+1), light entering from the left, is
 
@@ -48,7 +55,7 @@ from nonvon.errors import ConfigError
 
 __all__ = [
     "MeshLayout", "mesh_layout", "MeshPhases", "mzi_transfer", "mesh_unitary", "decompose",
-    "reconstruct", "MZIMesh", "SVDLayer", "HybridMZINetwork", "ARRANGEMENTS",
+    "reconstruct", "MZIMesh", "SVDLayer", "HybridMZINetwork", "ARRANGEMENTS", "row_transmission",
 ]
 
 ARRANGEMENTS = ("clements", "reck")
@@ -119,6 +126,14 @@ class MeshLayout:
     @property
     def n_columns(self) -> int:
         return int(self.col.max()) + 1 if self.n_mzi else 0
+
+    def mzis_per_mode(self) -> np.ndarray:
+        """``(N,)`` the number of MZIs on each mode line: the loss, in units of one MZI's,
+        of light that stays in that mode (a bar-state mesh)."""
+        out = np.zeros(self.n_modes, dtype=np.int64)
+        np.add.at(out, self.top, 1)
+        np.add.at(out, self.top + 1, 1)
+        return out
 
     @property
     def n_phase_shifters(self) -> int:
@@ -276,6 +291,21 @@ def mesh_unitary(layout: MeshLayout, theta: torch.Tensor, phi: torch.Tensor,
             m = torch.cat([m, torch.eye(n, dtype=cdtype, device=dev).unsqueeze(0)], dim=0)
         m = m[1::2] @ m[0::2]
     return d[:, None] * m[0]
+
+
+def row_transmission(lossy: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per output (row), the amplitude transmission of ``lossy`` relative to ``reference``,
+    the same programmed transfer matrix without loss: ``||lossy[j]|| / ||reference[j]||``.
+
+    That is the gain calibration of a receiver that sends equal power into every input
+    (random phases) and measures each output: it divides out the loss of the paths that
+    actually reach output ``j``, where a gain set for the full mesh depth over-corrects the
+    outputs fed by edge modes (Clements) or short paths (Reck). Rows the reference does not
+    reach are 1.
+    """
+    num = lossy.abs().pow(2).sum(-1).sqrt()
+    den = reference.abs().pow(2).sum(-1).sqrt()
+    return torch.where(den > 0, num / torch.where(den > 0, den, 1), torch.ones_like(den))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,7 +73,7 @@ from nonvon.simulators.quantum.classical import (
 from nonvon.simulators.quantum.classical import (
     readout_map as readout_map_type,
 )
-from nonvon.simulators.quantum.statevector import MAX_QUBITS, check_qubits
+from nonvon.simulators.quantum.statevector import MAX_QUBITS, STATE_DTYPES, check_qubits
 from nonvon.tasks import Task
 
 __all__ = ["VQCConfig", "VQC", "VQCClassicalTwin", "QPU_KINDS", "HOST_KINDS", "twin_hidden"]
@@ -111,6 +111,11 @@ class VQCConfig:
             ``"trapped-ion"`` (IonQ Aria-class rz/rx/ry/rxx, all-to-all).
         optimization_level: qiskit transpiler level for the device circuit.
         eval_batch_size: samples per evaluation batch (capped by memory).
+        state_dtype: amplitudes of the statevector in evaluation: ``"complex64"`` (default;
+            its error against qiskit's complex128 ``Statevector`` is measured in
+            :mod:`nonvon.simulators.quantum.statevector`) or ``"complex128"``, the reference
+            precision (twice the memory, slower). Training stays complex64 either way: it
+            sets the weights, whose evaluation this option makes exact.
     """
 
     n_qubits: int = 10
@@ -131,6 +136,7 @@ class VQCConfig:
     device: str = "superconducting"
     optimization_level: int = 1
     eval_batch_size: int = 1024
+    state_dtype: str = "complex64"
 
     def __post_init__(self) -> None:
         from nonvon.simulators.quantum.circuits import ENCODINGS, ENTANGLEMENTS, READOUTS, features_capacity
@@ -146,6 +152,7 @@ class VQCConfig:
         choice("readout", self.readout, READOUTS)
         choice("preprocess", self.preprocess, ("pca", "downsample", "none"))
         choice("device", self.device, sorted(DEVICES))
+        choice("state_dtype", self.state_dtype, tuple(STATE_DTYPES))
         positive_int("shots", self.shots, example=1000)
         if self.preprocess == "none":
             if self.n_features is not None:
@@ -307,8 +314,9 @@ class VQC(_QuantumBase):
                                         optimization_level=self.config.optimization_level)
         self.readout_phys = readout_physical(self.transpiled, self.model.readout)
         self.gate_counts = gate_counts(self.transpiled, dev)
-        self.device_program = compile_program(translate(self.transpiled, self.symbols))
-        self.logical_program = compile_program(self.program)
+        dtype = self.config.state_dtype
+        self.device_program = compile_program(translate(self.transpiled, self.symbols), dtype=dtype)
+        self.logical_program = compile_program(self.program, dtype=dtype)
         self._build_host_layers()
 
     def _build_host_layers(self) -> None:
@@ -352,7 +360,8 @@ class VQC(_QuantumBase):
 
     # -- inference ----------------------------------------------------------------------
     def _batches(self, n: int):
-        cap = max(1, _EVAL_AMPLITUDES // 2 ** self.model.n_qubits)
+        wide = 2 if self.config.state_dtype == "complex128" else 1  # bytes per amplitude x2
+        cap = max(1, _EVAL_AMPLITUDES // (wide * 2 ** self.model.n_qubits))
         bs = min(self.config.eval_batch_size, cap)
         return range(0, n, bs), bs
 
