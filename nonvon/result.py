@@ -128,6 +128,11 @@ def find_extra(extras, cls: type):
 
 def library_versions() -> dict[str, str]:
     """Versions of nonvon and the libraries every result depends on (numpy, torch)."""
+    return dict(_library_versions())
+
+
+@functools.cache  # read once per process: cell_key asks for every cell a sweep plans
+def _library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
