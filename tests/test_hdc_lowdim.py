@@ -186,3 +186,43 @@ def test_designed_state_round_trips_exactly(designed64, digits_task):
                                                                                  digits_task)
     with pytest.raises(ConfigError, match="levels=1"):
         LowDimConfig(encoder="designed", levels=1)
+
+
+def _study():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "studies" / "hdc_lowdim.py"
+    spec = importlib.util.spec_from_file_location("hdc_lowdim_study", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_study_merges_rows_and_checks_the_dimension_reduction_claim():
+    study = _study()
+
+    def row(enc, d, seed, acc):
+        return {"task": "mnist", "encoder": enc, "dimensions": d, "seed": seed, "accuracy": acc}
+
+    old = [row("learned", 32, 0, 0.93), row("idlevel", 512, 0, 0.44), row("idlevel", 2048, 0, 0.76),
+           row("designed", 16, 0, 0.10)]
+    new = [row("designed", 16, 0, 0.87), row("designed", 64, 0, 0.70), row("learned", 32, 1, 0.95)]
+    rows = study.merge_rows(old, new)
+    # the recomputed cell replaces the old one; every other row is kept
+    assert sorted((r["encoder"], r["dimensions"], r["seed"], r["accuracy"]) for r in rows) == [
+        ("designed", 16, 0, 0.87), ("designed", 64, 0, 0.70), ("idlevel", 512, 0, 0.44),
+        ("idlevel", 2048, 0, 0.76), ("learned", 32, 0, 0.93), ("learned", 32, 1, 0.95)]
+    lines = study.reproduction_lines(rows)
+    # designed at 16 against random ID-level at 32 x 16 = 512 (met), at 64 against 2048 (not met)
+    claim = [s for s in lines if "designed ID-level" in s]
+    assert len(claim) == 2
+    assert "D = 16: 87.00% (1 seed) vs random ID-level at D = 512" in claim[0]
+    assert "reduction met here" in claim[0]
+    assert "D = 2048" in claim[1] and "not met here" in claim[1]
+    # two seeds: mean +- sample standard deviation
+    assert "ours 94.00% +- 1.41 (2 seeds) - not met" in next(s for s in lines if "D = 32: published" in s)
+    # hdc-lowdim rows are told apart by their encoder option
+    assert study.encoder_of({"simulator": "hdc-lowdim", "sim_config": {"encoder": "designed"}}) == "designed"
+    assert study.encoder_of({"simulator": "hdc-lowdim", "sim_config": {"encoder": "learned"}}) == "learned"
+    assert study.encoder_of({"simulator": "gpu-cnn", "sim_config": {}}) is None

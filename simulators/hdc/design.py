@@ -54,7 +54,7 @@ import math
 import torch
 
 from nonvon.errors import ConfigError
-from nonvon.simulators.hdc.encoders import IDLevelEncoder, _digest
+from nonvon.simulators.hdc.encoders import IDLevelEncoder
 from nonvon.simulators.hdc.lowdim import _SignSTE
 
 __all__ = ["DesignedIDLevelEncoder", "level_flips"]
@@ -163,18 +163,9 @@ class DesignedIDLevelEncoder(IDLevelEncoder):
         """Install key and level bits and rebuild the encoder's pattern groups."""
         self._keys = key_bits.to(torch.uint8).contiguous()
         self._lv = level_bits.to(torch.uint8).contiguous()
-        self._key_sum = self._keys.to(torch.int32).sum(0)
-        patterns, inverse = torch.unique(self._lv.T, dim=0, return_inverse=True)
-        keys_f = self._keys.to(torch.float32)
-        self._groups = []
-        for u, pattern in enumerate(patterns):
-            dims = torch.nonzero(inverse == u).flatten()
-            self._groups.append((pattern.to(torch.float32), dims, keys_f[:, dims].contiguous()))
+        self._build_groups()
 
     # -- state ------------------------------------------------------------------------------
-    def fingerprint(self) -> torch.Tensor:
-        return _digest(self._keys, self._lv, self._tb)
-
     def state(self) -> dict[str, torch.Tensor]:
         """The designed key and level bits and the (seeded, random) tie-break bits."""
         return {"encoder.keys": self._keys.contiguous(), "encoder.levels": self._lv.contiguous(),
