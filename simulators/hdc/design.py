@@ -27,9 +27,9 @@ is OURS, an optimized hypervector design in the paper's spirit, not a reproducti
 
 * the design variables: the ``F x D`` key bits and the ``L x D`` level bits (the paper's
   abstract names hypervector design; which hypervectors it optimizes we could not check);
-* the level structure is kept *by construction*: every dimension's level bits flip at most
-  once from level 0 to level ``L - 1`` (like ``torchhd.embeddings.Level``), at a
-  per-dimension level ``t_d`` that is optimized, so the similarity of two level
+* the level structure is kept *by construction*: every dimension's level bits flip exactly
+  once from level 0 to level ``L - 1`` (``torchhd.embeddings.Level`` flips each bit at most
+  once), at a per-dimension level ``t_d`` that is optimized, so the similarity of two level
   hypervectors never rises as their levels move apart;
 * the objective: the cross-entropy of the Hamming similarities between the encoded
   training samples and binary class hypervectors trained jointly (pulls a class's samples
@@ -44,7 +44,9 @@ Why it can work at small ``D``: with level bits that flip once at ``t_d``, dimen
 of the encoded sample is ``sign(sum_j k_jd * s_d(q_j >= t_d) + tb_d)`` (bipolar), a +-1
 weighted vote over the inputs thresholded at a per-dimension level: a binary-weight
 threshold unit, which is what the random item memory is too -- with weights that do not
-depend on the task.
+depend on the task. A random ``Level`` draw also leaves about half of the dimensions without a
+flip (its first and last levels are independent), and such a dimension encodes every input
+alike: one reason the random ID-level encoder is so weak at small ``D``.
 """
 
 from __future__ import annotations
@@ -126,7 +128,6 @@ class DesignedIDLevelEncoder(IDLevelEncoder):
         scale = math.sqrt(self.n_features + 1)  # spread of a random vote: the STE's window
         opt = torch.optim.Adam([a_k, t, head, temp], lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-        # thermometer code of the inputs: (N, L - 1, F), bit l = q >= l + 1
         n = len(xq)
         loss = torch.tensor(float("nan"))
         for _ in range(epochs):
