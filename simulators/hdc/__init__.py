@@ -2,11 +2,12 @@
 
 Registered simulators: ``hdc-projection`` (:class:`HDCProjection`) and ``hdc-idlevel``
 (:class:`HDCIDLevel`), both :class:`HDCSimulator` with an :class:`HDCConfig`; and
-``hdc-lowdim`` (:class:`HDCLowDim`, a :class:`LowDimConfig`): a trained encoder at tens of
-dimensions (issue #24).
+``hdc-lowdim`` (:class:`HDCLowDim`, a :class:`LowDimConfig`): an encoder fitted to the task
+at tens of dimensions, trained threshold layers or a designed ID-level item memory (issue #24).
 """
 
 from nonvon.paradigms import Paradigm
+from nonvon.simulators.hdc.design import DesignedIDLevelEncoder
 from nonvon.simulators.hdc.encoders import IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import LEARNERS, MODELS, train_class_vectors
 from nonvon.simulators.hdc.lowdim import LearnedEncoder
@@ -37,6 +38,7 @@ __all__ = [
     "LEARNERS",
     "MODELS",
     "WORD_BITS",
+    "DesignedIDLevelEncoder",
     "HDCConfig",
     "HDCIDLevel",
     "HDCLowDim",

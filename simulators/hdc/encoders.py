@@ -252,6 +252,10 @@ class IDLevelEncoder:
         self._keys = self.keys.weight.detach().as_subclass(torch.Tensor).to(torch.uint8)
         self._lv = self.level_hvs.weight.detach().as_subclass(torch.Tensor).to(torch.uint8)
         self._tb = self.tiebreak.as_subclass(torch.Tensor).to(torch.int32)
+        self._build_groups()
+
+    def _build_groups(self) -> None:
+        """Group the dimensions by their level-bit pattern, for :meth:`encode`."""
         self._key_sum = self._keys.to(torch.int32).sum(0)
         patterns, inverse = torch.unique(self._lv.T, dim=0, return_inverse=True)
         keys_f = self._keys.to(torch.float32)

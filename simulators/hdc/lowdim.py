@@ -33,12 +33,8 @@ which is what lets ``D`` shrink from thousands to tens of bits.
   ``weight_bits`` bits of that weight (``hv_read_bit``); one ``cmp_int32`` per dimension
   against its int32 threshold (``sram_byte``, 4 per dimension).
 
-Not implemented yet: the optimized hypervector design of Basaklar, Tuncel, Narayana,
-Gumussoy and Ogras, "Hypervector Design for Efficient Hyperdimensional Computing on Edge
-Devices", tinyML Research Symposium 2021 (arXiv 2103.06709), which keeps record-based
-encoding and designs the level hypervectors by multi-objective optimization (accuracy vs
-robustness to noise), reporting a dimension reduction of more than 32x at equal or better
-accuracy (abstract, checked in the arXiv text; the paper's body could not be read here).
+The other encoder of ``hdc-lowdim``, an ID-level item memory designed on the task in the
+spirit of Basaklar et al. (tinyML 2021), is :mod:`.design`.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from nonvon.config import choice, flag, fraction, integer, number, optional, pos
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, IncompatibleError, NonvonError
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.simulators.hdc.design import DesignedIDLevelEncoder
 from nonvon.simulators.hdc.encoders import ENCODER_TYPES, IDLevelEncoder, ProjectionEncoder, quantize
 from nonvon.simulators.hdc.learners import (
     LEARNERS,
@@ -419,7 +420,7 @@ class HDCIDLevel(HDCSimulator):
 
 # -- low dimension (issue #24) -----------------------------------------------------------------
 
-LOWDIM_ENCODERS = ("learned",)
+LOWDIM_ENCODERS = ("learned", "designed")
 # "joint": the binary class vectors trained with the encoder; the others retrain them on the
 # encoded training set (see :mod:`.learners`)
 LOWDIM_LEARNERS = ("joint",) + LEARNERS
@@ -439,6 +440,7 @@ class _LowDimEncoding(_HDCOptions):
     encoder_lr: float = 0.01
     encoder_batch_size: int = 128
     encoder_samples: int | None = None
+    levels: int = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -448,26 +450,32 @@ class LowDimConfig(_Retraining, _LowDimEncoding):
     Args:
         encoder: ``"learned"``: integer-weight threshold layers trained end to end
             (:class:`~nonvon.simulators.hdc.lowdim.LearnedEncoder`, after Yan et al.,
-            ECML-PKDD 2023).
+            ECML-PKDD 2023); ``"designed"``: the record-based ID-level encoding with its key
+            and level hypervectors optimized on the task
+            (:class:`~nonvon.simulators.hdc.design.DesignedIDLevelEncoder`, in the spirit of
+            Basaklar et al., tinyML 2021; see that module for what follows the paper).
         model: ``"bsc"`` (packed XOR + popcount search) or ``"map"`` (float class vectors).
         learner: ``"joint"`` (class vectors trained with the encoder, binarized) or one of
             ``"centroid"``, ``"adapthd"``, ``"onlinehd"`` on the encoded training set.
         dimensions: hypervector length ``D``, 1 .. the packing limit.
         pad: zero-pad the last 64-bit word when ``D`` is not a multiple of 64.
-        layers: 1 or 2 encoder layers (EffHDC's MNIST models have both; 91.12% at D = 64
-            is their two-layer model).
-        weight_bits: bits per encoder weight, 1 (signs) .. 8.
-        input_threshold: an input feature in [0, 1] is the bit ``x >= input_threshold``
-            (EffHDC's MNIST code binarizes pixels at 0.2).
-        encoder_epochs, encoder_lr, encoder_batch_size: encoder training (Adam, cosine
-            learning-rate decay, batch normalization over each batch).
+        layers: learned encoder: 1 or 2 layers (EffHDC's MNIST models have both; 91.12% at
+            D = 64 is their two-layer model).
+        weight_bits: learned encoder: bits per weight, 1 (signs) .. 8.
+        input_threshold: learned encoder: an input feature in [0, 1] is the bit
+            ``x >= input_threshold`` (EffHDC's MNIST code binarizes pixels at 0.2).
+        encoder_epochs, encoder_lr, encoder_batch_size: encoder training or design (Adam,
+            cosine learning-rate decay; the learned encoder normalizes each batch).
         encoder_samples: training samples the encoder is trained on (a seeded subset);
             ``None`` = all of them.
         epochs, lr, margin, batch_size: class-vector retraining of the non-joint learners.
+        levels: designed encoder: input quantization levels, one level hypervector each
+            (2 .. 256).
     """
 
     def __post_init__(self) -> None:
         self._check_options(LOWDIM_ENCODERS, LOWDIM_LEARNERS)
+        integer("levels", self.levels, 2, HOST_LEVELS, example=4)
         # packing applies to binary class vectors; D's bounds (>= 1, <= MAX_DIMENSIONS) to both
         check_packable(self.dimensions, self.pad or self.model != "bsc")
         integer("layers", self.layers, 1, 2, example=2)
@@ -479,7 +487,7 @@ class LowDimConfig(_Retraining, _LowDimEncoding):
         optional(integer, "encoder_samples", self.encoder_samples, 2, example=10_000)
         self._check_retraining()
         q = max(1, 2 ** (self.weight_bits - 1) - 1)
-        if self.layers == 2 and self.dimensions * q > MAX_SUM:
+        if self.encoder == "learned" and self.layers == 2 and self.dimensions * q > MAX_SUM:
             raise ConfigError(
                 f"dimensions={self.dimensions} with weight_bits={self.weight_bits}: the second layer's "
                 f"integer sums (up to {self.dimensions * q:,}) would not be exact in float32",
@@ -487,11 +495,13 @@ class LowDimConfig(_Retraining, _LowDimEncoding):
 
 
 class HDCLowDim(HDCSimulator):
-    """Binary HDC at tens of dimensions: a trained encoder, packed Hamming search.
+    """Binary HDC at tens of dimensions: an encoder fitted to the task, packed Hamming search.
 
-    The encoder is fitted to the labelled training set (:mod:`.lowdim`); inference is the
-    same packed XOR + popcount search as :class:`HDCProjection`, and the encoder executes
-    integer adds and compares only (priced by the HDC presets).
+    The encoder is fitted to the labelled training set: trained integer threshold layers
+    (``encoder="learned"``, :mod:`.lowdim`; integer adds and compares) or an ID-level item
+    memory designed on the task (``encoder="designed"``, :mod:`.design`; the XOR, popcount
+    and compare operations of :class:`HDCIDLevel`). Inference is the same packed
+    XOR + popcount search as :class:`HDCProjection`.
     """
 
     Config = LowDimConfig
@@ -499,7 +509,13 @@ class HDCLowDim(HDCSimulator):
 
     @property
     def op_kinds(self) -> frozenset[str]:
-        kinds = {"sram_byte", "hv_read_bit", "host_transfer_byte", "cmp_int8", "add_int32", "cmp_int32"}
+        kinds = {"sram_byte", "hv_read_bit", "host_transfer_byte", "cmp_int32"}
+        if self.input_levels < HOST_LEVELS:
+            kinds.add("cmp_int8")  # requantizing the host's 8-bit codes
+        if self.config.encoder == "designed":
+            kinds |= IDLevelEncoder.config_op_kinds(self.config)
+        else:
+            kinds.add("add_int32")
         if self.config.model == "bsc":
             kinds |= {"xor_bit", "popcount_bit"}
         else:
@@ -508,10 +524,14 @@ class HDCLowDim(HDCSimulator):
 
     @property
     def input_levels(self) -> int:
+        if self.config.encoder == "designed":
+            return self.config.levels
         return 2  # one compare of the host's 8-bit code with the threshold per feature
 
     @property
     def capabilities(self) -> Capabilities:
+        if self.config.encoder == "designed":
+            return Capabilities(input_kinds=("image", "vector"), max_features=None)
         q = max(1, 2 ** (self.config.weight_bits - 1) - 1)
         return Capabilities(input_kinds=("image", "vector"), max_features=MAX_SUM // q)
 
@@ -536,10 +556,14 @@ class HDCLowDim(HDCSimulator):
                 f"use encoder_batch_size <= {self._encoder_samples(task)}")
 
     def _quantize(self, x: np.ndarray) -> torch.Tensor:
+        if self.config.encoder == "designed":
+            return quantize(x, self.config.levels)
         return binarize_inputs(x, self.config.input_threshold)
 
-    def _new_encoder(self, task: Task, seed: int, period_bits=None) -> LearnedEncoder:
+    def _new_encoder(self, task: Task, seed: int, period_bits=None):
         c = self.config
+        if c.encoder == "designed":
+            return DesignedIDLevelEncoder(task.n_features, c.dimensions, levels=c.levels, seed=seed)
         return LearnedEncoder(task.n_features, c.dimensions, layers=c.layers, weight_bits=c.weight_bits)
 
     def _fit(self, task: Task, *, seed: int, progress: bool) -> None:
@@ -551,9 +575,10 @@ class HDCLowDim(HDCSimulator):
         if c.encoder_samples is not None and c.encoder_samples < len(y):
             gen = torch.Generator().manual_seed(seed + 2)
             idx = torch.randperm(len(y), generator=gen)[:c.encoder_samples]
-        self.encoder = self._new_encoder(task, seed).fit(
-            xq[idx], y[idx], task.n_classes, epochs=c.encoder_epochs, lr=c.encoder_lr,
-            batch_size=c.encoder_batch_size, seed=seed)
+        enc = self._new_encoder(task, seed)
+        fit = enc.fit_design if c.encoder == "designed" else enc.fit
+        self.encoder = fit(xq[idx], y[idx], task.n_classes, epochs=c.encoder_epochs, lr=c.encoder_lr,
+                           batch_size=c.encoder_batch_size, seed=seed)
         self.tiebreak = torch.rand(c.dimensions, generator=torch.Generator().manual_seed(seed + 1)) < 0.5
         if c.learner == "joint":
             self.weights = bipolar(self.encoder.head_bits)
@@ -565,8 +590,8 @@ class HDCLowDim(HDCSimulator):
         self._set_class_vectors()
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Class accumulators, tie-break vector and the encoder's integer weights and thresholds
-        (stored: they are trained, not regenerated from a seed)."""
+        """Class accumulators, tie-break vector and the encoder's fitted state: integer weights and
+        thresholds, or the designed item memory (stored: they are trained, not regenerated)."""
         if self.weights is None:
             raise ConfigError(f"{self.name} has no trained state: it has not been fitted",
                               "call fit(task) first")
