@@ -139,7 +139,7 @@ class AnalogCrossbar(Simulator):
     paradigm = "analog"
     Config = AnalogConfig
     fixed: ClassVar[tuple[str, ...]] = ("device_type",)
-    quick: ClassVar[dict] = {"hidden": (128,), "epochs": 3, "batch_size": 64}
+    quick: ClassVar[dict] = {"hidden": (128,), "epochs": 2, "batch_size": 128, "lr": 5e-3}
     cost_hint: ClassVar[float] = 60.0
     op_kinds: ClassVar[frozenset[str]] = frozenset({k.name for k in K.KINDS} | set(DIGITAL_KINDS))
     #: The chip's DAC and ADC resolutions (inclusive), checked before any training.
