@@ -6,9 +6,9 @@ The digital network is converted to aihwkit-lightning's analog layers
 that states the chip: inputs split onto tiles of ``tile_rows`` rows, a learned input range per
 tile, the DAC and ADC resolutions and the ADC bound, per-column Gaussian weight clipping,
 per-column weight-noise injection and output noise during training, and, with a limited number
-of conductance levels, the weights discretized per column. ``AnalogOptimizer`` clips the
-weights after every step. Nothing of this is rewritten here: nonvon only reads the trained
-weights, biases and input ranges back (``analog_layers``).
+of conductance levels, the weights discretized per column; aihwkit-lightning's own
+``clip_weights`` clips them during training. Nothing of this is rewritten here: nonvon only
+reads the trained weights, biases and input ranges back (``analog_layers``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from nonvon.errors import ConfigError
-from nonvon.models.training import seeded_generator
-from nonvon.progress import progress_bar
+from nonvon.models.training import train_classifier
 
 __all__ = ["aihwkit_lightning", "rpu_config", "to_analog", "train_hwa", "analog_layers"]
 
@@ -86,33 +85,20 @@ def analog_layers(network: nn.Module) -> list[nn.Module]:
 
 def train_hwa(network: nn.Module, x, y, *, epochs: int, batch_size: int, lr: float, seed: int,
               device: torch.device, progress: bool, label: str) -> list[float]:
-    """Adam with cosine decay through ``AnalogOptimizer`` (weights clipped after each step)."""
-    from aihwkit_lightning.optim import AnalogOptimizer
-
-    gen = seeded_generator(seed)
-    network.to(device).train()
-    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    n = len(yt)
-    steps = epochs * (-(-n // batch_size))
+    """nonvon's training loop (:func:`~nonvon.models.training.train_classifier`: Adam, cosine
+    decay) with aihwkit-lightning's weight clip (``clip_weights``) applied before every forward
+    pass and once at the end, as its ``AnalogOptimizer`` applies it after every step."""
     layers = analog_layers(network)
-    opt = AnalogOptimizer(torch.optim.Adam, lambda: iter(layers), network.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-    loss_fn = nn.CrossEntropyLoss()
-    history = []
-    with progress_bar(progress) as bar:
-        task = bar.add_task(label, total=epochs, status="")
-        for _ in range(epochs):
-            order = torch.randperm(n, generator=gen).to(device)
-            total = torch.zeros((), device=device)
-            for i in range(0, n, batch_size):
-                idx = order[i:i + batch_size]
-                loss = loss_fn(network(xt[idx]), yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += loss.detach() * len(idx)
-            history.append(float(total) / n)
-            bar.update(task, advance=1, status=f"loss {history[-1]:.4f}")
-    network.eval()
-    return history
+
+    def clip(*_) -> None:
+        with torch.no_grad():
+            for layer in layers:
+                layer.clip_weights()
+
+    handle = network.register_forward_pre_hook(clip)
+    try:
+        return train_classifier(network, x, y, epochs=epochs, batch_size=batch_size, lr=lr,
+                                seed=seed, device=device, progress=progress, label=label)
+    finally:
+        handle.remove()
+        clip()
