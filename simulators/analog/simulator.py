@@ -311,6 +311,9 @@ class AnalogRRAM(AnalogCrossbar):
     """MLP on RRAM crossbars (NeuRRAM-like: 48 cores of 256x256 RRAM, Wan et al., Nature 608,
     504 (2022)); RRAM conductance relaxation over time."""
 
-    defaults: ClassVar[dict] = {"device_type": "rram", "max_tiles": 48}
+    # 4-bit signed weights (Wan et al. 2022, abstract: accuracy "comparable to software models
+    # quantized to four-bit weights"): 8 levels per device of a differential pair, 15 in all.
+    # 48 cores: from secondary summaries of the paper, not checked in its body (assumption).
+    defaults: ClassVar[dict] = {"device_type": "rram", "max_tiles": 48, "conductance_levels": 8}
     native_presets: ClassVar[tuple[str, ...]] = ("neurram-rram",)
     chip = "the NeuRRAM chip"
