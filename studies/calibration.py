@@ -286,6 +286,9 @@ def _sizes(sim, task) -> list[int]:
     net = getattr(sim, "network", None)
     if net is not None and hasattr(net, "sizes"):
         return list(net.sizes)
+    layers = getattr(sim, "layers", None)  # the analog simulators: (weight, bias, range) per layer
+    if layers:
+        return [layers[0][0].shape[1], *(w.shape[0] for w, *_ in layers)]
     return [task.n_features]
 
 
