@@ -83,3 +83,35 @@ def test_a_trained_networks_accuracy_matches_the_toolkit_with_noise_off():
     ours = sim.load_state_tensors(state, task).evaluate(task).accuracy
     assert theirs > 0.5
     assert abs(ours - theirs) <= ACCURACY_TOLERANCE
+
+
+def _drift_study():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "studies/analog_drift.py"
+    spec = importlib.util.spec_from_file_location("analog_drift_study", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_drift_study_writes_its_curve_and_reuses_its_training(tmp_path):
+    import json
+
+    mod = _drift_study()
+    assert mod.main(["--quick", "--sims", "analog-pcm", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "results.json").read_text())
+    times = [r["t_s"] for r in doc["rows"]]
+    assert times == [None, *mod.TIMES_S] and all(0 < r["accuracy"] <= 1 for r in doc["rows"])
+    assert (tmp_path / "drift.png").read_bytes()[:4] == b"\x89PNG"
+    assert mod.main(["--quick", "--sims", "analog-pcm", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())["rows"]
+    assert all(r["loaded"] for r in again)
+    assert [r["accuracy"] for r in again] == [r["accuracy"] for r in doc["rows"]]
+
+
+def test_the_drift_study_refuses_a_simulator_of_another_paradigm(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        _drift_study().main(["--sims", "gpu-mlp", "--out", str(tmp_path)])
+    assert err.value.code == 2 and "gpu-mlp" in capsys.readouterr().err
