@@ -65,6 +65,27 @@ def test_the_ledger_is_every_tile_of_every_layer_once_per_input(fitted):
     assert r.ledger.totals["aimc_tile_mvm"] == 50 * 6
 
 
+def test_a_cnn_counts_one_mvm_per_output_position():
+    task = digits_task()
+    sim = registry().simulator("analog-pcm-cnn", channels=(4, 8), dense=32, kernel=3, tile_rows=32,
+                               tile_cols=32)
+    gen = torch.Generator().manual_seed(0)
+    sizes = [(9, 4, 1), (36, 8, 2), (32, 32, 1), (32, 10, 1)]  # (in, out, row slices)
+    state = {"program_seed": torch.tensor([0])}
+    for i, (a, b, ns) in enumerate(sizes):
+        state |= {f"layer{i}.weight": torch.randn(b, a, generator=gen) / a**0.5,
+                  f"layer{i}.bias": torch.zeros(b), f"layer{i}.input_range": torch.ones(ns)}
+    per = sim.load_state_tensors(state, task).evaluate(task, limit=20).ledger.per_inference()
+    # conv1: 8x8 positions on 1 tile; conv2: 4x4 positions on 2 tiles (36 rows in 2 slices)
+    assert per["aimc_tile_mvm"] == 64 * 1 + 16 * 2 + 1 + 1
+    assert per["aimc_layer_pass"] == 64 + 16 + 1 + 1
+    assert per["aimc_dac_conversion"] == 64 * 9 + 16 * 36 + 32 + 32
+    assert per["aimc_adc_conversion"] == 64 * 4 + 16 * 8 * 2 + 32 + 10
+    # ReLU on each conv output, 3 compares per pooled output, ReLU and argmax of the dense layers
+    assert per["cmp_int8"] == (64 * 4 + 3 * 16 * 4) + (16 * 8 + 3 * 4 * 8) + 32 + 9
+    assert per["host_transfer_byte"] == 64 + 1
+
+
 def test_noise_free_reading_is_deterministic_and_drift_changes_the_weights(fitted):
     sim, _ = fitted
     w_ideal, _ = sim.read_weights(None)

@@ -63,25 +63,30 @@ def test_noise_free_mvm_matches_analog_linear_within_one_adc_step(dac, adc):
     assert float((diff < 1e-4 * step).float().mean()) > 0.99  # almost all outputs are identical
 
 
-def test_a_trained_networks_accuracy_matches_the_toolkit_with_noise_off():
+@pytest.mark.parametrize("name", ["analog-pcm", "analog-pcm-cnn"])
+def test_a_trained_networks_accuracy_matches_the_toolkit_with_noise_off(name):
+    from nonvon.models import cnn
+
     task = digits_task()
     off = {"prog_noise_scale": 0.0, "read_noise_scale": 0.0, "drift_scale": 0.0, "out_noise": 0.0}
-    sim = registry().simulator("analog-pcm", hidden=(48,), tile_rows=32, tile_cols=32, **off)
+    shape = {"hidden": (48,)} if name == "analog-pcm" else {"channels": (8, 16), "dense": 32, "kernel": 3}
+    sim = registry().simulator(name, tile_rows=32, tile_cols=32, **shape, **off)
     c = sim.config
     torch.manual_seed(0)
-    net = training.to_analog(mlp(64, c.hidden, 10), training.rpu_config(c))
-    x = task.x_train.reshape(len(task.x_train), -1)
-    training.train_hwa(net, x, task.y_train, epochs=3, batch_size=32, lr=3e-3, seed=0,
+    digital = mlp(64, c.hidden, 10) if c.model == "mlp" else cnn(8, c.channels, c.dense, 10, kernel=3)
+    net = training.to_analog(digital, training.rpu_config(c))
+    x = task.x_train.reshape(len(task.x_train), -1) if c.model == "mlp" else task.x_train
+    training.train_hwa(net, x, task.y_train, epochs=3, batch_size=32, lr=1e-2, seed=0,
                        device=torch.device("cpu"), progress=False, label="test")
+    xt = torch.from_numpy(task.x_test if c.model == "cnn" else task.x_test.reshape(len(task.x_test), -1))
     with torch.no_grad():
-        theirs = float(np.mean(net(torch.from_numpy(task.x_test.reshape(len(task.x_test), -1)))
-                               .argmax(1).numpy() == task.y_test))
+        theirs = float(np.mean(net(xt).argmax(1).numpy() == task.y_test))
     state = {"program_seed": torch.tensor([0])}
     for i, m in enumerate(training.analog_layers(net)):
-        state |= {f"layer{i}.weight": m.weight.detach(), f"layer{i}.bias": m.bias.detach(),
-                  f"layer{i}.input_range": m.input_range.detach()}
+        state |= {f"layer{i}.weight": m.weight.detach().reshape(m.weight.shape[0], -1),
+                  f"layer{i}.bias": m.bias.detach(), f"layer{i}.input_range": m.input_range.detach()}
     ours = sim.load_state_tensors(state, task).evaluate(task).accuracy
-    assert theirs > 0.5
+    assert theirs > 0.3  # it learned something (a tiny CNN learns slowly from 600 digits)
     assert abs(ours - theirs) <= ACCURACY_TOLERANCE
 
 

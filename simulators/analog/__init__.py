@@ -5,7 +5,8 @@ Everything nonvon needs of it comes through entry points (``nonvon.paradigms``,
 registers its op kinds (:mod:`.kinds`).
 
 Registered simulators: ``analog-pcm`` (:class:`AnalogPCM`) and ``analog-rram``
-(:class:`AnalogRRAM`), both :class:`AnalogCrossbar` with an :class:`AnalogConfig`; presets
+(:class:`AnalogRRAM`), MLPs, and their CNN variants ``analog-pcm-cnn`` and ``analog-rram-cnn``,
+all :class:`AnalogCrossbar` with an :class:`AnalogConfig`; presets
 in ``presets/`` (:data:`PRESET_DIR`): ``hermes-pcm`` and ``neurram-rram``.
 """
 
@@ -20,12 +21,14 @@ from nonvon.simulators.analog.simulator import (
     AnalogConfig,
     AnalogCrossbar,
     AnalogPCM,
+    AnalogPCMCNN,
     AnalogRRAM,
+    AnalogRRAMCNN,
 )
 
 __all__ = ["PARADIGM", "PRESET_DIR", "DRIFT_TIMES_S", "DEVICES", "PCM", "RRAM", "AnalogConfig",
-           "AnalogCrossbar", "AnalogPCM", "AnalogRRAM", "DeviceModel", "TileMap", "analog_linear",
-           "kinds", "program_layer", "split_sizes"]
+           "AnalogCrossbar", "AnalogPCM", "AnalogPCMCNN", "AnalogRRAM", "AnalogRRAMCNN",
+           "DeviceModel", "TileMap", "analog_linear", "kinds", "program_layer", "split_sizes"]
 
 #: The presets of this paradigm, registered by its own ``nonvon.presets`` entry point.
 PRESET_DIR = Path(__file__).with_name("presets")

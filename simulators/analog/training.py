@@ -77,10 +77,10 @@ def to_analog(network: nn.Module, rpu) -> nn.Module:
 
 
 def analog_layers(network: nn.Module) -> list[nn.Module]:
-    """The network's analog linear layers, in forward order."""
-    from aihwkit_lightning.nn import AnalogLinear
+    """The network's analog linear and convolution layers, in forward order."""
+    from aihwkit_lightning.nn import AnalogConv2d, AnalogLinear
 
-    return [m for m in network.modules() if isinstance(m, AnalogLinear)]
+    return [m for m in network.modules() if isinstance(m, (AnalogLinear, AnalogConv2d))]
 
 
 def train_hwa(network: nn.Module, x, y, *, epochs: int, batch_size: int, lr: float, seed: int,
