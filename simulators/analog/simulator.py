@@ -1,7 +1,8 @@
 """Analog in-memory computing simulators: ``analog-pcm`` (IBM HERMES-like PCM cores) and
-``analog-rram`` (NeuRRAM-like RRAM cores).
+``analog-rram`` (NeuRRAM-like RRAM cores), MLPs, and their CNN variants ``analog-pcm-cnn`` and
+``analog-rram-cnn``.
 
-An MLP is trained hardware-aware with IBM's aihwkit-lightning (:mod:`.training`), its layers
+An MLP (or a small CNN) is trained hardware-aware with IBM's aihwkit-lightning (:mod:`.training`), its layers
 are mapped onto crossbar tiles (:mod:`.crossbar`), the weights programmed once as differential
 conductance pairs with the device's programming noise (:mod:`.devices`), and every test input
 runs through the tiles as they read ``t_inference_s`` seconds after programming: drift and
