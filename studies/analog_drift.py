@@ -103,7 +103,7 @@ def plot(rows: list[dict], path: Path) -> None:
             ax.axhline(100 * target, ls=":", lw=1, color="grey")
     ax.set_xticks(list(TIMES_S), [TIME_LABELS[t] for t in TIMES_S])
     ax.set(xlabel="time after programming", ylabel="test accuracy (%)",
-           title="Analog crossbars: accuracy vs time after programming (8-bit DAC/ADC)")
+           title="Analog crossbars after programming (8-bit DAC and ADC)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
