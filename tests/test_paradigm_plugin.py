@@ -1,4 +1,5 @@
-"""A new paradigm from a package of its own: ``analog`` (an in-memory-computing crossbar).
+"""A new paradigm from a package of its own: ``analog-toy`` (a toy in-memory-computing crossbar;
+nonvon's own ``analog`` paradigm is a plugin too, so the toy takes another name).
 
 The plugin is written by the test into a folder outside the repository: one module and a
 ``*.dist-info`` with its entry points, on PYTHONPATH, exactly what an installed distribution
@@ -35,7 +36,7 @@ PLUGIN = textwrap.dedent('''
     from nonvon import register_op_kind
     from nonvon.paradigms import Paradigm
 
-    PARADIGM = Paradigm("analog", label="analog in-memory computing", order=50,
+    PARADIGM = Paradigm("analog-toy", label="toy analog crossbar", order=50,
                         colours=("COLOUR",), headline_presets=("analog-xbar-chip",))
     register_op_kind(OpKind("xbar_mac_analog", "op", "one multiply-accumulate in a crossbar "
                             "column (Ohm and Kirchhoff)", cost_class="compute"))
@@ -55,7 +56,7 @@ PLUGIN = textwrap.dedent('''
 
 
     class AnalogXbar(Simulator):
-        paradigm = "analog"
+        paradigm = "analog-toy"
         Config = XbarConfig
         op_kinds: ClassVar[frozenset[str]] = frozenset({"xbar_mac_analog", "xbar_column_adc",
                                                         "sram_byte"})
@@ -101,7 +102,7 @@ PLUGIN = textwrap.dedent('''
 PRESET = textwrap.dedent('''
     name = "analog-xbar-chip"
     description = "A test crossbar chip (every number a test value, not a measurement)"
-    paradigms = ["analog"]
+    paradigms = ["analog-toy"]
     boundary = "chip"
 
     [absent]
@@ -176,7 +177,7 @@ def test_a_paradigm_from_its_own_package_runs_through_compare_in_its_own_colour(
     assert "COMPARE EXIT 0" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["simulator"], r["paradigm"], r["preset"], r["boundary"]) for r in rows] == [
-        ("analog-xbar", "analog", "analog-xbar-chip", "chip")]
+        ("analog-xbar", "analog-toy", "analog-xbar-chip", "chip")]
     assert rows[0]["accuracy"] > 0.7 and rows[0]["energy_per_inference_j"] > 0
     assert set(rows[0]["ledger"]) == {"xbar_mac_analog", "xbar_column_adc", "sram_byte"}
     # its own colour in the figure: some pixels are exactly the paradigm's colour
@@ -185,7 +186,7 @@ def test_a_paradigm_from_its_own_package_runs_through_compare_in_its_own_colour(
     png = imread(out / "accuracy_vs_energy.png")[..., :3]
     rgb = [int(COLOUR[i:i + 2], 16) / 255 for i in (1, 3, 5)]
     assert (abs(png - rgb).max(-1) < 1.5 / 255).sum() > 20, "the analog point is not in its colour"
-    assert "| analog-xbar | analog |" in (out / "report.md").read_text()  # in the headline table
+    assert "| analog-xbar | analog-toy |" in (out / "report.md").read_text()  # in the headline table
 
 
 def test_the_plugin_passes_the_shipped_conformance_suite_from_its_own_folder(ran):
@@ -195,7 +196,7 @@ def test_the_plugin_passes_the_shipped_conformance_suite_from_its_own_folder(ran
 
 
 def test_a_preset_for_an_undeclared_paradigm_names_the_file_the_paradigm_and_the_fix(tmp_path):
-    assert "analog" not in paradigm_names()  # the plugin is not on this process's path
+    assert "analog-toy" not in paradigm_names()  # the plugin is not on this process's path
     path = tmp_path / "analog-xbar-chip.toml"
     path.write_text(PRESET.replace("[ops.xbar_mac_analog]", "[ops.mac_int8]")
                     .replace("[ops.xbar_column_adc]", "[ops.host_transfer_byte]"))
@@ -204,5 +205,5 @@ def test_a_preset_for_an_undeclared_paradigm_names_the_file_the_paradigm_and_the
     with pytest.raises(PresetError) as err:
         load_preset(path)
     text = str(err.value)
-    assert str(path) in text and "'analog'" in text
+    assert str(path) in text and "'analog-toy'" in text
     assert all(p in text for p in paradigm_names()) and "nonvon.paradigms" in text
