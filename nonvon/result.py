@@ -17,7 +17,7 @@ from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import DataError, invalid
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
-           "register_extra", "RawExtra", "extras_to_dict", "extras_from_dict", "find_extra"]
+           "register_extra", "RawExtra", "priced_fields", "extras_to_dict", "extras_from_dict", "find_extra"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
@@ -237,6 +237,18 @@ def _check_result(r: Result) -> None:
                           "simulator produced it (then fix the simulator)", DataError)
 
 
+def priced_fields(e: EnergyReport, ledger: OpLedger) -> dict[str, Any]:
+    """The fields of a modelled row that come from pricing ``ledger`` (``e``): the preset,
+    its boundary, the energies, latency and the ledger itself (``nonvon energy`` re-prices a
+    row with these alone)."""
+    return {"preset": e.preset, "boundary": e.boundary, "kind": "modelled",
+            "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
+            "energy_high_j": e.high_j, "energy_by_class_j": dict(e.energy_by_class_j),
+            "memory_placement": dict(e.placement), "energy_breakdown_j": dict(e.breakdown_j),
+            "latency_per_inference_s": e.latency_s, "ledger": ledger.per_inference(),
+            "ledger_totals": ledger.to_dict(), "assumptions": list(e.assumptions)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """What :meth:`Simulator.evaluate` returns; :meth:`priced` adds an energy report."""
@@ -288,15 +300,7 @@ class Result:
         """The row of this result as priced on its preset (see :meth:`priced`)."""
         if self.energy is None:
             raise ValueError("this result is not priced; call result.priced(preset) first")
-        e = self.energy
-        return {**self._base_row(), "preset": e.preset, "boundary": e.boundary, "kind": "modelled",
-                "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
-                "energy_high_j": e.high_j, "energy_by_class_j": dict(e.energy_by_class_j),
-                "memory_placement": dict(e.placement),
-                "energy_breakdown_j": dict(e.breakdown_j),
-                "latency_per_inference_s": e.latency_s, "ledger": self.ledger.per_inference(),
-                "ledger_totals": self.ledger.to_dict(),
-                "assumptions": list(e.assumptions)}
+        return {**self._base_row(), **priced_fields(self.energy, self.ledger)}
 
     def measured_rows(self) -> list[dict[str, Any]]:
         """One row per hardware measurement (e.g. NVML at batch 1 and 1024)."""

@@ -105,7 +105,7 @@ def test_energy_reprices_saved_ledgers(tmp_path, capsys):
     by_preset = {r["preset"]: r["energy_per_inference_j"] for r in rows}
     capsys.readouterr()
     assert run_cli("energy", str(out), "--preset", "cmos-7nm", "--json") == 0
-    repriced = json.loads(capsys.readouterr().out)
+    repriced = json.loads(capsys.readouterr().out)["priced"]
     assert repriced[0]["energy_j"] == pytest.approx(by_preset["cmos-7nm"], rel=1e-12)
     assert run_cli("energy", str(out), "--preset", "no-such-preset") == 2
 
