@@ -398,15 +398,23 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = T
         write_report(rows, out_dir)
 
 
+#: results.csv's columns after ``simulator``: which config of a sweep the row is (its label,
+#: and the overrides that made it as JSON), so that configs of one simulator stay apart.
+CSV_CONFIG_COLUMNS = ("config_label", "config")
+
+
 def csv_columns() -> list[str]:
     """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
-    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place."""
+    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place, and
+    :data:`CSV_CONFIG_COLUMNS` after ``simulator``."""
     cols = []
     for field in ROW_FIELDS:
         if field == "energy_by_class_j":
             cols += [f"energy_{c}_j" for c in COST_CLASSES]
         else:
             cols.append(field)
+        if field == "simulator":
+            cols += CSV_CONFIG_COLUMNS
     return cols
 
 
@@ -422,6 +430,7 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         flat = dict(row)
         flat["energy_breakdown_j"] = json.dumps(row.get("energy_breakdown_j", {}), sort_keys=True)
+        flat["config"] = json.dumps(row.get("config") or {}, sort_keys=True)
         by_class = row.get("energy_by_class_j") or {}
         for c in COST_CLASSES:
             flat[f"energy_{c}_j"] = by_class.get(c)
