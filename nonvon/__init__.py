@@ -32,13 +32,13 @@ from nonvon.errors import (
                                   UnknownNameError,
 )
 from nonvon.registry import Registry, registry
-from nonvon.result import Measurement, Result
+from nonvon.result import Measurement, Result, ResultsTable
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.tasks import Task
 
 __all__ = [
     "CATALOG", "Capabilities", "ConfigError", "DataError", "EnergyReport", "IncompatibleError",
     "Measurement", "NonvonError", "OpKind", "OpLedger", "Prediction", "Preset", "PresetError",
-    "Registry", "Result", "RunContext", "Simulator", "Task", "UnknownNameError", "compare", "load_preset",
-    "price", "register_op_kind", "registry",
+    "Registry", "Result", "ResultsTable", "RunContext", "Simulator", "Task", "UnknownNameError",
+    "compare", "load_preset", "price", "register_op_kind", "registry",
 ]

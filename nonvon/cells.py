@@ -51,7 +51,7 @@ from nonvon.context import RunContext
 from nonvon.energy_models import Preset
 from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import ConfigError, DataError, IncompatibleError, invalid
-from nonvon.result import ROW_FIELDS, Result, library_versions
+from nonvon.result import ROW_FIELDS, Result, flat_row, library_versions
 from nonvon.simulator import code_identity, is_execution_option
 from nonvon.tasks import Task
 
@@ -428,12 +428,9 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=csv_columns(), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in rows:
-        flat = dict(row)
+        flat = flat_row(row)
         flat["energy_breakdown_j"] = json.dumps(row.get("energy_breakdown_j", {}), sort_keys=True)
         flat["config"] = json.dumps(row.get("config") or {}, sort_keys=True)
-        by_class = row.get("energy_by_class_j") or {}
-        for c in COST_CLASSES:
-            flat[f"energy_{c}_j"] = by_class.get(c)
         w.writerow(flat)
     return buf.getvalue()
 

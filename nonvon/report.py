@@ -1126,6 +1126,20 @@ li { font-size: 14px; }
 """
 
 
+def html_table(header: Sequence[Any], body: Sequence[Any]) -> str:
+    """An HTML ``<table>`` of ``header`` and the rows of ``body`` (lists), every cell escaped."""
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n"
+                   for row in body if isinstance(row, list))
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody></table>"
+
+
+def results_html(rows: Sequence[dict[str, Any]]) -> str:
+    """The "All results" table of ``rows`` as HTML (what Jupyter shows for a result)."""
+    return html_table(*_results_table(rows))
+
+
 def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, bytes] | None = None,
                 title: str = "nonvon comparison") -> str:
     """A self-contained page: inline CSS, every figure a base64 data URI, no scripts or links."""
@@ -1146,11 +1160,8 @@ def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, b
             out.append("<ul>\n" + "".join(f"<li>{e(str(i))}</li>\n" for i in bl["ul"]) + "</ul>\n")
         elif "table" in bl and isinstance(bl["table"], dict):
             t = bl["table"]
-            head = "".join(f"<th>{e(str(h))}</th>" for h in t.get("header", []))
-            body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n"
-                           for row in t.get("rows", []) if isinstance(row, list))
-            out.append(f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n"
-                       f"<tbody>\n{body}</tbody></table></div>\n")
+            out.append(f"<div class=\"scroll\">{html_table(t.get('header', []), t.get('rows', []))}"
+                       "</div>\n")
         elif "img" in bl:
             name = _image_name(bl)
             data = images.get(name) if name else None

@@ -14,10 +14,11 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
 from nonvon.energy_models.catalog import COST_CLASSES
-from nonvon.errors import DataError, invalid
+from nonvon.errors import ConfigError, DataError, invalid
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
-           "register_extra", "RawExtra", "priced_fields", "extras_to_dict", "extras_from_dict", "find_extra"]
+           "register_extra", "RawExtra", "priced_fields", "flat_row", "rows_frame",
+           "ResultsTable", "extras_to_dict", "extras_from_dict", "find_extra"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
@@ -237,6 +238,82 @@ def _check_result(r: Result) -> None:
                           "simulator produced it (then fix the simulator)", DataError)
 
 
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with ``energy_by_class_j`` spread over one field per cost class
+    (``energy_compute_j``, ...; ``None`` where the row has none): one value per column, as in
+    results.csv and :meth:`Result.to_pandas`."""
+    flat = {k: v for k, v in row.items() if k != "energy_by_class_j"}
+    by_class = row.get("energy_by_class_j") or {}
+    for c in COST_CLASSES:
+        flat[f"energy_{c}_j"] = by_class.get(c)
+    return flat
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ConfigError("to_pandas() needs pandas, which is not installed",
+                          "pip install pandas (results.csv and results.json need nothing)") from None
+    return pandas
+
+
+def rows_frame(rows: list[dict[str, Any]]):
+    """A pandas DataFrame of results rows: one row each, results.csv's columns first (energy
+    by cost class one column per class), the other fields after them as they are."""
+    from nonvon.cells import csv_columns
+
+    pd = _pandas()
+    flat = [flat_row(r) for r in rows]
+    first = [c for c in csv_columns() if any(c in f for f in flat)]
+    rest = list(dict.fromkeys(k for f in flat for k in f if k not in first))
+    return pd.DataFrame(flat, columns=first + rest)
+
+
+class ResultsTable:
+    """The rows of a results folder (``results.json``), for notebooks: shown as a table in
+    Jupyter, and :meth:`to_pandas` for a DataFrame.
+
+    Example:
+        >>> table = ResultsTable.load("results")   # doctest: +SKIP
+        >>> table.to_pandas().groupby("preset").energy_per_inference_j.min()   # doctest: +SKIP
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], source: str = "") -> None:
+        self.rows = list(rows)
+        self.source = source
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ResultsTable:
+        """The rows of ``folder``/results.json, each checked (:func:`nonvon.cells.load_rows`)."""
+        from nonvon.cells import load_rows
+
+        return cls(load_rows(folder), str(folder))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __repr__(self) -> str:
+        return f"ResultsTable({len(self.rows)} rows" + (f" from {self.source})" if self.source
+                                                        else ")")
+
+    def _repr_html_(self) -> str:
+        from nonvon.report import results_html
+
+        return results_html(self.rows)
+
+    def to_pandas(self):
+        """A pandas DataFrame, one line per row (see :func:`rows_frame`).
+
+        Raises:
+            ConfigError: pandas is not installed.
+        """
+        return rows_frame(self.rows)
+
+
 def priced_fields(e: EnergyReport, ledger: OpLedger) -> dict[str, Any]:
     """The fields of a modelled row that come from pricing ``ledger`` (``e``): the preset,
     its boundary, the energies, latency and the ledger itself (``nonvon energy`` re-prices a
@@ -313,6 +390,34 @@ class Result:
                  "energy_breakdown_j": {"measured": m.energy_per_inference_j},
                  "latency_per_inference_s": m.latency_per_inference_s, "batch_size": m.batch_size,
                  "details": m.details} for m in self.measurements]
+
+    # -- notebooks -------------------------------------------------------------------
+    def rows(self) -> list[dict[str, Any]]:
+        """This result's rows: modelled on its preset (when priced) and one per hardware
+        measurement; unpriced and unmeasured, one row without energy (its ledger per
+        inference in ``ledger``)."""
+        out = ([self.modelled_row()] if self.energy is not None else []) + self.measured_rows()
+        return out or [{**self._base_row(), "preset": "", "kind": "unpriced",
+                        "ledger": self.ledger.per_inference()}]
+
+    def _repr_html_(self) -> str:
+        from nonvon.report import html_table, results_html
+
+        rows = self.rows()
+        if rows[0]["kind"] != "unpriced":
+            return results_html(rows)
+        ops = sorted(self.ledger.per_inference().items(), key=lambda kv: -kv[1])
+        return html_table(["task", "simulator", "seed", "accuracy", "not priced: ops per inference"],
+                          [[self.task, self.simulator, self.seed, f"{100 * self.accuracy:.2f}%",
+                            ", ".join(f"{k} {v:.4g}" for k, v in ops)]])
+
+    def to_pandas(self):
+        """A pandas DataFrame of :meth:`rows` (results.csv's columns first).
+
+        Raises:
+            ConfigError: pandas is not installed.
+        """
+        return rows_frame(self.rows())
 
     # -- JSON round trip -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
