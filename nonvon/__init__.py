@@ -32,8 +32,9 @@ from nonvon.errors import (
                                   UnknownNameError,
 )
 from nonvon.registry import Registry, registry
-from nonvon.result import Measurement, Result, ResultsTable
+from nonvon.result import Measurement, Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.tables import ResultsTable
 from nonvon.tasks import Task
 
 __all__ = [

@@ -49,9 +49,8 @@ from nonvon._io import (
 )
 from nonvon.context import RunContext
 from nonvon.energy_models import Preset
-from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import ConfigError, DataError, IncompatibleError, invalid
-from nonvon.result import ROW_FIELDS, Result, flat_row, library_versions
+from nonvon.result import Result, csv_columns, flat_row, library_versions
 from nonvon.simulator import code_identity, is_execution_option
 from nonvon.tasks import Task
 
@@ -396,26 +395,6 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = T
     atomic_write_text(out_dir / "results.csv", rows_to_csv(rows))
     if report:
         write_report(rows, out_dir)
-
-
-#: results.csv's columns after ``simulator``: which config of a sweep the row is (its label,
-#: and the overrides that made it as JSON), so that configs of one simulator stay apart.
-CSV_CONFIG_COLUMNS = ("config_label", "config")
-
-
-def csv_columns() -> list[str]:
-    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
-    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place, and
-    :data:`CSV_CONFIG_COLUMNS` after ``simulator``."""
-    cols = []
-    for field in ROW_FIELDS:
-        if field == "energy_by_class_j":
-            cols += [f"energy_{c}_j" for c in COST_CLASSES]
-        else:
-            cols.append(field)
-        if field == "simulator":
-            cols += CSV_CONFIG_COLUMNS
-    return cols
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:

@@ -18,7 +18,7 @@ from nonvon.errors import ConfigError, DataError, invalid
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
            "register_extra", "RawExtra", "priced_fields", "flat_row", "rows_frame",
-           "ResultsTable", "extras_to_dict", "extras_from_dict", "find_extra"]
+           "csv_columns", "CSV_CONFIG_COLUMNS", "extras_to_dict", "extras_from_dict", "find_extra"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
@@ -238,6 +238,26 @@ def _check_result(r: Result) -> None:
                           "simulator produced it (then fix the simulator)", DataError)
 
 
+#: results.csv's columns after ``simulator``: which config of a sweep the row is (its label,
+#: and the overrides that made it as JSON), so that configs of one simulator stay apart.
+CSV_CONFIG_COLUMNS = ("config_label", "config")
+
+
+def csv_columns() -> list[str]:
+    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
+    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place, and
+    :data:`CSV_CONFIG_COLUMNS` after ``simulator``."""
+    cols = []
+    for field in ROW_FIELDS:
+        if field == "energy_by_class_j":
+            cols += [f"energy_{c}_j" for c in COST_CLASSES]
+        else:
+            cols.append(field)
+        if field == "simulator":
+            cols += CSV_CONFIG_COLUMNS
+    return cols
+
+
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with ``energy_by_class_j`` spread over one field per cost class
     (``energy_compute_j``, ...; ``None`` where the row has none): one value per column, as in
@@ -261,57 +281,11 @@ def _pandas():
 def rows_frame(rows: list[dict[str, Any]]):
     """A pandas DataFrame of results rows: one row each, results.csv's columns first (energy
     by cost class one column per class), the other fields after them as they are."""
-    from nonvon.cells import csv_columns
-
     pd = _pandas()
     flat = [flat_row(r) for r in rows]
     first = [c for c in csv_columns() if any(c in f for f in flat)]
     rest = list(dict.fromkeys(k for f in flat for k in f if k not in first))
     return pd.DataFrame(flat, columns=first + rest)
-
-
-class ResultsTable:
-    """The rows of a results folder (``results.json``), for notebooks: shown as a table in
-    Jupyter, and :meth:`to_pandas` for a DataFrame.
-
-    Example:
-        >>> table = ResultsTable.load("results")   # doctest: +SKIP
-        >>> table.to_pandas().groupby("preset").energy_per_inference_j.min()   # doctest: +SKIP
-    """
-
-    def __init__(self, rows: list[dict[str, Any]], source: str = "") -> None:
-        self.rows = list(rows)
-        self.source = source
-
-    @classmethod
-    def load(cls, folder: str | Path) -> ResultsTable:
-        """The rows of ``folder``/results.json, each checked (:func:`nonvon.cells.load_rows`)."""
-        from nonvon.cells import load_rows
-
-        return cls(load_rows(folder), str(folder))
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def __repr__(self) -> str:
-        return f"ResultsTable({len(self.rows)} rows" + (f" from {self.source})" if self.source
-                                                        else ")")
-
-    def _repr_html_(self) -> str:
-        from nonvon.report import results_html
-
-        return results_html(self.rows)
-
-    def to_pandas(self):
-        """A pandas DataFrame, one line per row (see :func:`rows_frame`).
-
-        Raises:
-            ConfigError: pandas is not installed.
-        """
-        return rows_frame(self.rows)
 
 
 def priced_fields(e: EnergyReport, ledger: OpLedger) -> dict[str, Any]:

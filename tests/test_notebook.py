@@ -14,7 +14,8 @@ import nonvon
 from nonvon.cells import csv_columns, write_results
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
-from nonvon.result import Measurement, Result, ResultsTable
+from nonvon.result import Measurement, Result
+from nonvon.tables import ResultsTable
 
 
 def _result(**kw):
