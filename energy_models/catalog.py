@@ -3,7 +3,9 @@
 A ledger may only hold kinds listed here, and a preset may only price kinds
 listed here, so a typo is an error rather than a silently unpriced operation.
 Paradigm plugins add their kinds with :func:`register_op_kind` (in the module
-that defines the simulator) or by adding them to ``_BUILTIN`` below.
+that defines the simulator) or by adding them to ``_BUILTIN`` below; a preset may declare
+the kinds it prices in its ``[kinds]`` table (energy_models.preset), so that it prices
+shared results without the plugin that counts them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from types import MappingProxyType
 
 from nonvon.errors import ConfigError, unknown
 
-__all__ = ["OpKind", "CATALOG", "get_op_kind", "register_op_kind", "TIME_UNIT", "COST_CLASSES",
-           "MEMORY_LEVELS"]
+__all__ = ["OpKind", "CATALOG", "ORIGINS", "get_op_kind", "register_op_kind", "unregister_op_kind",
+           "clash", "TIME_UNIT", "COST_CLASSES", "MEMORY_LEVELS"]
 
 TIME_UNIT = "s"  # kinds in seconds are device time, priced by a power in watts
 
@@ -156,6 +158,10 @@ _BUILTIN: list[OpKind] = [
 
 _catalog: dict[str, OpKind] = {}
 CATALOG: Mapping[str, OpKind] = MappingProxyType(_catalog)
+#: Who defined each kind: ``"nonvon"`` for the built-ins, a plugin's module, or a preset file
+#: (``preset NAME (PATH)``) that declared it in its ``[kinds]`` table.
+_origins: dict[str, str] = {}
+ORIGINS: Mapping[str, str] = MappingProxyType(_origins)
 
 
 def get_op_kind(name: str) -> OpKind:
@@ -165,11 +171,31 @@ def get_op_kind(name: str) -> OpKind:
         raise unknown("op kind", name, list(_catalog)) from None
 
 
-def register_op_kind(kind: OpKind) -> OpKind:
-    """Add a kind to the catalog (idempotent for an identical definition)."""
+def clash(old: OpKind, new: OpKind) -> list[str]:
+    """What two definitions of one kind disagree on that pricing depends on (unit, cost
+    class, memory level); a description or Landauer bits differing is no clash."""
+    return [f"{f} {getattr(old, f)!r} vs {getattr(new, f)!r}"
+            for f in ("unit", "cost_class", "memory_level") if getattr(old, f) != getattr(new, f)]
+
+
+def register_op_kind(kind: OpKind, origin: str | None = None) -> OpKind:
+    """Add a kind to the catalog (idempotent for an identical definition).
+
+    Args:
+        kind: the definition.
+        origin: who defines it, shown by ``nonvon list --ops`` and in clash errors (default:
+            the calling module).
+    """
+    if origin is None:
+        import inspect
+
+        frame = inspect.currentframe()
+        caller = frame.f_back if frame is not None else None
+        origin = caller.f_globals.get("__name__", "?") if caller is not None else "?"
     old = _catalog.get(kind.name)
     if old is not None and old != kind:
-        raise ConfigError(f"op kind {kind.name!r} is already defined differently: {old}",
+        raise ConfigError(f"op kind {kind.name!r} is already defined differently by "
+                          f"{_origins.get(kind.name, '?')}: {old}",
                           "pick another name or reuse the existing kind")
     if kind.unit not in ("op", "byte", "bit", "event", TIME_UNIT):
         raise ConfigError(f"op kind {kind.name!r} has unknown unit {kind.unit!r}",
@@ -183,8 +209,15 @@ def register_op_kind(kind: OpKind) -> OpKind:
                           f"cost_class={kind.cost_class!r}",
                           f"memory kinds name a level ({', '.join(MEMORY_LEVELS)}); others none")
     _catalog[kind.name] = kind
+    _origins.setdefault(kind.name, origin)
     return kind
 
 
+def unregister_op_kind(name: str) -> None:
+    """Remove a kind (a preset that declared it failed to load after registering it)."""
+    _catalog.pop(name, None)
+    _origins.pop(name, None)
+
+
 for _kind in _BUILTIN:  # built-ins pass the same checks as a plugin's kinds
-    register_op_kind(_kind)
+    register_op_kind(_kind, "nonvon")

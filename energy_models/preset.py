@@ -20,6 +20,11 @@ A preset file looks like this (see ``docs/energy-model.md``)::
     power_w = 0.0
     source = "..."
 
+    [kinds.dendrite_event]   # optional: op kinds it prices that no installed plugin may define
+    unit = "event"           # op, byte, bit, event or s
+    cost_class = "compute"   # compute, memory (then memory_level), interconnect, io, static
+    description = "one dendritic plateau event"
+
     [ops.mac_fp32]
     energy_pj = 4.6          # nominal energy per count (pJ); for kinds in seconds: power_w
     low_pj = 3.0             # optional bounds (default: the nominal value)
@@ -38,7 +43,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from nonvon.energy_models.catalog import COST_CLASSES, TIME_UNIT, get_op_kind
+from nonvon.energy_models.catalog import (
+    CATALOG,
+    COST_CLASSES,
+    ORIGINS,
+    TIME_UNIT,
+    OpKind,
+    clash,
+    get_op_kind,
+    register_op_kind,
+    unregister_op_kind,
+)
 from nonvon.errors import NonvonError, PresetError, invalid
 
 __all__ = ["OpPrice", "Preset", "load_preset", "BOUNDARIES", "classes_within"]
@@ -103,6 +118,8 @@ class Preset:
     #: ``{distribution: version}`` of the installed distribution whose entry point gave it
     #: (empty for a preset read from a file by path); rows priced on it record this.
     provided_by: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The op kinds its ``[kinds]`` table declares (a self-describing preset).
+    declared_kinds: Mapping[str, OpKind] = dataclasses.field(default_factory=dict)
 
     def can_price(self, op_kinds) -> list[str]:
         """The kinds in ``op_kinds`` this preset has no price for (empty if it prices all)."""
@@ -213,8 +230,27 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
         raise PresetError(f"{where}: missing 'name'", 'add `name = "my-device"` at the top')
     where = f"preset {name!r}" + (f" ({path})" if path else "")
     _reject_unknown_keys(data, {"name", "description", "paradigms", "boundary", "absent", "memory",
-                                "source", "static", "ops", "bound"}, where)
-    paradigms = _paradigms(data.get("paradigms"), where)
+                                "source", "static", "ops", "bound", "kinds"}, where)
+    declared = _declared_kinds(data.get("kinds", {}), where)
+    paradigms = _paradigms(data.get("paradigms"), where, self_describing=bool(declared))
+    added = []
+    try:
+        for kind in declared.values():  # before the ops are read; taken back if refused
+            if kind.name not in CATALOG:
+                try:
+                    register_op_kind(kind, where)
+                except NonvonError as e:
+                    raise PresetError(f"{where}, [kinds.{kind.name}]: {e.message}", e.hint) from None
+                added.append(kind)
+        preset = _build(data, name, where, path, paradigms, declared)
+    except BaseException:
+        for kind in added:
+            unregister_op_kind(kind.name)
+        raise
+    return preset
+
+
+def _build(data: Mapping, name: str, where: str, path: str, paradigms, declared) -> Preset:
     bound = data.get("bound", False)
     if not isinstance(bound, bool):
         raise PresetError(f"{where}: bound = {bound!r} is not true or false",
@@ -267,13 +303,61 @@ def preset_from_dict(data: Mapping, path: str = "") -> Preset:
                     paradigms=tuple(paradigms), ops=MappingProxyType(ops), boundary=boundary,
                     absent=MappingProxyType(absent), onchip_bytes=onchip, sram_tiers=tiers,
                     memory_source=mem_src, static_power_w=power, static_low_w=s_low,
-                    static_high_w=s_high, static_source=s_src, path=path, bound=bound)
+                    static_high_w=s_high, static_source=s_src, path=path, bound=bound,
+                    declared_kinds=MappingProxyType(declared))
     _check_boundary(preset, where)
     return preset
 
 
-def _paradigms(value, where: str) -> tuple[str, ...]:
-    """The preset's paradigms, each one a plugin declared (nonvon.paradigms)."""
+#: Keys of a ``[kinds.<name>]`` table and the OpKind field each fills.
+_KIND_KEYS = {"unit", "cost_class", "description", "output_bits", "memory_level"}
+
+
+def _declared_kinds(table, where: str) -> dict[str, OpKind]:
+    """The op kinds a self-describing preset declares (``[kinds.<name>]`` with unit, cost
+    class and description), each checked like a plugin's and against the catalog: a kind
+    already defined must agree on unit, cost class and memory level."""
+    if not isinstance(table, dict):
+        raise PresetError(f"{where}: [kinds] must be a table",
+                          'write [kinds.<name>] tables with unit, cost_class and description')
+    out = {}
+    for name, t in table.items():
+        w = f"{where}, [kinds.{name}]"
+        if not isinstance(t, dict):
+            raise PresetError(f"{w}: expected a table",
+                              f'write [kinds.{name}] with unit, cost_class and description')
+        _reject_unknown_keys(t, _KIND_KEYS, w)
+        for key in ("unit", "cost_class", "description"):
+            if not isinstance(t.get(key), str) or not t[key].strip():
+                raise PresetError(f"{w}: missing {key!r}",
+                                  f"add `{key} = \"...\"` (see `nonvon list --ops` for the "
+                                  "catalog's kinds)")
+        bits = t.get("output_bits", 0)
+        if isinstance(bits, bool) or not isinstance(bits, int) or bits < 0:
+            raise PresetError(f"{w}: output_bits = {bits!r}",
+                              "bits the op overwrites, an integer >= 0 (0: no Landauer floor)")
+        kind = OpKind(name, t["unit"], t["description"].strip(), bits, t["cost_class"],
+                      t.get("memory_level", ""))
+        old = CATALOG.get(name)
+        if old is not None:
+            differ = clash(old, kind)
+            if differ:
+                raise PresetError(
+                    f"{w}: op kind {name!r} clashes with its definition by "
+                    f"{ORIGINS.get(name, '?')} ({'; '.join(differ)})",
+                    f"match the catalog (unit {old.unit!r}, cost_class {old.cost_class!r}"
+                    + (f", memory_level {old.memory_level!r}" if old.memory_level else "")
+                    + "), or give your kind another name (`nonvon list --ops` lists them)")
+            out[name] = old
+            continue
+        out[name] = kind
+    return out
+
+
+def _paradigms(value, where: str, self_describing: bool = False) -> tuple[str, ...]:
+    """The preset's paradigms, each one a plugin declared (nonvon.paradigms). A preset that
+    declares its op kinds may also name a paradigm whose plugin is not installed here (it
+    prices results shared from elsewhere)."""
     from nonvon.paradigms import broken_paradigms, paradigm_names
 
     known = paradigm_names()
@@ -281,7 +365,7 @@ def _paradigms(value, where: str) -> tuple[str, ...]:
         raise PresetError(f"{where}: paradigms = {value!r}",
                           f"give a non-empty list of paradigm names, e.g. {known[:2]}")
     unknown = [p for p in value if p not in known]
-    if unknown:
+    if unknown and not self_describing:
         hint = (f"known paradigms: {', '.join(known)}; list one of these, or declare "
                 f"{unknown[0]!r} with a Paradigm in the nonvon.paradigms entry-point group of the "
                 "plugin that brings it (docs/adding-a-device.md)")

@@ -35,12 +35,12 @@ from nonvon.importers import load_network
 from nonvon.registry import Registry, registry
 from nonvon.result import Measurement, Result
 from nonvon.simulator import Capabilities, Prediction, Simulator
+from nonvon.tables import ResultsTable
 from nonvon.tasks import Task
 
 __all__ = [
     "CATALOG", "Capabilities", "ConfigError", "DataError", "EnergyReport", "IncompatibleError",
     "Measurement", "NonvonError", "OpKind", "OpLedger", "Prediction", "Preset", "PresetError",
-    "Registry", "Result", "RunContext", "Simulator", "Task", "UnknownNameError", "compare", "load_network",
-    "load_preset",
-    "price", "register_op_kind", "registry",
+    "Registry", "Result", "ResultsTable", "RunContext", "Simulator", "Task", "UnknownNameError",
+    "compare", "load_network", "load_preset", "price", "register_op_kind", "registry",
 ]

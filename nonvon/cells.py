@@ -49,9 +49,8 @@ from nonvon._io import (
 )
 from nonvon.context import RunContext
 from nonvon.energy_models import Preset
-from nonvon.energy_models.catalog import COST_CLASSES
 from nonvon.errors import ConfigError, DataError, IncompatibleError, invalid
-from nonvon.result import ROW_FIELDS, Result, library_versions
+from nonvon.result import Result, csv_columns, flat_row, library_versions
 from nonvon.simulator import code_identity, is_execution_option
 from nonvon.tasks import Task
 
@@ -398,18 +397,6 @@ def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = T
         write_report(rows, out_dir)
 
 
-def csv_columns() -> list[str]:
-    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
-    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place."""
-    cols = []
-    for field in ROW_FIELDS:
-        if field == "energy_by_class_j":
-            cols += [f"energy_{c}_j" for c in COST_CLASSES]
-        else:
-            cols.append(field)
-    return cols
-
-
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     """The rows as CSV (:func:`csv_columns`): a spreadsheet gets one number per cell, so the
     energy by cost class is one column per class (empty where a row has none, e.g. a
@@ -420,11 +407,9 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=csv_columns(), extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in rows:
-        flat = dict(row)
+        flat = flat_row(row)
         flat["energy_breakdown_j"] = json.dumps(row.get("energy_breakdown_j", {}), sort_keys=True)
-        by_class = row.get("energy_by_class_j") or {}
-        for c in COST_CLASSES:
-            flat[f"energy_{c}_j"] = by_class.get(c)
+        flat["config"] = json.dumps(row.get("config") or {}, sort_keys=True)
         w.writerow(flat)
     return buf.getvalue()
 

@@ -99,6 +99,9 @@ def cmd_list(args) -> None:
                          "description": p.description, "path": p.path}
                         for p in sorted(reg.presets.values(), key=lambda p: p.name)],
             "broken": [{"name": b.name, "group": b.group, "error": b.error} for b in broken]}
+    if args.ops:  # after the simulators were built: their plugins' kinds are registered
+        _list_ops(reg, args.json)
+        return
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -126,6 +129,37 @@ def cmd_list(args) -> None:
         for b in info["broken"]:
             t.add_row(*map(escape, (b["name"], b["group"], b["error"])))
         con.print(t)
+
+
+def op_catalog(reg) -> list[dict[str, Any]]:
+    """Every op kind in the catalog: unit, cost class, memory level, description, who
+    defined it (``nonvon``, a plugin's module or a preset file) and the registered presets
+    that price it."""
+    from nonvon.energy_models.catalog import CATALOG, COST_CLASSES, ORIGINS
+
+    return [{"name": k.name, "unit": k.unit, "cost_class": k.cost_class,
+             "memory_level": k.memory_level, "output_bits": k.output_bits,
+             "description": k.description, "defined_by": ORIGINS.get(k.name, "?"),
+             "presets": sorted(p.name for p in reg.presets.values() if k.name in p.ops)}
+            for k in sorted(CATALOG.values(), key=lambda k: (COST_CLASSES.index(k.cost_class), k.name))]
+
+
+def _list_ops(reg, as_json: bool) -> None:
+    ops = op_catalog(reg)
+    if as_json:
+        print(json.dumps({"ops": ops}, indent=2))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table("op kind", "unit", "class", "priced by", "description",
+              title=f"op catalog ({len(ops)} kinds)")
+    for o in ops:
+        cls = o["cost_class"] + (f" ({o['memory_level']})" if o["memory_level"] else "")
+        origin = "" if o["defined_by"] == "nonvon" else f" [defined by {o['defined_by']}]"
+        t.add_row(*map(escape, (o["name"], o["unit"], cls, ", ".join(o["presets"]) or "-",
+                                o["description"] + origin)))
+    _console().print(t)
 
 
 def _print_table(rows) -> None:
@@ -182,41 +216,55 @@ def cmd_report(args) -> None:
 
 
 def cmd_energy(args) -> None:
-    """Re-price saved ledgers (a results folder, results.json or a result JSON) on a preset."""
-    from nonvon.compare import load_cell, load_rows
-    from nonvon.energy_models import OpLedger, price
+    """Price saved ledgers (a results folder, results.json or a result JSON) on a preset: every
+    cell it can price, the rest listed with the reason; exit 1 when some were left unpriced."""
+    from nonvon.compare import load_cell
     from nonvon.registry import registry
     from nonvon.report import format_si
+    from nonvon.reprice import reprice_folder, reprice_rows
 
     path = Path(args.source)
-    preset = registry().preset(args.preset)
+    preset = registry().preset(args.preset)  # first: it may declare the op kinds of the ledgers
+    sims = [n for item in args.sim for n in _csv(item)] or None
     if path.is_dir() or path.name == "results.json":
-        rows = load_rows(path if path.is_dir() else path.parent)
-        cells = {}
-        for r in rows:
-            if r["kind"] == "modelled":
-                cfg = f"[{r['config_label']}]" if r.get("config_label") else ""
-                cells.setdefault((r["task"], r["simulator"] + cfg, r["seed"], r.get("cell")),
-                                 r["ledger_totals"])
-        items = [(f"{t} / {s} / seed {seed}", OpLedger.from_dict(led))
-                 for (t, s, seed, _), led in cells.items()]
+        outcome = reprice_folder(path, preset, simulators=sims, write=not args.no_write)
+        written = outcome.priced and not args.no_write
     else:
-        result = load_cell(path).result  # a cached cell, or a Result saved on its own
-        items = [(f"{result.task} / {result.simulator} / seed {result.seed}", result.ledger)]
-    if not items:
-        raise ConfigError(f"no ledgers found in {path}", "point at a folder written by `nonvon compare`")
-    out = []
-    for label, ledger in items:
-        rep = price(ledger, preset)
-        out.append({"cell": label, **rep.to_dict()})
-        if not args.json:
-            print(f"{label}: {format_si(rep.energy_j, 'J')} per inference on {preset.name} "
-                  f"({format_si(rep.low_j, 'J')} - {format_si(rep.high_j, 'J')}), "
-                  f"latency {format_si(rep.latency_s, 's')}")
-            for k, v in sorted(rep.breakdown_j.items(), key=lambda kv: -kv[1]):
-                print(f"    {k:<16} {format_si(v, 'J')}")
+        cell = load_cell(path)  # a cached cell, or a Result saved on its own
+        r = cell.result
+        row = {**r._base_row(), "kind": "modelled", "ledger_totals": r.ledger.to_dict()}
+        outcome = reprice_rows([row], preset, simulators=sims)
+        written = False
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(json.dumps({"preset": preset.name, "priced": [
+            {"cell": _cell_label(r), "energy_j": r["energy_per_inference_j"],
+             "low_j": r["energy_low_j"], "high_j": r["energy_high_j"],
+             "latency_s": r["latency_per_inference_s"], "boundary": r["boundary"],
+             "energy_by_class_j": r["energy_by_class_j"], "breakdown_j": r["energy_breakdown_j"]}
+            for r in outcome.priced],
+            "unpriced": [{"cell": c, "why": why} for c, why in outcome.unpriced]}, indent=2))
+    else:
+        for r in outcome.priced:
+            lat = r["latency_per_inference_s"]
+            print(f"{_cell_label(r)}: {format_si(r['energy_per_inference_j'], 'J')} per inference "
+                  f"on {preset.name} ({format_si(r['energy_low_j'], 'J')} - "
+                  f"{format_si(r['energy_high_j'], 'J')}), latency {format_si(lat, 's')}")
+            for k, v in sorted(r["energy_breakdown_j"].items(), key=lambda kv: -kv[1]):
+                print(f"    {k:<20} {format_si(v, 'J')}")
+    for c, why in outcome.unpriced:
+        print(f"not priced on {preset.name}: {c}: {why}", file=sys.stderr)
+    print(f"priced {len(outcome.priced)} cell(s) on {preset.name}, {len(outcome.unpriced)} left "
+          "unpriced" + (f"; rewrote {path if path.is_dir() else path.parent}/results.json, "
+                        "results.csv, report.md, report.html and figures" if written else ""),
+          file=sys.stderr)
+    if outcome.unpriced:
+        sys.exit(1)
+
+
+def _cell_label(row) -> str:
+    from nonvon.reprice import cell_label
+
+    return cell_label(row)
 
 
 def cmd_recount(args) -> None:
@@ -288,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", help="registered tasks, simulators, presets and broken plugins")
     s.add_argument("--json", action="store_true", help="machine-readable (docs/schema.md)")
+    s.add_argument("--ops", action="store_true", help="the op catalog: every op kind with its "
+                   "unit, cost class and the presets that price it")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("compare", help="train, evaluate and price simulators on tasks")
@@ -313,10 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", help="folder written by `nonvon compare`")
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("energy", help="re-price saved ledgers with another preset")
+    s = sub.add_parser("energy", help="price saved ledgers on another preset and rebuild the report; "
+                       "exit 1 when some cells could not be priced")
     s.add_argument("source", help="results folder, results.json, or a saved result JSON")
     s.add_argument("--preset", required=True, help="preset name or TOML path")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--sim", action="append", default=[], metavar="NAME[,NAME]",
+                   help="price only these simulators' cells (repeatable)")
+    s.add_argument("--no-write", action="store_true",
+                   help="print the prices only; leave results.json and the report as they are")
+    s.add_argument("--json", action="store_true",
+                   help='{"preset", "priced": [...], "unpriced": [{"cell", "why"}]} on stdout')
     s.set_defaults(func=cmd_energy)
 
     s = sub.add_parser("recount", help="evaluate cached cells again from their stored parameters "

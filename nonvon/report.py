@@ -30,6 +30,7 @@ import itertools
 import json
 import math
 import re
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,68 @@ def is_bound_preset(name: str) -> bool:
 
 
 def _row_label(row: dict[str, Any]) -> str:
-    return f"{row['simulator']} @ {row['preset']}"
+    return f"{sim_label(row)} @ {row['preset']}"
+
+
+def sim_label(row: dict[str, Any]) -> str:
+    """``simulator[config label]``: the simulator and what tells this config of it from the
+    others of a sweep (rows of :func:`seed_summary` already carry it in ``simulator``)."""
+    cfg = row.get("config_label")
+    return f"{row['simulator']}[{cfg}]" if cfg and not row.get("n_seeds") else row["simulator"]
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def seed_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (task, simulator config, preset, kind): the rows of its seeds merged.
+
+    Each is the group's first row with ``simulator`` set to :func:`sim_label`, the accuracy,
+    energies (nominal, low, high, by class, per kind) and latency replaced by their means over
+    the seeds, and ``n_seeds``, ``seeds``, ``accuracy_sd`` and ``energy_sd_j`` (sample
+    standard deviations) added. Figures and the headline, Pareto and across-seeds tables
+    are drawn from these, so a sweep's configs stay apart and its seeds give error bars.
+    """
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        key = (r["task"], sim_label(r), r["preset"], r["kind"], row_boundary(r))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (_, label, *_), rs in groups.items():
+        acc, acc_sd = _mean_sd([r["accuracy"] for r in rs])
+        energy, e_sd = _mean_sd([r["energy_per_inference_j"] for r in rs])
+        merged = {**rs[0], "simulator": label, "accuracy": acc, "energy_per_inference_j": energy,
+                  "accuracy_sd": acc_sd, "energy_sd_j": e_sd, "n_seeds": len(rs),
+                  "seeds": [r.get("seed") for r in rs]}
+        for field in ("energy_low_j", "energy_high_j", "latency_per_inference_s"):
+            vals = [r.get(field) for r in rs]
+            if all(isinstance(v, (int, float)) for v in vals):
+                merged[field] = statistics.fmean(vals)
+        for field in ("energy_by_class_j", "energy_breakdown_j"):
+            dicts = [r.get(field) or {} for r in rs]
+            keys = dict.fromkeys(k for d in dicts for k in d)
+            merged[field] = {k: (statistics.fmean(d.get(k) or 0.0 for d in dicts)
+                                 if any(d.get(k) is not None for d in dicts) else None)
+                             for k in keys}
+        out.append(merged)
+    return out
+
+
+def _pm(mean: float, sd: float, n: int, fmt) -> str:
+    """``mean ± sd`` when there is more than one seed, else the value alone."""
+    return f"{fmt(mean)} ± {fmt(sd)}" if n > 1 else fmt(mean)
+
+
+def _acc(r: dict[str, Any]) -> str:
+    return _pm(r["accuracy"], r.get("accuracy_sd", 0.0), r.get("n_seeds", 1),
+               lambda v: f"{100 * v:.2f}%")
+
+
+def _energy_text(r: dict[str, Any]) -> str:
+    return _pm(r["energy_per_inference_j"], r.get("energy_sd_j", 0.0), r.get("n_seeds", 1),
+               lambda v: format_si(v, "J"))
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -242,13 +304,15 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _results_table(rows):
-    header = ["task", "simulator", "precision", "preset", "boundary", "kind", "accuracy",
-              "energy / inference (low-high)", "latency / inference", "fit time", "eval time"]
+    header = ["task", "simulator", "config", "seed", "precision", "preset", "boundary", "kind",
+              "accuracy", "energy / inference (low-high)", "latency / inference", "fit time",
+              "eval time"]
     body = []
     for r in rows:
         rng = (f" ({format_si(r.get('energy_low_j'), 'J')} - {format_si(r.get('energy_high_j'), 'J')})"
                if r["kind"] == "modelled" else "")
-        body.append([r["task"], r["simulator"], r.get("precision") or "n/a", r["preset"],
+        body.append([r["task"], r["simulator"], r.get("config_label") or "default",
+                     str(r.get("seed", "")), r.get("precision") or "n/a", r["preset"],
                      row_boundary(r), r["kind"], f"{100 * r['accuracy']:.2f}%",
                      f"{format_si(r['energy_per_inference_j'], 'J')}{rng}",
                      format_si(r.get("latency_per_inference_s"), "s"),
@@ -266,11 +330,24 @@ def _pyplot():
     return plt
 
 
+class FigureBytes(bytes):
+    """A figure's PNG bytes, with the same figure as SVG (``svg``) for papers."""
+
+    svg: bytes | None = None
+
+
 def _png(fig) -> bytes:
+    """The figure as PNG bytes (a :class:`FigureBytes` that also holds its SVG)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    vec = io.BytesIO()
+    # no date and fixed element ids: the same rows give the same SVG
+    with _pyplot().rc_context({"svg.hashsalt": "nonvon"}):
+        fig.savefig(vec, format="svg", bbox_inches="tight", metadata={"Date": None})
     _pyplot().close(fig)
-    return buf.getvalue()
+    out = FigureBytes(buf.getvalue())
+    out.svg = vec.getvalue()
+    return out
 
 
 def _simulator_colours(rows) -> dict[str, str]:
@@ -329,13 +406,17 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
                 continue
             acc = 100 * r["accuracy"]
             c = colours[r["simulator"]]
+            yerr = 100 * r.get("accuracy_sd", 0.0)  # across seeds (seed_summary rows)
             if r["kind"] == "measured":
                 ax.plot(e, acc, _MEASURED_MARKER, color=c, mec="black", ms=17, mew=1.2, zorder=5)
+                if yerr:
+                    ax.errorbar(e, acc, yerr=yerr, fmt="none", ecolor=c, capsize=3, zorder=5)
                 continue
             shape, fill = markers[r["preset"]]
             bound = is_bound_preset(r["preset"])
             lo, hi = r.get("energy_low_j") or e, r.get("energy_high_j") or e
-            ax.errorbar(e, acc, xerr=[[max(e - lo, 0.0)], [max(hi - e, 0.0)]], fmt=shape,
+            ax.errorbar(e, acc, xerr=[[max(e - lo, 0.0)], [max(hi - e, 0.0)]],
+                        yerr=yerr or None, fmt=shape,
                         color=c, ecolor=c, mec=c if bound else "black", ms=8, capsize=3,
                         fillstyle="none" if bound else fill, mfc="none" if bound else c,
                         mfcalt="white", zorder=4)
@@ -353,7 +434,8 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
                             fontsize=7.5, fontweight="bold", zorder=6)
                 what = (f"{r['simulator']}, measured {r['preset']}" if r["kind"] == "measured"
                         else _row_label(r))
-                listing.append(f"{k}. {what}: {format_si(xs[k - 1], 'J')}, {ys[k - 1]:.1f}%")
+                sd = (f" ± {100 * r['accuracy_sd']:.1f}" if r.get("n_seeds", 1) > 1 else "")
+                listing.append(f"{k}. {what}: {format_si(xs[k - 1], 'J')}, {ys[k - 1]:.1f}{sd}%")
             ax.text(0.0, -0.13, "Pareto front:\n" + "\n".join(listing), transform=ax.transAxes,
                     va="top", ha="left", fontsize=7.5, family="monospace")
         limits = physical_limits(trow)
@@ -402,7 +484,9 @@ def accuracy_vs_energy_png(rows: list[dict[str, Any]]) -> bytes:
                             label="optical shot-noise bound of the named network"))
     fig.legend(handles=handles, fontsize=7.5, loc="center left", ncol=1 if len(handles) <= 18 else 2,
                bbox_to_anchor=(1.0, 0.55), frameon=False,
-               title="colour: simulator\nmarker: preset (bar: low-high)", title_fontsize=8)
+               title="colour: simulator\nmarker: preset (bar: low-high)" + (
+                   "\nvertical bar: accuracy sd over seeds"
+                   if any(r.get("n_seeds", 1) > 1 for r in rows) else ""), title_fontsize=8)
     fig.suptitle("Accuracy vs energy per inference, one panel per task and boundary")
     fig.tight_layout()
     return _png(fig)
@@ -663,8 +747,7 @@ def _front_table(rows):
         for k, r in enumerate(front, 1):
             body.append([task, boundary, str(k), r["simulator"],
                          r["preset"] + (" (measured)" if r["kind"] == "measured" else ""),
-                         f"{100 * r['accuracy']:.2f}%", format_si(_energy(r), "J"),
-                         format_si(r.get("latency_per_inference_s"), "s")])
+                         _acc(r), _energy_text(r), format_si(r.get("latency_per_inference_s"), "s")])
     return header, body
 
 
@@ -683,7 +766,7 @@ def headline_rows(rows: Sequence[dict[str, Any]], boundary: str = "chip") -> lis
     for r in _device_rows(rows):  # grouped once, in the rows' order
         if row_boundary(r) != boundary:
             continue
-        key = (r["task"], r["simulator"], r.get("seed"))
+        key = (r["task"], sim_label(r), r.get("seed"))
         (measured if r["kind"] == "measured" else modelled).setdefault(key, []).append(r)
     out = []
     for key, mine in modelled.items():
@@ -706,11 +789,13 @@ def _headline_table(rows, boundary: str = "chip", compact: bool = False):
               "ran on"]
     keep = 8 if compact else len(header)  # compact: what was computed, not how long it took
     body = []
-    for r in sorted(headline_rows(rows, boundary),
-                    key=lambda r: (r["task"], r["energy_per_inference_j"] or 0.0)):
-        body.append([r["task"], r["simulator"], r.get("paradigm", ""), r.get("precision") or "n/a",
+    chosen = headline_rows(rows, boundary)
+    if any(r.get("n_seeds", 1) > 1 for r in seed_summary(rows)):
+        chosen = headline_rows(seed_summary(rows), boundary)  # mean ± sd over seeds
+    for r in sorted(chosen, key=lambda r: (r["task"], r["energy_per_inference_j"] or 0.0)):
+        body.append([r["task"], sim_label(r), r.get("paradigm", ""), r.get("precision") or "n/a",
                      r["preset"] + (" (measured)" if r["kind"] == "measured" else ""),
-                     f"{100 * r['accuracy']:.2f}%", format_si(r["energy_per_inference_j"], "J"),
+                     _acc(r), _energy_text(r),
                      format_si(r.get("latency_per_inference_s"), "s"),
                      _fit_time(r, 0), f"{r.get('sim_wall_s') or 0.0:.1f} s",
                      r.get("machine") or "n/a"][:keep])
@@ -931,7 +1016,7 @@ def _blocks(rows, out_dir: Path, extra: Sequence[ReportSection] = ()) -> list[di
         {"h": "Pareto front per task and boundary"},
         {"p": "Device points (modelled and measured; bound presets excluded) that no other point "
               "at the same boundary beats on both energy and accuracy, cheapest first."},
-        {"table": dict(zip(("header", "rows"), _front_table(rows), strict=True))},
+        {"table": dict(zip(("header", "rows"), _front_table(seed_summary(rows)), strict=True))},
         {"img": FIGURES[0], "alt": "accuracy vs energy per inference"},
         {"h": "Physical limits"},
         {"p": "Floors for the networks that ran, drawn above at their network's accuracy (a tick "
@@ -952,6 +1037,13 @@ def _blocks(rows, out_dir: Path, extra: Sequence[ReportSection] = ()) -> list[di
         {"title": s.title, "order": s.order, "blocks": list(s.blocks)} for s in extra]
     for s in sorted(sections, key=lambda s: (s["order"], s["title"])):
         b += [{"h": s["title"]}, *s["blocks"]]
+    seeds = _seeds_table(rows)
+    if seeds[1]:
+        b += [{"h": "Across seeds"},
+              {"p": "Each simulator config on each preset over the seeds it ran with: mean ± "
+                    "sample standard deviation (n - 1). The figures draw these means, the "
+                    "accuracy's standard deviation as a vertical error bar."},
+              {"table": dict(zip(("header", "rows"), seeds, strict=True))}]
     b += [{"h": "All results"},
           {"table": dict(zip(("header", "rows"), _results_table(rows), strict=True))},
           {"h": "Data"}, {"ul": data or ["(not recorded)"]},
@@ -963,6 +1055,22 @@ def _blocks(rows, out_dir: Path, extra: Sequence[ReportSection] = ()) -> list[di
         seen.add(r["preset"])
         b += [{"h3": r["preset"]}, {"ul": [str(a) for a in r.get("assumptions") or []]}]
     return b
+
+
+def _seeds_table(rows):
+    """Mean ± sd over seeds per (task, simulator config, preset); empty when no group has more
+    than one seed."""
+    summary = seed_summary(rows)
+    if not any(r["n_seeds"] > 1 for r in summary):
+        return [], []
+    header = ["task", "simulator", "preset / measurement", "boundary", "seeds", "accuracy",
+              "energy / inference", "latency / inference"]
+    body = [[r["task"], r["simulator"],
+             r["preset"] + (" (measured)" if r["kind"] == "measured" else ""), row_boundary(r),
+             f"{r['n_seeds']} ({', '.join(map(str, r['seeds']))})", _acc(r), _energy_text(r),
+             format_si(r.get("latency_per_inference_s"), "s")]
+            for r in sorted(summary, key=_order_key)]
+    return header, body
 
 
 def _md_cell(value: Any) -> str:
@@ -1018,6 +1126,20 @@ li { font-size: 14px; }
 """
 
 
+def html_table(header: Sequence[Any], body: Sequence[Any]) -> str:
+    """An HTML ``<table>`` of ``header`` and the rows of ``body`` (lists), every cell escaped."""
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n"
+                   for row in body if isinstance(row, list))
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}</tbody></table>"
+
+
+def results_html(rows: Sequence[dict[str, Any]]) -> str:
+    """The "All results" table of ``rows`` as HTML (what Jupyter shows for a result)."""
+    return html_table(*_results_table(rows))
+
+
 def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, bytes] | None = None,
                 title: str = "nonvon comparison") -> str:
     """A self-contained page: inline CSS, every figure a base64 data URI, no scripts or links."""
@@ -1038,11 +1160,8 @@ def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, b
             out.append("<ul>\n" + "".join(f"<li>{e(str(i))}</li>\n" for i in bl["ul"]) + "</ul>\n")
         elif "table" in bl and isinstance(bl["table"], dict):
             t = bl["table"]
-            head = "".join(f"<th>{e(str(h))}</th>" for h in t.get("header", []))
-            body = "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>\n"
-                           for row in t.get("rows", []) if isinstance(row, list))
-            out.append(f"<div class=\"scroll\"><table>\n<thead><tr>{head}</tr></thead>\n"
-                       f"<tbody>\n{body}</tbody></table></div>\n")
+            out.append(f"<div class=\"scroll\">{html_table(t.get('header', []), t.get('rows', []))}"
+                       "</div>\n")
         elif "img" in bl:
             name = _image_name(bl)
             data = images.get(name) if name else None
@@ -1060,15 +1179,22 @@ def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, b
 
 
 def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """report.md, report.html and the PNG figures, each written atomically.
+    """report.md, report.html and the figures (PNG, and SVG beside each), each written
+    atomically. Rows of several seeds of one config are drawn as their mean with error bars
+    (:func:`seed_summary`).
 
     Raises:
         ConfigError: a row lacks a field the report needs (e.g. a hand-edited results.json).
     """
     out_dir = Path(out_dir)
     _check_rows(rows)
-    images = {FIGURES[0]: accuracy_vs_energy_png(rows), FIGURES[1]: energy_breakdown_png(rows),
-              FIGURES[2]: latency_png(rows)}
+    merged = seed_summary(rows)  # one point or bar per config and preset, seeds averaged
+    images = {FIGURES[0]: accuracy_vs_energy_png(merged),
+              FIGURES[1]: energy_breakdown_png(merged), FIGURES[2]: latency_png(merged)}
+    for name, data in list(images.items()):
+        svg = getattr(data, "svg", None)
+        if svg:
+            atomic_write_bytes(out_dir / name.replace(".png", ".svg"), svg)
     sections = plugin_sections(rows, out_dir)
     for s in sections:
         images.update(s.images)

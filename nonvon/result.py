@@ -14,10 +14,11 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.energy_models import EnergyReport, OpLedger, Preset, price
 from nonvon.energy_models.catalog import COST_CLASSES
-from nonvon.errors import DataError, invalid
+from nonvon.errors import ConfigError, DataError, invalid
 
 __all__ = ["Result", "Measurement", "ROW_FIELDS", "library_versions", "machine_description",
-           "register_extra", "RawExtra", "extras_to_dict", "extras_from_dict", "find_extra"]
+           "register_extra", "RawExtra", "priced_fields", "flat_row", "rows_frame",
+           "csv_columns", "CSV_CONFIG_COLUMNS", "extras_to_dict", "extras_from_dict", "find_extra"]
 
 # The documented, stable columns of results.json / results.csv (docs/schema.md).
 ROW_FIELDS = (
@@ -242,6 +243,68 @@ def _check_result(r: Result) -> None:
                           "simulator produced it (then fix the simulator)", DataError)
 
 
+#: results.csv's columns after ``simulator``: which config of a sweep the row is (its label,
+#: and the overrides that made it as JSON), so that configs of one simulator stay apart.
+CSV_CONFIG_COLUMNS = ("config_label", "config")
+
+
+def csv_columns() -> list[str]:
+    """results.csv's header: ``ROW_FIELDS`` with ``energy_by_class_j`` spread over one column
+    per cost class (``energy_compute_j``, ``energy_memory_j``, ...), in the same place, and
+    :data:`CSV_CONFIG_COLUMNS` after ``simulator``."""
+    cols = []
+    for field in ROW_FIELDS:
+        if field == "energy_by_class_j":
+            cols += [f"energy_{c}_j" for c in COST_CLASSES]
+        else:
+            cols.append(field)
+        if field == "simulator":
+            cols += CSV_CONFIG_COLUMNS
+    return cols
+
+
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with ``energy_by_class_j`` spread over one field per cost class
+    (``energy_compute_j``, ...; ``None`` where the row has none): one value per column, as in
+    results.csv and :meth:`Result.to_pandas`."""
+    flat = {k: v for k, v in row.items() if k != "energy_by_class_j"}
+    by_class = row.get("energy_by_class_j") or {}
+    for c in COST_CLASSES:
+        flat[f"energy_{c}_j"] = by_class.get(c)
+    return flat
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:
+        raise ConfigError("to_pandas() needs pandas, which is not installed",
+                          "pip install pandas (results.csv and results.json need nothing)") from None
+    return pandas
+
+
+def rows_frame(rows: list[dict[str, Any]]):
+    """A pandas DataFrame of results rows: one row each, results.csv's columns first (energy
+    by cost class one column per class), the other fields after them as they are."""
+    pd = _pandas()
+    flat = [flat_row(r) for r in rows]
+    first = [c for c in csv_columns() if any(c in f for f in flat)]
+    rest = list(dict.fromkeys(k for f in flat for k in f if k not in first))
+    return pd.DataFrame(flat, columns=first + rest)
+
+
+def priced_fields(e: EnergyReport, ledger: OpLedger) -> dict[str, Any]:
+    """The fields of a modelled row that come from pricing ``ledger`` (``e``): the preset,
+    its boundary, the energies, latency and the ledger itself (``nonvon energy`` re-prices a
+    row with these alone)."""
+    return {"preset": e.preset, "boundary": e.boundary, "kind": "modelled",
+            "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
+            "energy_high_j": e.high_j, "energy_by_class_j": dict(e.energy_by_class_j),
+            "memory_placement": dict(e.placement), "energy_breakdown_j": dict(e.breakdown_j),
+            "latency_per_inference_s": e.latency_s, "ledger": ledger.per_inference(),
+            "ledger_totals": ledger.to_dict(), "assumptions": list(e.assumptions)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """What :meth:`Simulator.evaluate` returns; :meth:`priced` adds an energy report."""
@@ -293,15 +356,7 @@ class Result:
         """The row of this result as priced on its preset (see :meth:`priced`)."""
         if self.energy is None:
             raise ValueError("this result is not priced; call result.priced(preset) first")
-        e = self.energy
-        return {**self._base_row(), "preset": e.preset, "boundary": e.boundary, "kind": "modelled",
-                "energy_per_inference_j": e.energy_j, "energy_low_j": e.low_j,
-                "energy_high_j": e.high_j, "energy_by_class_j": dict(e.energy_by_class_j),
-                "memory_placement": dict(e.placement),
-                "energy_breakdown_j": dict(e.breakdown_j),
-                "latency_per_inference_s": e.latency_s, "ledger": self.ledger.per_inference(),
-                "ledger_totals": self.ledger.to_dict(),
-                "assumptions": list(e.assumptions)}
+        return {**self._base_row(), **priced_fields(self.energy, self.ledger)}
 
     def measured_rows(self) -> list[dict[str, Any]]:
         """One row per hardware measurement (e.g. NVML at batch 1 and 1024)."""
@@ -314,6 +369,34 @@ class Result:
                  "energy_breakdown_j": {"measured": m.energy_per_inference_j},
                  "latency_per_inference_s": m.latency_per_inference_s, "batch_size": m.batch_size,
                  "details": m.details} for m in self.measurements]
+
+    # -- notebooks -------------------------------------------------------------------
+    def rows(self) -> list[dict[str, Any]]:
+        """This result's rows: modelled on its preset (when priced) and one per hardware
+        measurement; unpriced and unmeasured, one row without energy (its ledger per
+        inference in ``ledger``)."""
+        out = ([self.modelled_row()] if self.energy is not None else []) + self.measured_rows()
+        return out or [{**self._base_row(), "preset": "", "kind": "unpriced",
+                        "ledger": self.ledger.per_inference()}]
+
+    def _repr_html_(self) -> str:
+        from nonvon.report import html_table, results_html
+
+        rows = self.rows()
+        if rows[0]["kind"] != "unpriced":
+            return results_html(rows)
+        ops = sorted(self.ledger.per_inference().items(), key=lambda kv: -kv[1])
+        return html_table(["task", "simulator", "seed", "accuracy", "not priced: ops per inference"],
+                          [[self.task, self.simulator, self.seed, f"{100 * self.accuracy:.2f}%",
+                            ", ".join(f"{k} {v:.4g}" for k, v in ops)]])
+
+    def to_pandas(self):
+        """A pandas DataFrame of :meth:`rows` (results.csv's columns first).
+
+        Raises:
+            ConfigError: pandas is not installed.
+        """
+        return rows_frame(self.rows())
 
     # -- JSON round trip -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

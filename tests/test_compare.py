@@ -33,8 +33,10 @@ def test_compare_writes_every_output_with_the_documented_schema(tmp_path, capsys
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
     # every row field, energy by cost class as one column per class in its place
     assert header == csv_columns()
-    assert [c for c in header if not c.startswith("energy_") or c in ROW_FIELDS] == \
+    assert [c for c in header if (not c.startswith("energy_") or c in ROW_FIELDS)
+            and c not in ("config_label", "config")] == \
         [f for f in ROW_FIELDS if f != "energy_by_class_j"]
+    assert header[header.index("simulator") + 1:][:2] == ["config_label", "config"]
     assert {f"energy_{c}_j" for c in COST_CLASSES} <= set(header)
     assert "gpu-mlp" in capsys.readouterr().out  # the terminal table
     assert (out / "accuracy_vs_energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -105,7 +107,7 @@ def test_energy_reprices_saved_ledgers(tmp_path, capsys):
     by_preset = {r["preset"]: r["energy_per_inference_j"] for r in rows}
     capsys.readouterr()
     assert run_cli("energy", str(out), "--preset", "cmos-7nm", "--json") == 0
-    repriced = json.loads(capsys.readouterr().out)
+    repriced = json.loads(capsys.readouterr().out)["priced"]
     assert repriced[0]["energy_j"] == pytest.approx(by_preset["cmos-7nm"], rel=1e-12)
     assert run_cli("energy", str(out), "--preset", "no-such-preset") == 2
 
