@@ -36,5 +36,5 @@ timeout -k 5 $left python3 benchmarks/compare_wall.py --task mnist,fashion-mnist
   --out results/mnist-comparison > $OUT/cmp.log 2>&1
 echo "rc=$? compare+install wall=$(( $(date +%s) - t0 )) s" >> $OUT/cmp.log
 [ "${MPS:-1}" = 1 ] && echo quit | nvidia-cuda-mps-control 2>/dev/null
-tar czf $OUT/cmp.tgz -C results mnist-comparison
+tar czf - -C results mnist-comparison | split -b 15M -d - $OUT/cmp.tgz.part  # files over 16 MiB do not come back
 tail -45 $OUT/cmp.log; cat $OUT/env.log; tail -3 $OUT/gpu_check.log 2>/dev/null
