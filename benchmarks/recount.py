@@ -54,7 +54,7 @@ def run(task: str, sims: list[str], quick: bool, device: str, subset: tuple[int,
             cells[name] = {"recounted": False, "why": why, "fit_s": old.result.fit_wall_s}
             continue
         fit, took = old.result.fit_wall_s, new.recount["wall_s"]
-        cells[name] = {"recounted": True, "fit_s": round(fit, 4), "recount_s": round(took, 4),
+        cells[name] = {"recounted": True, "fit_s": float(f"{fit:.4g}"), "recount_s": float(f"{took:.4g}"),
                        "eval_s": round(new.recount["eval_wall_s"], 4),
                        "task_load_s": round(new.recount["task_load_s"], 4),
                        "ratio": round(fit / took, 2), "met": fit / took >= TARGET,

@@ -515,11 +515,13 @@ def preset_error(data: dict, path: str = "") -> PresetError:
     ({"ops": {**OK_OPS, "mac_int8": {"source": "s"}}}, "preset 'p', [ops.mac_int8]: missing "
      "'energy_pj'", "add `energy_pj = <number>` with its source"),
     ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": "1", "source": "s"}}},
-     "preset 'p', [ops.mac_int8]: energy_pj = '1' is not a finite non-negative number",
-     "write energy_pj as a number >= 0"),
+     "preset 'p', [ops.mac_int8], key 'energy_pj': energy_pj = '1' is not a finite non-negative "
+     "number; allowed: a number in [0, 1e+15] pJ (1 kJ per count)",
+     "write energy_pj as a number >= 0, with its source"),
     ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": True, "source": "s"}}},
-     "preset 'p', [ops.mac_int8]: energy_pj = True is not a finite non-negative number",
-     "write energy_pj as a number >= 0"),
+     "preset 'p', [ops.mac_int8], key 'energy_pj': energy_pj = True is not a finite non-negative "
+     "number; allowed: a number in [0, 1e+15] pJ (1 kJ per count)",
+     "write energy_pj as a number >= 0, with its source"),
     ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "hihg_pj": 2.0, "source": "s"}}},
      "preset 'p', [ops.mac_int8]: unknown key 'hihg_pj'", "did you mean 'high_pj'?"),
     ({"ops": {**OK_OPS, "mac_int8": {"energy_pj": 1.0, "source": "  "}}},
@@ -653,7 +655,8 @@ def test_optional_preset_keys_are_read():
 
 @pytest.mark.parametrize(("kind", "message", "hint"), [
     (OpKind("mac_int8", "op", "other", 8, "compute"), "op kind 'mac_int8' is already defined "
-     "differently: " + repr(get_op_kind("mac_int8")), "pick another name or reuse the existing kind"),
+     "differently by nonvon: " + repr(get_op_kind("mac_int8")),
+     "pick another name or reuse the existing kind"),
     (OpKind("mut_u2", "joule", "x", 0, "compute"), "op kind 'mut_u2' has unknown unit 'joule'",
      "use one of op, byte, bit, event, s"),
     (OpKind("mut_c2", "op", "x", 0, "cooling"), "op kind 'mut_c2' has cost_class 'cooling'",
@@ -701,8 +704,8 @@ def test_more_preset_refusals(data, message, hint):
 
 def test_remaining_preset_hints_in_full():
     tiers = preset_error({"memory": {"sram_tiers": [1], "source": "m"}})
-    assert tiers.hint == ("give [[array_bytes, energy_pj_per_byte], ...] with positive numbers, "
-                          "array sizes strictly ascending")
+    assert tiers.hint == ("give [[array_bytes, energy_pj_per_byte], ...] with positive numbers "
+                          "(at most 1e+18 bytes and 1e+15 pJ), array sizes strictly ascending")
     chip = preset_error({"boundary": "chip"})
     assert chip.hint == ("price them ([ops.<kind>] of that class, or [static] power), declare "
                          "each under [absent] with a sourced reason, or claim a smaller boundary")
