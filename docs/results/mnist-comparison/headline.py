@@ -34,10 +34,16 @@ def main() -> None:
     print(f"\n**Which is cheapest, at what accuracy (chip boundary):** {cheapest_sentence(rows, 'chip')}\n")
     print(break_even_markdown(rows))
     print("\nAt the system boundary (a whole GPU board with its idle power, a QPU with its cryostat; "
-          "NVML measurements at batch 1024, batch 1 in the report):\n")
-    # Batch-1 measurements are launch-bound (hundreds of uJ for every network): the report
-    # lists them; the README keeps the large-batch ones beside the modelled rows.
-    big = [r for r in rows if r.get("kind") != "measured" or r.get("batch_size") == 1024]
+          "NVML measurements at each simulator's largest measured batch, the others in the report):\n")
+    # Small-batch measurements are launch-bound (hundreds of uJ for every network): the report
+    # lists them; the README keeps the largest batch beside the modelled rows.
+    measured = [r for r in rows if r.get("kind") == "measured"]
+    largest = {}
+    for r in measured:
+        k = (r["task"], r["simulator"])
+        largest[k] = max(largest.get(k, 0), r["batch_size"])
+    big = [r for r in rows if r.get("kind") != "measured"
+           or r["batch_size"] == largest[(r["task"], r["simulator"])]]
     print(headline_markdown(big, "system", compact=True))
 
 
