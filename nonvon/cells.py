@@ -62,7 +62,7 @@ __all__ = [
     "write_results",
 ]
 
-DONE, FAILED = "done", "failed"
+DONE, FAILED, TRAINED = "done", "failed", "trained"
 
 
 # -- quick mode ---------------------------------------------------------------------------
@@ -169,6 +169,10 @@ class Cell:
             in the same plan (empty when there is one).
         cost: the simulator's ``cost_hint``: executors start the costliest cells first.
         measures_hardware: it reads a hardware energy counter, so it must run alone.
+        memoizes_training: its simulator's fit goes through the run's training memo
+            (:attr:`~nonvon.Simulator.memoizes_training`), so a fit elsewhere can train it.
+        fit_only: fit only, to fill the training memo, and report ``TRAINED``: a measuring
+            cell's training then runs beside the others and only its measurement alone.
     """
 
     key: str
@@ -183,6 +187,8 @@ class Cell:
     data_dir: str | None = None
     cost: float = 1.0
     measures_hardware: bool = False
+    memoizes_training: bool = False
+    fit_only: bool = False
 
     @classmethod
     def of(cls, task: Task, sim, seed: int, presets: Sequence[Preset], *, spec: TaskSpec | None,
@@ -192,7 +198,8 @@ class Cell:
         return cls(cell_key(task, sim, seed), spec, task.name, sim.name, dict(overrides), seed,
                    tuple(p.name for p in presets), config_label, quick,
                    str(data_dir) if data_dir is not None else None,
-                   float(getattr(sim, "cost_hint", 1.0)), bool(sim.measures_hardware))
+                   float(getattr(sim, "cost_hint", 1.0)), bool(sim.measures_hardware),
+                   bool(getattr(sim, "memoizes_training", False)))
 
     @property
     def label(self) -> str:
@@ -207,7 +214,8 @@ class Cell:
         return {"key": self.key, "task": self.task.to_json(), "task_name": self.task_name,
                 "quick": self.quick, "data_dir": self.data_dir, "simulator": self.simulator,
                 "overrides": jsonable(self.overrides), "seed": self.seed,
-                "config_label": self.config_label, "label": self.label}
+                "config_label": self.config_label, "label": self.label,
+                "fit_only": self.fit_only}
 
     @classmethod
     def from_job(cls, job: Mapping[str, Any]) -> Cell:
@@ -215,7 +223,7 @@ class Cell:
         return cls(job["key"], TaskSpec.from_json(job["task"]), job["task_name"],
                    job["simulator"], {k: tuples(v) for k, v in job["overrides"].items()},
                    int(job["seed"]), (), job.get("config_label", ""), bool(job["quick"]),
-                   job["data_dir"])
+                   job["data_dir"], fit_only=bool(job.get("fit_only", False)))
 
 
 def presets_for(sim, chosen: Sequence[str] | None, reg) -> list[Preset]:
@@ -281,8 +289,8 @@ class CellOutcome:
 
     def to_json(self) -> str:
         """As JSON text, to cross a process boundary (parameters as base64)."""
-        if self.status == FAILED:
-            return json.dumps({"key": self.key, "status": FAILED, **(self.failure or {})},
+        if self.status in (FAILED, TRAINED):
+            return json.dumps({"key": self.key, "status": self.status, **(self.failure or {})},
                               allow_nan=False)
         return json.dumps({"key": self.key, "status": DONE, "result": self.result.to_dict(),
                            "stored_state": self.stored_state,
@@ -292,6 +300,8 @@ class CellOutcome:
     @classmethod
     def from_json(cls, text: str | bytes) -> CellOutcome:
         d = json.loads(text)
+        if d["status"] == TRAINED:
+            return cls(d["key"], TRAINED)
         if d["status"] != DONE:
             return cls(d["key"], FAILED, failure={k: v for k, v in d.items()
                                                   if k not in ("key", "status")})
@@ -341,6 +351,10 @@ def run_cell(cell: Cell, *, reg=None, task: Task | None = None, sim=None, thread
                                 f"driver planned {cell.key}: its data, config defaults or nonvon "
                                 "version differ from the driver's",
                                 "install the same nonvon version and data files on every worker")
+        if cell.fit_only:  # the weights go to the training memo; the cell itself runs later
+            with torch_threads(threads):
+                sim.fit(task, seed=cell.seed, progress=progress, context=context)
+            return CellOutcome(cell.key, TRAINED)
         result = evaluate_cell(task, sim, cell.seed, threads, context=context, progress=progress)
         json.dumps(result.to_dict(), allow_nan=False)  # a NaN or odd type fails here, with a traceback
         state, stored = None, None

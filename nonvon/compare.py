@@ -210,6 +210,11 @@ def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progr
     todo = list({cell.key: cell for cell, *_ in plan if cell.key not in found}.values())
     if jobs > 1:
         parallel = [c for c in todo if not c.measures_hardware]
+        # a measuring cell trains beside the others when its fit can leave the weights in the
+        # training memo; it then only loads them and measures, alone
+        if context.training_memo is not None:
+            parallel += [dataclasses.replace(c, fit_only=True) for c in todo
+                         if c.measures_hardware and c.memoizes_training]
         execute(parallel, cache=cache_dir, failures=cache_dir.parent / "failed", executor="local",
                 jobs=jobs, progress=progress, threads=max(1, (os.cpu_count() or 1) // jobs),
                 context=context, log=log, name="compare")

@@ -30,6 +30,7 @@ from typing import Any
 from nonvon._io import atomic_write_json
 from nonvon.cells import (
     DONE,
+    TRAINED,
     Cell,
     CellOutcome,
     failure,
@@ -49,11 +50,13 @@ EXECUTORS = ("local", "ray", "inline")
 
 @dataclasses.dataclass
 class Executed:
-    """What :func:`execute` did: the results it computed (by cell key), and counts."""
+    """What :func:`execute` did: the results it computed (by cell key), and counts
+    (``trained``: fit-only cells, whose weights went to the training memo)."""
 
     results: dict[str, Result]
     computed: int
     failed: int
+    trained: int = 0
 
 
 @contextlib.contextmanager
@@ -123,12 +126,16 @@ def execute(cells: Sequence[Cell], *, cache: Path | None, failures: Path | None 
         raise ConfigError(f"unknown executor {executor!r}", f"choose one of: {', '.join(EXECUTORS)}")
     say = log or (lambda m: None)
     results: dict[str, Result] = {}
-    computed = failed = 0
+    computed = failed = trained = 0
     with progress_bar(progress and bool(cells)) as bar, contextlib.closing(stream):
         job = bar.add_task(name, total=len(cells), status="")
         for outcome in stream:
             cell = by_key[outcome.key]
-            if outcome.status == DONE:
+            if outcome.status == TRAINED:
+                trained += 1
+                say(f"trained {cell.label} (done {computed + failed + trained}/{len(cells)}); "
+                    "it is evaluated later, alone")
+            elif outcome.status == DONE:
                 if cache is not None:
                     save_cell(cache / f"{cell.key}.json", outcome.result, outcome.state,
                               outcome.stored_state or {"file": None, "reason": "not kept"})
@@ -138,7 +145,7 @@ def execute(cells: Sequence[Cell], *, cache: Path | None, failures: Path | None 
                 computed += 1
                 if not progress and log is not None:  # a headless run shows its pace
                     r = outcome.result
-                    say(f"done {computed + failed}/{len(cells)} {cell.label}: "
+                    say(f"done {computed + failed + trained}/{len(cells)} {cell.label}: "
                         f"{r.accuracy:.2%}, fit {r.fit_wall_s or 0:.0f} s")
             else:
                 failed += 1
@@ -151,7 +158,7 @@ def execute(cells: Sequence[Cell], *, cache: Path | None, failures: Path | None 
                     where = f" (traceback in {path})"
                 say(f"FAILED {cell.label}: {f.get('error')}: {f.get('message')}{where}")
             bar.update(job, advance=1, status=f"{cell.label}: {outcome.status}")
-    return Executed(results, computed, failed)
+    return Executed(results, computed, failed, trained)
 
 
 # -- the executors: each yields a CellOutcome as each cell finishes -------------------------

@@ -112,6 +112,11 @@ class Simulator(abc.ABC):
     # Relative cost of one cell of the default config on full MNIST (about seconds alone on
     # one GPU); runners start the costliest cells first, so that none starts last.
     cost_hint: ClassVar[float] = 1.0
+    # Whether fit trains through the run's training memo (nonvon.training_memo.shared_training
+    # with ``context.training_memo``): then a fit in another process leaves the weights for
+    # this one, and a cell that measures hardware trains in a runner's worker pool and only
+    # measures alone.
+    memoizes_training: ClassVar[bool] = False
     # The run this simulator's cell is part of (set by fit); the default is no run at all.
     context: RunContext = RunContext()
 

@@ -180,14 +180,20 @@ def test_jobs_leave_hardware_measuring_cells_to_run_alone(tmp_path, monkeypatch)
 
     monkeypatch.setattr(GpuMLP, "measures_hardware", property(lambda self: True))
     monkeypatch.setattr(GpuMLP, "_measure", lambda self, net, xt: ())  # no GPU here to read
+    said = []
     outcome = nonvon.compare(["digits"], ["gpu-mlp", "hdc-projection", "hdc-idlevel"], out_dir=tmp_path,
                              quick=True, subset=(300, 100), jobs=2,
                              overrides={"gpu-mlp": {"device": "cpu"}}, progress=False,
-                             log=lambda m: None)
+                             log=said.append)
     shared = {r.simulator: r.machine.endswith("cells at once") for r in outcome.results}
     # the HDC cells ran in two workers side by side; the measuring one ran alone, here
     assert shared == {"hdc-projection": True, "hdc-idlevel": True, "gpu-mlp": False}
     assert outcome.computed == 1 and outcome.cached == 2
+    # ... after a worker trained it (its fit shares training through the memo), so that only
+    # loading and measuring were left to run alone
+    assert any(m.startswith("trained digits") and "/ gpu-mlp /" in m for m in said)
+    mlp = next(r for r in outcome.results if r.simulator == "gpu-mlp")
+    assert mlp.metrics.get("training_shared") == 1.0
 
 
 def test_jobs_must_be_positive(tmp_path, capsys):
