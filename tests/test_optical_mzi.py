@@ -303,3 +303,35 @@ def test_onn_mzi_mesh_dtype_float64_trains_and_keeps_float64(digits_task):
     assert {p.dtype for p in sim.net.parameters()} == {T64}, "evaluation put it back to float32"
     with pytest.raises(ConfigError, match="mesh_dtype"):
         MziOnn(mesh_dtype="float16", **small)
+
+
+def test_mesh_index_is_copied_to_a_device_once():
+    """A mesh on the GPU must not copy its layout from the host at each evaluation: a CUDA
+    graph cannot capture such a copy."""
+    layout = MZIMesh(6).layout
+    a, b = layout.index_on(torch.device("cpu")), layout.index_on(torch.device("cpu"))
+    assert a[0] is b[0] and torch.equal(a[0], layout.index[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CUDA graphs)")
+def test_cuda_graph_mesh_training_equals_eager(monkeypatch):
+    """The replayed training step computes what the eager steps compute: same phases, same
+    losses, over the cosine schedule and a ragged last batch (700 samples in batches of 128)."""
+    from nonvon.models import training
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(700, 12, generator=gen).numpy()
+    y = torch.randint(0, 4, (700,), generator=gen).numpy()
+    runs = []
+    for warmup in (training._GraphedStep.WARMUP, 10**9):  # the second never captures
+        monkeypatch.setattr(training._GraphedStep, "WARMUP", warmup)
+        torch.manual_seed(0)
+        net = HybridMZINetwork((12, 16, 4))
+        hist = training.train_classifier(net, x, y, epochs=3, batch_size=128, lr=1e-2,
+                                         device="cuda", cuda_graph=True)
+        runs.append(({k: v.detach().cpu() for k, v in net.state_dict().items()}, hist))
+    (graph, h_graph), (eager, h_eager) = runs
+    assert graph.keys() == eager.keys()
+    for k in graph:
+        assert torch.equal(graph[k], eager[k]), k
+    assert h_graph == h_eager

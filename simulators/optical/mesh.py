@@ -119,6 +119,18 @@ class MeshLayout:
         """``(col, top)`` as torch tensors (cached)."""
         return torch.from_numpy(self.col.copy()), torch.from_numpy(self.top.copy())
 
+    @cached_property
+    def _index_by_device(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {}
+
+    def index_on(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """:attr:`index` on ``device``, copied there once: a copy from the host at every
+        mesh evaluation would also stop a training step from being captured as a CUDA graph."""
+        key = str(device)
+        if key not in self._index_by_device:
+            self._index_by_device[key] = tuple(i.to(device) for i in self.index)
+        return self._index_by_device[key]
+
     @property
     def n_mzi(self) -> int:
         return len(self.top)
@@ -215,7 +227,7 @@ def _column_coefficients(layout: MeshLayout, t, n_cols: int, amp=None):
     dtype = t00.dtype
     n = layout.n_modes
     dev = t00.device
-    col, top = (i.to(dev) for i in layout.index)
+    col, top = layout.index_on(dev)
     if amp is not None:
         t00, t01, t10, t11 = (amp * v for v in (t00, t01, t10, t11))
     a = torch.ones(n_cols, n, dtype=dtype, device=dev)

@@ -123,6 +123,9 @@ class MziConfig(ChipOptions):
         device: where training runs: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
             Everything after training (calibration, chip, evaluation) runs on the CPU. An
             execution option: not part of ``compare``'s cache key.
+        cuda_graph: on CUDA, replay each phase-domain training step as one CUDA graph (its
+            meshes make a step thousands of small kernels); ``False``: step by step. The same
+            training either way (an execution option).
         wavelength_nm: laser wavelength (sets the photon energy).
         photons_per_mac: laser photons per multiply-accumulate at full-scale inputs (> 0). The
             default, 1000, keeps the trained networks' accuracy that of a noiseless readout
@@ -162,6 +165,7 @@ class MziConfig(ChipOptions):
     finetune_epochs: int = 0
     dropout: float = 0.0
     device: str = execution_option("auto")
+    cuda_graph: bool = execution_option(True)
     wavelength_nm: float = 1550.0
     photons_per_mac: float = 1000.0
     lo_ratio: float = 1.0
@@ -187,6 +191,9 @@ class MziConfig(ChipOptions):
         check_choice("mesh_dtype", self.mesh_dtype, ("float32", "float64"))
         check_choice("init", self.init, ("phase", "svd"))
         check_choice("device", self.device, ("auto", "cpu", "cuda"))
+        if not isinstance(self.cuda_graph, bool):
+            raise ConfigError(f"cuda_graph={self.cuda_graph!r} must be True or False",
+                              "cuda_graph=False trains step by step")
         if isinstance(self.finetune_epochs, bool) or not isinstance(self.finetune_epochs, int) \
                 or self.finetune_epochs < 0:
             raise ConfigError(f"finetune_epochs={self.finetune_epochs!r} must be an integer >= 0",
@@ -393,7 +400,8 @@ class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
         if epochs:
             train_classifier(self.net, xa, ya, epochs=epochs, batch_size=c.batch_size, lr=lr,
                              weight_decay=c.weight_decay, seed=seed, device=self.device,
-                             progress=progress, label=f"{self.name} train")
+                             progress=progress, label=f"{self.name} train",
+                             cuda_graph=c.cuda_graph)
             self.net.cpu()  # calibration, chip and evaluation run on the CPU
         self._calibrate(xr[:CALIBRATION_SAMPLES])
 
