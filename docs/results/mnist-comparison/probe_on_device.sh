@@ -13,6 +13,6 @@ timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_optical_mzi.py t
 echo "tests done at $(( $(date +%s) - t0 )) s" >> $OUT/probe.log
 for sim in ${CELLS:-onn-mzi analog-pcm}; do
   timeout ${CELL_LIMIT:-150} python3 benchmarks/compare_wall.py --task mnist --sim $sim 2>&1 | grep -v "^\[.*skipping" | tail -4 >> $OUT/probe.log
-  echo "$sim: rc=$? at $(( $(date +%s) - t0 )) s" >> $OUT/probe.log
+  echo "$sim: rc=${PIPESTATUS[0]} at $(( $(date +%s) - t0 )) s" >> $OUT/probe.log
 done
 cat $OUT/probe.log
