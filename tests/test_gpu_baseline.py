@@ -142,7 +142,7 @@ def test_macs_agree_with_torch_flop_counter(model, digits_task):
     sim = GpuMLP(hidden=(24,), epochs=1) if model == "mlp" else GpuCNN(channels=(4, 8), dense=16,
                                                                         epochs=1)
     sim.fit(digits_task, seed=0)
-    x = torch.from_numpy(digits_task.x_test[:37])
+    x = torch.from_numpy(digits_task.x_test[:37]).to(sim.device)  # the network's device (CUDA there)
     with FlopCounterMode(display=False) as peer, OpCounter(sim.network) as ours, torch.no_grad():
         sim.network(x)
     assert peer.get_total_flops() == 2 * ours.totals["mac_fp32"] > 0

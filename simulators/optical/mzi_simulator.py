@@ -297,7 +297,7 @@ class Chip:
 class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
     """Hybrid MZI-mesh optical neural network with electronic ReLU (``onn-mzi``)."""
 
-    cost_hint = 290.0
+    cost_hint = 30.0  # fit alone on an H100 with the CUDA-graph step: 25 s (docs/results/mnist-comparison)
     paradigm = "optical"
     Config = MziConfig
     quick: ClassVar[dict] = {"hidden": (16,), "n_inputs": 16, "epochs": 4, "batch_size": 32,
