@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from nonvon.errors import NonvonError
 
-__all__ = ["nvml_available", "measure_gpu_energy"]
+__all__ = ["nvml_available", "measure_gpu_energy", "measure_idle_power"]
 
 
 def nvml_available() -> bool:
@@ -38,9 +38,22 @@ def _energy_j(handle) -> float:
     return pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3
 
 
+def measure_idle_power(*, device_index: int = 0, idle_s: float = 2.0, settle_s: float = 0.5) -> float:
+    """Mean power (W) of the GPU over ``idle_s`` seconds with nothing running, after
+    ``settle_s`` seconds for clocks and power to come down from earlier work."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+    time.sleep(settle_s)
+    e0, t0 = _energy_j(handle), time.perf_counter()
+    time.sleep(idle_s)
+    return (_energy_j(handle) - e0) / (time.perf_counter() - t0)
+
+
 def measure_gpu_energy(run_batch: Callable[[], None], batch_size: int, *, sync: Callable[[], None],
                        device_index: int = 0, window_s: float = 2.0, idle_s: float = 2.0,
-                       warmup: int = 10) -> dict:
+                       warmup: int = 10, idle_w: float | None = None) -> dict:
     """Energy per inference of ``run_batch`` (one batch of ``batch_size`` inferences).
 
     Args:
@@ -49,6 +62,8 @@ def measure_gpu_energy(run_batch: Callable[[], None], batch_size: int, *, sync: 
         sync: waits for the GPU to finish (``torch.cuda.synchronize``).
         window_s: minimum busy window (>= 1 s: the counter updates about every 100 ms).
         idle_s: window over which idle power is measured.
+        idle_w: idle power already measured (:func:`measure_idle_power`, e.g. once for
+            several measurements in a row): no idle window is taken here.
 
     Returns:
         ``energy_per_inference_j`` (above idle), ``gross_energy_per_inference_j``,
@@ -68,10 +83,8 @@ def measure_gpu_energy(run_batch: Callable[[], None], batch_size: int, *, sync: 
         run_batch()
     sync()
 
-    time.sleep(0.5)  # let clocks and power settle after warm-up
-    e0, t0 = _energy_j(handle), time.perf_counter()
-    time.sleep(idle_s)
-    idle_w = (_energy_j(handle) - e0) / (time.perf_counter() - t0)
+    if idle_w is None:  # measured here, after the warm-up has settled
+        idle_w = measure_idle_power(device_index=device_index, idle_s=idle_s)
 
     calls = 0
     e0, t0 = _energy_j(handle), time.perf_counter()

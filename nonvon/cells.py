@@ -353,7 +353,8 @@ def run_cell(cell: Cell, *, reg=None, task: Task | None = None, sim=None, thread
                                 "install the same nonvon version and data files on every worker")
         if cell.fit_only:  # the weights go to the training memo; the cell itself runs later
             with torch_threads(threads):
-                sim.fit(task, seed=cell.seed, progress=progress, context=context)
+                sim.fit(task, seed=cell.seed, progress=progress,
+                        context=dataclasses.replace(context or RunContext(), prefetch=True))
             return CellOutcome(cell.key, TRAINED)
         result = evaluate_cell(task, sim, cell.seed, threads, context=context, progress=progress)
         json.dumps(result.to_dict(), allow_nan=False)  # a NaN or odd type fails here, with a traceback

@@ -213,7 +213,9 @@ def _compute(plan, cache_dir: Path | None, jobs: int, context: RunContext, progr
         # a measuring cell trains beside the others when its fit can leave the weights in the
         # training memo; it then only loads them and measures, alone
         if context.training_memo is not None:
-            parallel += [dataclasses.replace(c, fit_only=True) for c in todo
+            # (at half its cost, so that a pooled cell sharing its training starts first and
+            # the fit-only one finds the weights, or that training under way, and moves on)
+            parallel += [dataclasses.replace(c, fit_only=True, cost=c.cost / 2) for c in todo
                          if c.measures_hardware and c.memoizes_training]
         execute(parallel, cache=cache_dir, failures=cache_dir.parent / "failed", executor="local",
                 jobs=jobs, progress=progress, threads=max(1, (os.cpu_count() or 1) // jobs),

@@ -25,10 +25,13 @@ class RunContext:
             training (:func:`nonvon.training_memo.shared_training`); ``None``: each cell trains.
         concurrent_cells: how many cells the machine computes at once; recorded with each
             result (:func:`nonvon.result.machine_description`), since wall times depend on it.
+        prefetch: this fit only fills the training memo for a cell computed later (a runner's
+            fit-only cell): a training that another process is doing already is left to it.
     """
 
     training_memo: Path | None = None
     concurrent_cells: int = 1
+    prefetch: bool = False
 
     def __post_init__(self) -> None:
         if self.training_memo is not None and not isinstance(self.training_memo, Path):
@@ -41,9 +44,10 @@ class RunContext:
     def to_json(self) -> dict[str, Any]:
         """As plain JSON, for a worker process to rebuild with :meth:`from_json`."""
         return {"training_memo": str(self.training_memo) if self.training_memo else None,
-                "concurrent_cells": self.concurrent_cells}
+                "concurrent_cells": self.concurrent_cells, "prefetch": self.prefetch}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> RunContext:
         d = d or {}
-        return cls(d.get("training_memo") or None, int(d.get("concurrent_cells", 1)))
+        return cls(d.get("training_memo") or None, int(d.get("concurrent_cells", 1)),
+                   bool(d.get("prefetch", False)))

@@ -31,16 +31,22 @@ __all__ = ["shared_training", "training_recipe"]
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock file ``path``; yields ``False`` (not held) when ``wait`` is off and
+    another process holds it."""
     try:
         import fcntl
     except ImportError:  # no POSIX locks (Windows): concurrent cells may both train
-        yield
+        yield True
         return
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -56,7 +62,7 @@ def training_recipe(what: str, task, settings: dict[str, Any], seed: int,
 
 
 def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Callable[[], None],
-                    folder: str | os.PathLike | None) -> bool:
+                    folder: str | os.PathLike | None, *, wait: bool = True) -> bool:
     """Run ``train()``, which trains ``module`` in place, unless ``folder`` holds the result
     of the same ``recipe``; then load that instead.
 
@@ -66,6 +72,9 @@ def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Call
         recipe: everything that determines the trained weights, as JSON-able values.
         train: trains ``module`` in place.
         folder: the memo folder (``sim.context.training_memo``); ``None``: just train.
+        wait: when another process is training the same recipe, wait and load its weights;
+            ``False`` (a prefetch, :attr:`~nonvon.context.RunContext.prefetch`): return at once,
+            leaving ``module`` untrained, since that process fills the memo.
 
     Returns:
         ``True`` when the weights came from the memo.
@@ -75,7 +84,9 @@ def shared_training(module: torch.nn.Module, recipe: dict[str, Any], train: Call
         return False
     path = Path(folder) / f"{content_key(recipe)}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
+    with _locked(path.with_suffix(".lock"), wait) as held:
+        if not held:
+            return False
         if path.exists():
             device = next(module.parameters()).device
             module.load_state_dict(torch.load(path, map_location=device, weights_only=True))

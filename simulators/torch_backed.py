@@ -43,7 +43,7 @@ class TorchBacked:
                              label=f"{self.name} train")
 
         return shared_training(self.network, self._training_recipe(task, seed), train,
-                               self.context.training_memo)
+                               self.context.training_memo, wait=not self.context.prefetch)
 
     @property
     def device(self) -> torch.device:

@@ -178,14 +178,16 @@ def test_fp32_runs_with_tf32_off_and_restores_the_setting():
 def test_measurement_records_its_precision(digits_task, monkeypatch, cls, dtype, expect):
     import nonvon.energy_models.nvml as nvml
 
-    seen = []
+    seen, idles = [], []
 
-    def fake_measure(run, batch_size, *, sync):
+    def fake_measure(run, batch_size, *, sync, idle_w):
+        idles.append(idle_w)
         seen.append(torch.backends.cuda.matmul.allow_tf32)
         run()
         return {"energy_per_inference_j": 1e-6, "latency_per_inference_s": 1e-5}
 
     monkeypatch.setattr(nvml, "measure_gpu_energy", fake_measure)
+    monkeypatch.setattr(nvml, "measure_idle_power", lambda: idles.append("read") or 55.0)
     sim = cls(hidden=(8,), epochs=1, device="cpu", measure_batches=(4,)).fit(digits_task)
     monkeypatch.setattr(type(sim), "measures_hardware", property(lambda self: True))
     measured = sim.evaluate(digits_task).measurements

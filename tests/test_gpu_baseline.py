@@ -104,15 +104,17 @@ def test_measurements_reported_as_rows(digits_task, monkeypatch):
     """The NVML path, with the counter faked (real measurement needs an NVIDIA GPU)."""
     import nonvon.energy_models.nvml as nvml
 
-    calls = []
+    calls, idles = [], []
 
-    def fake_measure(run, batch_size, *, sync):
+    def fake_measure(run, batch_size, *, sync, idle_w):
+        idles.append(idle_w)
         run()
         calls.append(batch_size)
         return {"energy_per_inference_j": 1e-6 / batch_size, "latency_per_inference_s": 1e-5,
                 "batch_size": batch_size}
 
     monkeypatch.setattr(nvml, "measure_gpu_energy", fake_measure)
+    monkeypatch.setattr(nvml, "measure_idle_power", lambda: idles.append("read") or 55.0)
     sim = GpuMLP(hidden=(8,), epochs=1, device="cpu", measure_batches=(1, 300))
     sim.fit(digits_task)
     monkeypatch.setattr(type(sim), "measures_hardware", property(lambda self: True))
@@ -120,6 +122,8 @@ def test_measurements_reported_as_rows(digits_task, monkeypatch):
     # 300 > 200 test samples: the batch repeats the test set; each batch size is measured
     # with TF32 off (as priced) and on
     assert calls == [1, 1, 300, 300]
+    # idle power is read once for the cell, then subtracted in each of its measurements
+    assert idles == ["read", 55.0, 55.0, 55.0, 55.0]
     rows = result.measured_rows()
     assert [(r["batch_size"], r["preset"]) for r in rows] == [
         (1, "nvml-fp32-b1"), (1, "nvml-tf32-b1"), (300, "nvml-fp32-b300"), (300, "nvml-tf32-b300")]

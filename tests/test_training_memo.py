@@ -114,3 +114,24 @@ def test_the_precisions_of_the_dense_baseline_share_one_training(tmp_path):
     shared_int8 = next(r for r in out.results if r.simulator == "gpu-mlp-int8")
     assert alone.accuracy == shared_int8.accuracy
     assert dict(alone.ledger.totals) == dict(shared_int8.ledger.totals)
+
+
+def test_a_prefetch_leaves_a_training_under_way_to_the_process_doing_it(tmp_path):
+    """A fit-only cell (compare --jobs) must not sit blocked while another worker trains the
+    same network: it returns at once, and the cell that needs the weights waits instead."""
+    from nonvon._io import content_key
+    from nonvon.training_memo import _locked
+
+    calls = []
+    with _locked(tmp_path / f"{content_key({'r': 1})}.lock"):  # someone is training it
+        assert shared_training(_net(), {"r": 1}, lambda: calls.append(1), tmp_path,
+                               wait=False) is False
+    assert calls == []
+    # with the lock free, a prefetch trains and files the weights like any other cell
+    assert shared_training(_net(), {"r": 1}, lambda: calls.append(1), tmp_path, wait=False) is False
+    assert calls == [1] and (tmp_path / f"{content_key({'r': 1})}.pt").exists()
+
+
+def test_run_context_carries_prefetch_to_workers():
+    ctx = RunContext(concurrent_cells=3, prefetch=True)
+    assert RunContext.from_json(ctx.to_json()) == ctx

@@ -214,9 +214,12 @@ class GpuBaseline(TorchBacked, Simulator):
         return nvml_available()
 
     def _measure(self, net: torch.nn.Module, xt: torch.Tensor) -> tuple[Measurement, ...]:
-        from nonvon.energy_models.nvml import measure_gpu_energy
+        from nonvon.energy_models.nvml import measure_gpu_energy, measure_idle_power
 
         out = []
+        # idle power once per cell, subtracted from each of its measurements (an idle window
+        # per measurement would double the time this cell holds the GPU alone)
+        idle_w = measure_idle_power()
         # fp32 is measured as priced (TF32 off) and, beside it, with TF32 on: the tensor-core
         # fp32 most PyTorch users get by default.
         variants = [(self.config.dtype, False)] + ([("tf32", True)] if self.config.dtype == "fp32"
@@ -232,7 +235,7 @@ class GpuBaseline(TorchBacked, Simulator):
             for label, tf32 in variants:
                 # The measurement runs at the precision it is named for, and says so.
                 with matmul_precision(self.config.dtype, tf32=tf32) as settings:
-                    m = measure_gpu_energy(run, b, sync=torch.cuda.synchronize)
+                    m = measure_gpu_energy(run, b, sync=torch.cuda.synchronize, idle_w=idle_w)
                 if m["energy_per_inference_j"] <= 0:
                     # below the counter's noise floor (busy power under the idle reading,
                     # seen for the int8 MLP at batch 1): no measurement to report
