@@ -57,7 +57,7 @@ from nonvon.tasks import Task
 __all__ = [
     "QUICK_SUBSET", "STATE_SUFFIX", "CachedCell", "Cell", "CellOutcome", "TaskSpec",
     "capture_state", "cell_key", "cell_rows", "check_row", "csv_columns", "evaluate_cell",
-    "load_cell", "load_cell_or_set_aside", "load_rows", "presets_for", "quick_overrides",
+    "load_cell", "load_cell_or_set_aside", "load_rows", "load_title", "presets_for", "quick_overrides",
     "quick_task", "rows_to_csv", "run_cell", "save_cell", "set_aside", "torch_threads",
     "write_results",
 ]
@@ -401,15 +401,21 @@ def cell_rows(result: Result, presets: Sequence[Preset], cell: Cell, *,
             + [{**r, **extra, "versions": dict(result.versions)} for r in result.measured_rows()])
 
 
-def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True) -> None:
-    """results.json, results.csv and (``report``) report.md / .html and the figures, atomically."""
+def write_results(rows: list[dict[str, Any]], out_dir: Path, *, report: bool = True,
+                  title: str | None = None) -> None:
+    """results.json, results.csv and (``report``) report.md / .html and the figures, atomically.
+
+    ``title`` (a sweep's description) heads the report and is kept in results.json, so a
+    report rebuilt from the folder (:func:`load_title`) keeps it; ``None``: the default title.
+    """
     from nonvon.report import write_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "results.json", {"schema": 1, "rows": rows})
+    atomic_write_json(out_dir / "results.json",
+                      {"schema": 1, "rows": rows, **({"title": title} if title else {})})
     atomic_write_text(out_dir / "results.csv", rows_to_csv(rows))
     if report:
-        write_report(rows, out_dir)
+        write_report(rows, out_dir, title=title)
 
 
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
@@ -446,6 +452,21 @@ def load_rows(results_dir: str | Path) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         check_row(row, f"{path}, rows[{i}]")
     return rows
+
+
+def load_title(results_dir: str | Path) -> str | None:
+    """The report title a results folder's results.json keeps (a sweep's description), or
+    ``None`` when it keeps none (a ``compare`` folder) or there is no results.json."""
+    path = Path(results_dir) / "results.json"
+    try:
+        title = json.loads(path.read_text()).get("title")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None  # no title to keep; load_rows names what is wrong with the file
+    if title is not None and not isinstance(title, str):
+        raise invalid(f"{path}, title", f"is a {type(title).__name__}, not a string",
+                      "a string (the report's title)",
+                      "fix or delete the title key; rerun the sweep to rewrite it", DataError)
+    return title or None
 
 
 def _no_constant(name: str):

@@ -206,11 +206,12 @@ def cmd_compare(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from nonvon.cells import load_title
     from nonvon.compare import load_rows
     from nonvon.report import write_report
 
     rows = load_rows(args.results)
-    write_report(rows, Path(args.results))
+    write_report(rows, Path(args.results), title=load_title(args.results))
     _print_table(rows)
     print(f"wrote {args.results}/report.md, report.html and figures", file=sys.stderr)
 

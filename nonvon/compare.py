@@ -44,6 +44,7 @@ from nonvon.cells import (
     load_cell,
     load_cell_or_set_aside,
     load_rows,
+    load_title,
     presets_for,
     quick_overrides,
     quick_task,
@@ -648,6 +649,7 @@ def recount(folder: str | Path, *, data_dir=None, presets: Sequence[str] = (), p
         for key, cell in done.items():
             _save_recounted(cell_path=cell.path, old=cache_dir / f"{key}.json", cell=cell)
         if out.rows is not None:
-            write_results(out.rows, results_dir, report=(results_dir / "report.md").exists())
+            write_results(out.rows, results_dir, report=(results_dir / "report.md").exists(),
+                          title=load_title(results_dir))
     out.wall_s = time.perf_counter() - start
     return out

@@ -159,6 +159,13 @@ class Grid:
     max_cells: int | None = None
 
     @property
+    def title(self) -> str | None:
+        """The report's title: the description's first non-blank line, or ``None`` when the
+        grid has no description (the report keeps its default title)."""
+        return next((line.strip() for line in self.description.splitlines() if line.strip()),
+                    None)
+
+    @property
     def size(self) -> int:
         """The number of cells (tasks x simulator configs x seeds), counted, not listed."""
         return len(self.tasks) * sum(s.n_configs for s in self.simulators) * len(self.seeds)

@@ -8,6 +8,8 @@
   optical shot-noise bound);
 - ``energy_breakdown.png``: where each simulator's modelled energy goes, per preset and task;
 - ``latency.png``: modelled (and measured) device latency per inference;
+- each figure also as ``.svg`` and ``.pdf`` beside its PNG (vector, for papers; no dates or
+  random ids in them, so the same rows give the same bytes);
 - ``report.md`` and ``report.html``: the same tables, the HTML page self-contained (figures
   inline as data URIs, no external assets).
 
@@ -45,9 +47,10 @@ __all__ = ["write_report", "markdown_table", "format_si", "pareto_front", "physi
            "SHOT_NOISE_J_PER_MAC", "paradigm_colour", "render_markdown",
            "render_html", "headline_rows", "headline_markdown", "row_boundary",
            "cheapest_sentence", "break_even_rows", "BOUNDARY_ORDER", "ReportSection",
-           "plugin_sections"]
+           "plugin_sections", "DEFAULT_TITLE"]
 
 FIGURES = ("accuracy_vs_energy.png", "energy_breakdown.png", "latency.png")
+DEFAULT_TITLE = "nonvon comparison"  # a report's title unless a sweep's grid describes itself
 
 # Hamerly et al., "Large-Scale Optical Neural Networks Based on Photoelectric Multiplication",
 # Phys. Rev. X 9, 021032 (2019), abstract: the standard quantum (shot-noise) limit of optical
@@ -331,22 +334,30 @@ def _pyplot():
 
 
 class FigureBytes(bytes):
-    """A figure's PNG bytes, with the same figure as SVG (``svg``) for papers."""
+    """A figure's PNG bytes, with the same figure as SVG (``svg``) and PDF (``pdf``) for
+    papers."""
 
     svg: bytes | None = None
+    pdf: bytes | None = None
+
+
+#: The vector formats written beside each PNG figure, and what keeps them byte-stable: no
+#: date, and (SVG) element ids from a fixed salt, so the same rows give the same files.
+_VECTOR_FORMATS = {"svg": {"metadata": {"Date": None}},
+                   "pdf": {"metadata": {"CreationDate": None}}}
 
 
 def _png(fig) -> bytes:
-    """The figure as PNG bytes (a :class:`FigureBytes` that also holds its SVG)."""
+    """The figure as PNG bytes (a :class:`FigureBytes` that also holds its SVG and PDF)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
-    vec = io.BytesIO()
-    # no date and fixed element ids: the same rows give the same SVG
-    with _pyplot().rc_context({"svg.hashsalt": "nonvon"}):
-        fig.savefig(vec, format="svg", bbox_inches="tight", metadata={"Date": None})
-    _pyplot().close(fig)
     out = FigureBytes(buf.getvalue())
-    out.svg = vec.getvalue()
+    with _pyplot().rc_context({"svg.hashsalt": "nonvon"}):
+        for fmt, kwargs in _VECTOR_FORMATS.items():
+            vec = io.BytesIO()
+            fig.savefig(vec, format=fmt, bbox_inches="tight", **kwargs)
+            setattr(out, fmt, vec.getvalue())
+    _pyplot().close(fig)
     return out
 
 
@@ -1089,7 +1100,7 @@ def _image_name(block) -> str | None:
     return name if isinstance(name, str) and _SAFE_FILE.match(name) else None
 
 
-def render_markdown(blocks: list[dict[str, Any]], title: str = "nonvon comparison") -> str:
+def render_markdown(blocks: list[dict[str, Any]], title: str = DEFAULT_TITLE) -> str:
     out = [f"# {title}\n"]
     for bl in blocks:
         if not isinstance(bl, dict):
@@ -1141,7 +1152,7 @@ def results_html(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, bytes] | None = None,
-                title: str = "nonvon comparison") -> str:
+                title: str = DEFAULT_TITLE) -> str:
     """A self-contained page: inline CSS, every figure a base64 data URI, no scripts or links."""
     images = images or {}
     e = html.escape
@@ -1178,10 +1189,11 @@ def render_html(blocks: list[dict[str, Any]], out_dir: Path, images: dict[str, b
     return "".join(out)
 
 
-def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
-    """report.md, report.html and the figures (PNG, and SVG beside each), each written
+def write_report(rows: list[dict[str, Any]], out_dir: Path, *, title: str | None = None) -> None:
+    """report.md, report.html and the figures (PNG, and SVG and PDF beside each), each written
     atomically. Rows of several seeds of one config are drawn as their mean with error bars
-    (:func:`seed_summary`).
+    (:func:`seed_summary`). ``title`` heads both pages (a sweep passes its grid's
+    description); ``None``: :data:`DEFAULT_TITLE`.
 
     Raises:
         ConfigError: a row lacks a field the report needs (e.g. a hand-edited results.json).
@@ -1192,14 +1204,16 @@ def write_report(rows: list[dict[str, Any]], out_dir: Path) -> None:
     images = {FIGURES[0]: accuracy_vs_energy_png(merged),
               FIGURES[1]: energy_breakdown_png(merged), FIGURES[2]: latency_png(merged)}
     for name, data in list(images.items()):
-        svg = getattr(data, "svg", None)
-        if svg:
-            atomic_write_bytes(out_dir / name.replace(".png", ".svg"), svg)
+        for fmt in _VECTOR_FORMATS:
+            vec = getattr(data, fmt, None)
+            if vec:
+                atomic_write_bytes(out_dir / name.replace(".png", f".{fmt}"), vec)
     sections = plugin_sections(rows, out_dir)
     for s in sections:
         images.update(s.images)
     for name, data in images.items():
         atomic_write_bytes(out_dir / name, data)
     blocks = _blocks(rows, out_dir, sections)
-    atomic_write_text(out_dir / "report.md", render_markdown(blocks))
-    atomic_write_text(out_dir / "report.html", render_html(blocks, out_dir, images))
+    title = " ".join((title or "").split()) or DEFAULT_TITLE  # one line: a heading
+    atomic_write_text(out_dir / "report.md", render_markdown(blocks, title))
+    atomic_write_text(out_dir / "report.html", render_html(blocks, out_dir, images, title))

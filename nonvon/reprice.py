@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nonvon.cells import load_rows, write_results
+from nonvon.cells import load_rows, load_title, write_results
 from nonvon.energy_models import OpLedger, Preset, price
 from nonvon.errors import ConfigError, NonvonError
 from nonvon.result import priced_fields
@@ -145,5 +145,5 @@ def reprice_folder(folder: str | Path, preset: Preset, *, simulators: Sequence[s
         locked = folder_lock(folder) if (folder / ".sweep.lock").exists() \
             else contextlib.nullcontext()
         with locked:
-            write_results(outcome.rows, folder)
+            write_results(outcome.rows, folder, title=load_title(folder))
     return outcome

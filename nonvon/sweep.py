@@ -227,9 +227,10 @@ def run_sweep(grid: Grid | Mapping | str | os.PathLike, *, out_dir: str | os.Pat
         rows = summary_rows(out, statuses, plan)
         _write_manifest(out, grid, statuses)
         if rows and write_report:
-            write_results(rows, out)
+            write_results(rows, out, title=grid.title)
         else:  # no figures of nothing
-            atomic_write_json(out / "results.json", {"schema": 1, "rows": rows})
+            atomic_write_json(out / "results.json", {"schema": 1, "rows": rows,
+                                                     **({"title": grid.title} if grid.title else {})})
     outcome = SweepOutcome(statuses, rows, computed, len(plan.cells) - len(todo), out,
                            total=plan.total)
     c = outcome.counts

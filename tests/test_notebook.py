@@ -1,12 +1,17 @@
-"""Habits of the ecosystem: a typed package, results as Jupyter tables and pandas frames."""
+"""Habits of the ecosystem: a typed package, results as Jupyter tables and pandas frames, and
+the notebook example (docs/examples/notebook.py) run cell by cell as Jupyter would."""
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import html
+import io
 import json
+import re
 import sys
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +87,58 @@ def test_to_pandas_without_pandas_says_how_to_get_it(monkeypatch):
     with pytest.raises(ConfigError, match="needs pandas") as e:
         ResultsTable([]).to_pandas()
     assert "pip install pandas" in e.value.hint
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "examples" / "notebook.py"
+
+
+def _cells(source: str) -> list[tuple[str, str]]:
+    """The percent-format cells of ``source``: (``"markdown"`` or ``"code"``, text)."""
+    parts = re.split(r"^# %%(.*)$", source, flags=re.M)
+    return [("markdown" if "[markdown]" in head else "code", body)
+            for head, body in zip(parts[1::2], parts[2::2], strict=True)]
+
+
+def test_the_notebook_example_runs_cell_by_cell_and_shows_tables_and_a_figure(
+        tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    cells = _cells(NOTEBOOK.read_text(encoding="utf-8"))
+    assert not NOTEBOOK.read_text(encoding="utf-8").split("# %%")[0].strip()  # all in cells
+    kinds = [k for k, _ in cells]
+    assert kinds.count("markdown") >= 3 and kinds.count("code") >= 3
+    for kind, body in cells:  # a markdown cell is comments only, so the script skips it
+        if kind == "markdown":
+            assert all(not line or line.startswith("#") for line in body.strip().splitlines())
+
+    shown: list = []  # what Jupyter's display() is handed, after the cell that defines it
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__main__"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for i, (_kind, body) in enumerate(cells):
+            exec(compile(body, f"{NOTEBOOK.name}, cell {i}", "exec"), namespace)
+            if "display" in namespace:
+                namespace["display"] = shown.append
+
+    folder = tmp_path / "notebook-results"
+    assert {"results.json", "results.csv", "energy_by_preset.png"} <= {
+        p.name for p in folder.iterdir()}
+    result, table = (next(o for o in shown if isinstance(o, t)) for t in (Result, ResultsTable))
+    assert "<td>cmos-7nm</td>" in result._repr_html_()
+    modelled = [r for r in table.rows if r["kind"] == "modelled"]
+    assert {r["simulator"] for r in modelled} == {"gpu-mlp", "hdc-projection"}
+    assert table._repr_html_().count("<tr>") == len(table) + 1
+    (fig,) = [o for o in shown if isinstance(o, Figure)]
+    assert len(fig.axes[0].patches) == len(modelled)  # one bar per modelled row
+    if "pandas" in sys.modules:
+        (frame,) = [o for o in shown if type(o).__name__ == "DataFrame"]
+        assert set(frame.columns) == {"gpu-mlp", "hdc-projection"}
+
+    last = json.loads(out.getvalue().strip().splitlines()[-1])
+    chip = last["chip_boundary"]
+    assert set(chip) == {"gpu-mlp", "hdc-projection"}
+    for sim, row in chip.items():  # well above chance (10%), priced, at the chip boundary
+        assert 0.5 < row["accuracy"] <= 1 and row["energy_per_inference_j"] > 0
+        match = next(r for r in modelled if r["simulator"] == sim and r["preset"] == row["preset"])
+        assert match["boundary"] == "chip"

@@ -1,4 +1,5 @@
-"""Sweep-aware reports: config and seed columns, mean ± sd over seeds, error bars, SVG."""
+"""Sweep-aware reports: config and seed columns, mean ± sd over seeds, error bars, SVG and
+PDF figures, the grid's description as the title."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from nonvon import report
 from nonvon.cells import rows_to_csv
 from nonvon.energy_models import OpLedger
+from nonvon.errors import ConfigError
 from nonvon.report import seed_summary, write_report
 from nonvon.result import Result
 
@@ -72,7 +74,7 @@ def test_csv_has_config_and_seed_columns(rows):
     assert json.loads(table[0]["config"]) == {"hidden": [64]}
 
 
-def test_report_shows_configs_seeds_mean_sd_error_bars_and_svg(rows, tmp_path, monkeypatch):
+def test_report_shows_configs_seeds_mean_sd_error_bars_svg_and_pdf(rows, tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
     yerrs = []
@@ -103,5 +105,66 @@ def test_report_shows_configs_seeds_mean_sd_error_bars_and_svg(rows, tmp_path, m
     for name in ("accuracy_vs_energy", "energy_breakdown", "latency"):
         svg = (tmp_path / f"{name}.svg").read_bytes()
         assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg[:2000]
+        pdf = (tmp_path / f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+        assert b"/CreationDate" not in pdf and b"<dc:date>" not in svg
     assert b"hidden=64" in (tmp_path / "accuracy_vs_energy.svg").read_bytes()  # legend
     assert "hidden=256" in (tmp_path / "report.html").read_text()
+
+
+def test_vector_figures_are_the_same_bytes_when_drawn_again():
+    """Rerunning a report must not churn its committed SVG and PDF files."""
+    first, second = report._empty_png("drawn twice"), report._empty_png("drawn twice")
+    assert first.pdf and first.svg
+    assert (first.pdf, first.svg) == (second.pdf, second.svg)
+
+
+def _heading(folder):
+    """The title of report.md and of report.html (its <title> and <h1>, which must agree)."""
+    md = (folder / "report.md").read_text().splitlines()[0]
+    page = (folder / "report.html").read_text()
+    title = page.split("<title>")[1].split("</title>")[0]
+    assert page.split("<h1>")[1].split("</h1>")[0] == title
+    return md, title
+
+
+def test_a_sweeps_description_titles_its_report_and_a_compare_keeps_its_own(
+        tmp_path, monkeypatch):
+    from nonvon.cli import run as run_cli
+    from nonvon.compare import compare
+    from nonvon.sweep import run_sweep
+
+    for name in ("accuracy_vs_energy_png", "energy_breakdown_png", "latency_png"):
+        monkeypatch.setattr(report, name, lambda rows: report._empty_png("not drawn here"))
+    mlp = {"hidden": [8], "batch_size": 64, "epochs": 1, "device": "cpu"}
+    grid = {"description": "  Width <8> on digits\nwhy: a test of the title", "tasks": ["digits"],
+            "presets": ["cmos-45nm"], "simulators": [{"name": "gpu-mlp", "set": mlp}]}
+    quiet = {"progress": False, "log": lambda m: None}
+    out = tmp_path / "out"
+    run_sweep(grid, out_dir=out, executor="inline", **quiet)
+    assert _heading(out) == ("# Width <8> on digits", "Width &lt;8&gt; on digits")
+    assert json.loads((out / "results.json").read_text())["title"] == "Width <8> on digits"
+    (out / "report.md").unlink()
+    assert run_cli("report", str(out)) == 0  # rebuilt from the folder: the title stays
+    assert _heading(out)[0] == "# Width <8> on digits"
+
+    # a compare into the same folder reuses the cell and keeps compare's title
+    compare(["digits"], ["gpu-mlp"], presets=["cmos-45nm"], out_dir=out,
+            overrides={"gpu-mlp": {**mlp, "hidden": (8,)}}, **quiet)
+    assert _heading(out) == (f"# {report.DEFAULT_TITLE}", report.DEFAULT_TITLE)
+    assert "title" not in json.loads((out / "results.json").read_text())
+
+
+def test_a_title_that_is_not_a_string_is_refused_naming_the_file(tmp_path):
+    from nonvon.cells import load_title
+    from nonvon.errors import DataError
+    from nonvon.grids import Grid
+
+    (tmp_path / "results.json").write_text(json.dumps({"schema": 1, "rows": [], "title": [1]}))
+    with pytest.raises(DataError, match=r"results\.json, title: is a list, not a string"):
+        load_title(tmp_path)
+    assert load_title(tmp_path / "absent") is None
+    with pytest.raises(ConfigError, match="description must be a string"):
+        Grid.from_dict({"description": 3, "tasks": ["digits"], "simulators": ["gpu-mlp"]})
+    assert Grid.from_dict({"description": " \n", "tasks": ["digits"],
+                           "simulators": ["gpu-mlp"]}).title is None
