@@ -37,6 +37,7 @@ import math
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils._python_dispatch import _disable_current_modes
 
 __all__ = ["SYNAPTIC_LAYERS", "ACTIVATION_LAYERS", "Workload", "WorkloadCounter", "footprint_bytes",
            "connection_sparsity", "synaptic_ops", "is_synaptic", "dense_ops_per_sample"]
@@ -145,6 +146,12 @@ class WorkloadCounter:
         self._dense: dict[tuple, int] = {}  # (layer id, input shape) -> dense ops
 
     def _hook(self, layer: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        # the counter's own arithmetic is not the network's: hide it from any torch function
+        # or dispatch mode watching the run (a FlopCounterMode, an op counter's function mode)
+        with torch._C.DisableTorchFunction(), _disable_current_modes():
+            self._count(layer, args, out)
+
+    def _count(self, layer: nn.Module, args: tuple, out: torch.Tensor) -> None:
         w = self.workload
         if is_synaptic(layer):
             x = args[0]
