@@ -98,6 +98,21 @@ def check_fit_evaluate_ledger(name: str, task: Task, reg: Registry) -> None:
         assert total >= 0
         if CATALOG[kind].unit != TIME_UNIT:
             assert total == int(total), f"{kind} total {total} is not a whole number"
+    check_neurobench_figures(name, result.metrics)
+
+
+def check_neurobench_figures(name: str, metrics: dict[str, float]) -> None:
+    """The NeuroBench figures a simulator reports (:mod:`nonvon.workload`) are in range:
+    sparsities in [0, 1], a positive footprint, effective operations within the dense ones."""
+    for key in ("activation_sparsity", "connection_sparsity"):
+        if key in metrics:
+            assert 0.0 <= metrics[key] <= 1.0, f"{name}: {key} = {metrics[key]}"
+    if "footprint_bytes" in metrics:
+        assert metrics["footprint_bytes"] > 0, f"{name}: footprint {metrics['footprint_bytes']}"
+    if "dense_ops" in metrics:
+        effective = metrics.get("effective_macs", 0.0) + metrics.get("effective_acs", 0.0)
+        assert 0 <= effective <= metrics["dense_ops"], (
+            f"{name}: {effective} effective operations, {metrics['dense_ops']} dense")
 
 
 def check_prices_on_every_compatible_preset(name: str, task: Task, reg: Registry) -> None:

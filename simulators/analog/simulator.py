@@ -12,11 +12,20 @@ DAC, per-MVM output noise, the column ADC with its clipping, and the digital per
 The ledger counts what ran: tile MVMs, DAC and ADC conversions, the periphery's accumulations,
 scalings and activations, activation-buffer bytes, bytes moved between cores and over the host
 link, and one layer pass per layer (all of a layer's tiles work in parallel).
+
+NeuroBench figures in the metrics (:mod:`nonvon.workload`): every crossbar MVM is analog
+MACs, so ``effective_macs`` counts a non-zero input meeting a weight whose read conductance
+pair is non-zero, ``dense_ops`` every weight with every real input (a convolution's padding
+taps left out), ``activation_sparsity`` the zero outputs of the ReLUs, and
+``connection_sparsity`` the zero read weights. ``footprint_bytes`` is the weights at the
+bits their ``2L - 1`` signed levels need (``conductance_levels = L``); with continuous
+conductances (``L = 0``) a weight has no bit count and the footprint is left out. No ACs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from typing import ClassVar
 
@@ -51,6 +60,7 @@ from nonvon.simulators.analog.crossbar import (
 from nonvon.simulators.analog.devices import DEVICES
 from nonvon.simulators.torch_backed import torch_device
 from nonvon.tasks import Task
+from nonvon.workload import Workload, connection_sparsity
 
 __all__ = ["AnalogConfig", "AnalogCrossbar", "AnalogPCM", "AnalogRRAM", "AnalogPCMCNN",
            "AnalogRRAMCNN", "DRIFT_TIMES_S", "Layer"]
@@ -321,9 +331,23 @@ class AnalogCrossbar(Simulator):
         if c.model == "mlp":
             xt = xt.reshape(len(x), -1)
 
-        def mvm(h, k):
+        # NeuroBench figures (module docstring): a weight is a synapse where its read
+        # conductance pair differs
+        stored = [(torch.cat(w, dim=1) != 0).double() for w in weights]
+        work = Workload(samples=len(x))
+
+        def mvm(h, k, real=None):
+            # real: which inputs exist (a convolution's unrolled padding does not)
+            work.effective_macs += int(((h != 0).double() @ stored[k].T).sum())
+            work.dense_ops += (h.numel() if real is None else int(real.sum())) * stored[k].shape[0]
             return analog_linear(h, weights[k], floats[k], dac_bits=c.dac_bits, adc_bits=c.adc_bits,
                                  adc_range=c.adc_range, out_noise=c.out_noise, gdc=gdc[k], gen=gen)
+
+        def relu(y):
+            y = torch.relu(y)
+            work.activations += y.numel()
+            work.zero_activations += y.numel() - int(torch.count_nonzero(y))
+            return y
 
         labels = []
         with torch.inference_mode():
@@ -335,15 +359,21 @@ class AnalogCrossbar(Simulator):
                     if layer.kind == "conv":
                         b, side = len(h), layer.side
                         cols = F.unfold(h, c.kernel, padding=c.kernel // 2).transpose(1, 2)
-                        y = mvm(cols.reshape(b * side * side, -1), k)
-                        h = F.max_pool2d(torch.relu(y.reshape(b, side * side, -1).transpose(1, 2)
-                                                    .reshape(b, -1, side, side)), 2)
+                        real = F.unfold(torch.ones_like(h), c.kernel, padding=c.kernel // 2)
+                        y = mvm(cols.reshape(b * side * side, -1), k, real)
+                        h = F.max_pool2d(relu(y.reshape(b, side * side, -1).transpose(1, 2)
+                                              .reshape(b, -1, side, side)), 2)
                     else:
                         h = mvm(h.reshape(len(h), -1), k)
                         if k < len(self._plan) - 1:
-                            h = torch.relu(h)
+                            h = relu(h)
                 labels.append(h.argmax(1))
-        return Prediction(torch.cat(labels).numpy(), self.count(len(x)))
+        metrics = {**work.metrics(), "connection_sparsity": connection_sparsity(stored)}
+        levels = c.conductance_levels
+        if levels:  # 2L - 1 signed levels per differential pair; continuous: no bit count
+            metrics["footprint_bytes"] = float(math.ceil(
+                sum(int(s.numel()) for s in stored) * math.ceil(math.log2(2 * levels - 1)) / 8))
+        return Prediction(torch.cat(labels).numpy(), self.count(len(x)), metrics=metrics)
 
     def count(self, n: int) -> OpLedger:
         """The ledger of ``n`` inputs through the programmed network (it depends only on the

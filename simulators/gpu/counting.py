@@ -37,10 +37,18 @@ network takes them (fp32, bf16 or int8 codes; int8 inputs are quantized by the
 host, like a sensor delivering 8-bit pixels) and the class scores sent back at
 the precision they are produced. One ``kernel_launch`` (io: a host command) per
 compute layer call and one for the argmax.
+
+NeuroBench figures (:meth:`OpCounter.neurobench_metrics`, defined in :mod:`nonvon.workload`):
+the same hooks count effective MACs (a non-zero input meeting a non-zero weight: every
+synaptic layer of these networks takes analog values, so there are no ACs) and dense ops
+of every ``Linear`` / ``ConvNd`` call, and the zero outputs of the ``ReLU`` / ``Sigmoid``
+layers (int8: ``IntReLU``); the footprint is the parameters and buffers of the network as
+it runs (fp32, bf16, or the int8 network's integer weights and scales).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -50,6 +58,7 @@ from torch import nn
 from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError
 from nonvon.simulators.gpu.quantize import IntMaxPool2d, IntReLU, QuantConv2d, QuantLinear
+from nonvon.workload import ACTIVATION_LAYERS, WorkloadCounter, connection_sparsity, footprint_bytes
 
 __all__ = ["OpCounter", "BYTES", "op_kinds_for", "LAYER_RULES"]
 
@@ -207,6 +216,7 @@ class OpCounter:
         self._handles: list = []
         self._weights: dict[int, int] = {}  # id(module) -> stored bytes, each layer once
         self._peak_activation_bytes = 0
+        self.workload = WorkloadCounter(model, (*ACTIVATION_LAYERS, IntReLU))
 
     @property
     def resident_bytes(self) -> int:
@@ -266,12 +276,22 @@ class OpCounter:
         for m in self.model.modules():
             if not any(True for _ in m.children()):
                 self._handles.append(m.register_forward_hook(self._hook))
+        self.workload.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        self.workload.__exit__(*exc)
+        # the network as it ran (a caller may cast it back to fp32 afterwards)
+        self._static = {"footprint_bytes": float(footprint_bytes(self.model)),
+                        "connection_sparsity": connection_sparsity(self.model)}
         for h in self._handles:
             h.remove()
         self._handles.clear()
+
+    def neurobench_metrics(self, n_inferences: int) -> dict[str, float]:
+        """The NeuroBench figures of what ran, per inference (module docstring)."""
+        work = dataclasses.replace(self.workload.workload, samples=n_inferences)
+        return {**work.metrics(), **getattr(self, "_static", {})}
 
     def nonzero(self) -> dict[str, int]:
         return {k: int(v) for k, v in self.totals.items() if v}

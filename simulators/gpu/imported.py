@@ -212,7 +212,8 @@ class ImportedTorch(Imported, Simulator):
 
     def _predict(self, x: np.ndarray) -> Prediction:
         logits, counter = self._run(torch.from_numpy(np.ascontiguousarray(x)))
-        return Prediction(logits.argmax(1).numpy(), counter.ledger(len(x)))
+        return Prediction(logits.argmax(1).numpy(), counter.ledger(len(x)),
+                          metrics=counter.neurobench_metrics(len(x)))
 
 
 def _fingerprint(module: nn.Module) -> str:

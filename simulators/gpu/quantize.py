@@ -127,6 +127,10 @@ class _QuantLayer(nn.Module):
     def in_features(self) -> int:
         return self.weight_q[0].numel()
 
+    def synaptic_weight(self) -> torch.Tensor:
+        """The stored weights, for the NeuroBench counts (:mod:`nonvon.workload`)."""
+        return self.weight_q
+
     @property
     def out_channels(self) -> int:
         return self.weight_q.shape[0]

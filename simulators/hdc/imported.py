@@ -129,7 +129,8 @@ class ImportedHDC(Imported, Simulator):
             per_class = memory_bytes(d)["float32"]
         resident = math.ceil(d * f / 8) + c * per_class   # item memory (one bit each) + classes
         return Prediction(np.asarray(labels, dtype=np.int64),
-                          OpLedger(dict(counts), n_inferences=n, resident_bytes=resident))
+                          OpLedger(dict(counts), n_inferences=n, resident_bytes=resident),
+                          metrics={"footprint_bytes": float(resident)})  # see hdc.simulator
 
     def predict_torchhd(self, encoder, centroid, x: np.ndarray) -> np.ndarray:
         """torchhd's own labels on the same quantized inputs (for checking): binary, the

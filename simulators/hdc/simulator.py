@@ -25,6 +25,13 @@ encoder's item memory and constants (:meth:`.ProjectionEncoder.resident_bytes`,
 :meth:`.IDLevelEncoder.resident_bytes`) and the class vectors, packed (BSC) or float32 (MAP).
 Pricing places it in the preset's on-chip memory.
 
+NeuroBench figures (:mod:`nonvon.workload`): ``footprint_bytes`` in the metrics is that
+resident model, at its stored precision (packed bits, float32 MAP class vectors). The
+others have no counterpart here and are left out, not set to zero: binding, bundling and
+the similarity search are bitwise or +-1 operations between hypervectors, not weighted
+synapses with activations, so connection sparsity, activation sparsity, effective MACs /
+ACs and dense ops are undefined.
+
 Predictions of the packed path equal those of torchhd's own unpacked
 ``hamming_similarity`` on the same vectors (:meth:`HDCSimulator.predict_unpacked`, and
 the tests assert it over whole test splits).
@@ -379,8 +386,10 @@ class HDCSimulator(Simulator):
             counts["add_fp32"] += n * n_classes * c.dimensions
             counts["sram_byte"] += n * n_classes * c.dimensions * 4
             counts["cmp_fp32"] += n * (n_classes - 1)
+        resident = self.resident_bytes()
         return Prediction(np.asarray(labels, dtype=np.int64),
-                          OpLedger(counts, n_inferences=n, resident_bytes=self.resident_bytes()))
+                          OpLedger(counts, n_inferences=n, resident_bytes=resident),
+                          metrics={"footprint_bytes": float(resident)})
 
     def predict_unpacked(self, x: np.ndarray) -> np.ndarray:
         """Labels from torchhd's own unpacked path on the same hypervectors.

@@ -25,6 +25,12 @@ reads hold. The layers are passive (fabricated, as the 3D-printed layers of Lin 
 they hold their phases at no power and no ``phase_shifter_hold`` is counted; the source and the
 detectors' static power are the preset's. Control electronics are outside the model.
 
+NeuroBench figures (:mod:`nonvon.workload`): ``footprint_bytes`` in the metrics is the
+fabricated layers' pixels at ``phase_bits``. The rest have no counterpart and are left out,
+not set to zero: free-space propagation couples every pixel to its neighbours through a
+continuous field, with no discrete synapses to count as MACs, dense ops or zero weights,
+and the stack is linear up to the detectors, with no activation layer.
+
 The default geometry is Lin et al.'s MNIST stack (``LIN2018``: 0.4 THz, 200 x 200 pixels of
 400 um, 30 mm spacing, 5 layers; Science 361, 1004 (2018)) scaled to an 850 nm source: every
 length times 850 nm / 0.75 mm. Scalar diffraction depends only on lengths over the wavelength,
@@ -280,7 +286,16 @@ class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
                                     detected_fraction=float(powers.sum(1).mean()),
                                     photon_energy_j=e_photon)
         return Prediction(labels, OpLedger({kk: v for kk, v in ledger.items() if v}, n_inferences=n,
-                                           resident_bytes=pixels), extras=(stats,))
+                                           resident_bytes=pixels), extras=(stats,),
+                          metrics={"footprint_bytes": float(self.footprint_bytes())})
+
+    def footprint_bytes(self) -> int:
+        """The fabricated layers: every trained pixel (phase, and amplitude when complex)
+        at ``phase_bits`` (``None``: at the trained float precision)."""
+        c = self.config
+        params = [self.net.phase] + ([self.net.amp_logit] if self.net.amp_logit is not None else [])
+        n = sum(p.numel() for p in params)
+        return math.ceil(n * c.phase_bits / 8) if c.phase_bits else n * self.net.phase.element_size()
 
     def _fabricated_powers(self, x: np.ndarray, gen: torch.Generator) -> torch.Tensor:
         """Detector power fractions ``(n, classes)`` through the layers as fabricated (float64).

@@ -35,6 +35,13 @@ energy per inference as a :class:`~nonvon.simulators.optical.extras.PhotonCurve`
 ``Result.extras`` (``result.extra(PhotonCurve)``); each run's detected photons and MAC count
 are a :class:`~nonvon.simulators.optical.extras.MziRunStats` beside it.
 
+NeuroBench figures in the metrics (:mod:`nonvon.workload`): each mesh is a fully connected
+layer of analog MACs, so ``effective_macs`` counts a non-zero input code meeting a non-zero
+entry of the programmed matrix (and the int8 front end's), ``dense_ops`` every entry,
+``activation_sparsity`` the zero outputs of the electronic ReLUs, ``connection_sparsity``
+the zero entries of the programmed matrices; ``footprint_bytes`` is every shifter's phase at
+``phase_bits``, the int32 biases and the int8 front-end weights. No ACs (nothing spikes).
+
 Boundary: the model is of one streaming inference at a time (every vector pays its converter
 and holding costs; front-end weights are re-read per inference). Static power (laser source,
 thermal control) is the preset's, charged over the modelled latency; control electronics
@@ -92,6 +99,7 @@ from nonvon.simulators.optical.mesh import (
 )
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
+from nonvon.workload import Workload, connection_sparsity
 
 __all__ = ["MziConfig", "MziOnn", "Chip"]
 
@@ -578,6 +586,7 @@ class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
         counts: Counter[str] = Counter()
         floats = {"laser_optical_zj": 0.0, "phase_shifter_hold": 0.0}
         detected = macs = 0.0
+        work = Workload()  # the NeuroBench figures (module docstring)
         g = net.gains().double()
         n_feat = int(np.prod(x.shape[1:]))
         class_bytes = max(1, -(-math.ceil(math.log2(net.sizes[-1])) // 8))
@@ -586,9 +595,14 @@ class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
             xb = x[start:start + c.eval_batch_size]
             b = len(xb)
             counts["host_transfer_byte"] += b * (n_feat + class_bytes)  # 8-bit features in, class out
+            work.samples += b
             if self.front is not None:
                 k = self.front[0].shape[0]
                 counts["mac_int8"] += b * n_feat * k
+                front_in = torch.from_numpy(np.asarray(xb).reshape(b, -1) != 0).double()
+                front_w = torch.from_numpy(np.asarray(self.front[0]) != 0).double()
+                work.effective_macs += int((front_in @ front_w.T).sum())
+                work.dense_ops += b * n_feat * k
                 counts["sram_byte"] += b * (n_feat + n_feat * k)  # pixels and int8 weights
             h = torch.from_numpy(self._reduce(xb)).double()
             for i, (layer, cl) in enumerate(zip(net.layers, chip.layers, strict=True)):
@@ -603,6 +617,10 @@ class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
                 hidden = i < len(net.layers) - 1
                 if hidden:
                     h = torch.relu(h)
+                    work.activations += h.numel()
+                    work.zero_activations += h.numel() - int(torch.count_nonzero(h))
+                work.effective_macs += int(((a != 0).double() @ (cl.w != 0).double().T).sum())
+                work.dense_ops += b * n_in * n_out
                 detected += float((beta.abs() ** 2).sum())
                 macs += b * n_in * n_out
                 counts["optical_pass"] += b
@@ -628,5 +646,16 @@ class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
         ledger = OpLedger({k: v for k, v in counts.items() if v}, n_inferences=len(x),
                           resident_bytes=self.resident_bytes(n_feat))
         # optical_macs_per_inference: the MAC count the report's shot-noise floor needs
-        return Prediction(torch.cat(labels).numpy(), ledger, extras=(stats,),
-                          metrics={"optical_macs_per_inference": stats.macs_per_inference})
+        metrics = {"optical_macs_per_inference": stats.macs_per_inference, **work.metrics(),
+                   "footprint_bytes": float(self.footprint_bytes(chip)),
+                   "connection_sparsity": connection_sparsity(cl.w for cl in chip.layers)}
+        return Prediction(torch.cat(labels).numpy(), ledger, extras=(stats,), metrics=metrics)
+
+    def footprint_bytes(self, chip: Chip) -> int:
+        """The stored network: every phase shifter's setting at ``phase_bits`` (ideal: the
+        mesh dtype), the int32 biases and the int8 front-end weights."""
+        c = self.config
+        per_phase = c.phase_bits / 8 if c.phase_bits else (4 if c.mesh_dtype == "float32" else 8)
+        shifters = sum(cl.n_shifters for cl in chip.layers)
+        front = self.front[0].size if self.front is not None else 0
+        return math.ceil(shifters * per_phase) + 4 * sum(self.net.sizes[1:]) + front

@@ -39,7 +39,7 @@ from nonvon.errors import ConfigError, IncompatibleError
 from nonvon.importers import Imported, Importer, resolve_preset
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.quantum.classical import ClassicalCounter, front_end
-from nonvon.simulators.quantum.simulator import HOST_KINDS, QPU_KINDS
+from nonvon.simulators.quantum.simulator import HOST_KINDS, QPU_KINDS, circuit_metrics
 from nonvon.tasks import Task
 
 __all__ = ["ImportedCircuit", "ImportedCircuitConfig", "import_circuit", "read_qasm3", "IMPORTER"]
@@ -156,7 +156,10 @@ class ImportedCircuit(Imported, Simulator):
                                ("qpu_measure", k), ("qpu_readout", 1), ("qpu_shot", 1)):
             counts[kind] += n * c.shots * per_shot
         return Prediction(labels, OpLedger({a: v for a, v in counts.items() if v}, n_inferences=n,
-                                           resident_bytes=counter.resident_bytes))
+                                           resident_bytes=counter.resident_bytes),
+                          # the imported circuit's weights are bound into its gates: the
+                          # footprint is the host front end's alone
+                          metrics=circuit_metrics(counter, n, 0))
 
 
 # -- OpenQASM 3 ---------------------------------------------------------------------------

@@ -84,6 +84,17 @@ QPU_KINDS = frozenset({"qpu_gate_1q", "qpu_gate_2q", "qpu_layer_1q", "qpu_layer_
 # per-feature angle map, area averaging's divide, the readout scale).
 HOST_KINDS = op_kinds_for("fp32") | {"mul_fp32"}
 _FP32_BYTES = 4
+
+
+def circuit_metrics(counter, n: int, n_angles: int) -> dict[str, float]:
+    """The NeuroBench figures of a VQC row (:mod:`nonvon.workload`): those of its host layers
+    (``counter``, over ``n`` inferences), the footprint with the circuit's trained angles
+    added (fp32). A gate is not a synaptic operation and a qubit has no activation:
+    NeuroBench has no counterpart for the circuit, so ``effective_macs`` and ``dense_ops``
+    are the host's alone."""
+    m = counter.neurobench_metrics(n)
+    m["footprint_bytes"] += _FP32_BYTES * n_angles
+    return m
 _EVAL_AMPLITUDES = 2 ** 24  # amplitudes held at once in evaluation (128 MiB complex64)
 
 
@@ -469,7 +480,8 @@ class VQC(_QuantumBase):
         counts["qpu_shot"] += n * shots
         return Prediction(labels.astype(np.int64), OpLedger({k_: v for k_, v in counts.items() if v},
                                                             n_inferences=n,
-                                                            resident_bytes=counter.resident_bytes))
+                                                            resident_bytes=counter.resident_bytes),
+                          metrics=circuit_metrics(counter, n, len(self.params["w"])))
 
     def qasm3(self) -> str:
         """The trained circuit as OpenQASM 3 (weights bound, input angles as ``input``)."""
@@ -645,4 +657,5 @@ class VQCClassicalTwin(_QuantumBase):
                 scores = net(batch)
                 count_decision(counter, scores)
                 labels.append(decide(scores))
-        return Prediction(torch.cat(labels).numpy(), counter.ledger(len(xt)))
+        return Prediction(torch.cat(labels).numpy(), counter.ledger(len(xt)),
+                          metrics=counter.neurobench_metrics(len(xt)))

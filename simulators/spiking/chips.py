@@ -261,6 +261,12 @@ class ChipSimulator(SpikingSimulator):
         """Bytes of the deployed synapses at the stored precision (dense per neuron)."""
         return sum(layer.weight.numel() for layer in net.layers) * self.synapse_bits / 8
 
+    def static_metrics(self) -> dict[str, float]:
+        """``footprint_bytes``: the deployed synapses at the chip's synapse precision (what
+        its synapse memory stores; biases and neuron state are left out); the connection
+        sparsity counts synapses quantized to zero."""
+        return {**super().static_metrics(), "footprint_bytes": float(self.synapse_bytes(self.network))}
+
     def resident_bytes(self) -> float:
         sizes = self._populations()
         return float(self.synapse_bytes(self.network) + sum(sizes[1:]) * self.chip.state_bits / 8)

@@ -5,9 +5,11 @@
 - ``latency``: one spike per pixel, earlier for brighter pixels, linear in the intensity and
   spread over the ``T`` steps; pixels below ``latency_threshold`` never fire. This is
   snnTorch's ``spikegen.latency(..., linear=True, normalize=True, clip=True)``.
-- ``direct``: the analog pixel values as a constant input current at every step (the
-  first layer then does multiply-accumulates, not spike-driven accumulates; NeuroBench
-  counts them as effective MACs).
+- ``direct``: the analog pixel values as a constant input current at every step. The
+  first layer then does multiply-accumulates, not spike-driven accumulates, and its
+  current is the same at every step, so nonvon computes and counts it once per inference
+  (effective MACs, dense ops). NeuroBench 2.3.0 runs the layer at every step and counts
+  ``T`` times as many; ``counting.Conventions(direct_every_step=True)`` gives its figures.
 """
 
 from __future__ import annotations

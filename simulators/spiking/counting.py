@@ -18,11 +18,21 @@ Synaptic events, packets and hops caused by the input spikes of a spike-coded in
 also kept apart (``*_input``): they scale with the input coding, the rest with the hidden
 layers' spike rate, and a break-even analysis needs the two separately.
 
-The NeuroBench-style figures (Yik et al., "NeuroBench: a framework for benchmarking
-neuromorphic computing algorithms and systems", Nature Communications 16, 2025) follow
-from the same counts: effective ACs = synaptic events, effective MACs as above, dense ops =
-the multiply-accumulates of the same network run densely (every synapse at every step, the
-direct layer once), activation sparsity = 1 - spikes / (spiking neurons x steps).
+The NeuroBench figures (defined in :mod:`nonvon.workload`; Yik et al., Nature
+Communications 16:1545, 2025) follow from the same counts: effective ACs = synaptic events,
+effective MACs as above, dense ops = the synaptic operations of the same network run
+densely (every synapse with every real input at every step; a padded convolution's taps on
+the padding are not operations, as in NeuroBench), activation sparsity = 1 - spikes /
+(spiking neurons x steps). Two choices differ from NeuroBench 2.3.0 on purpose; each is a
+field of :class:`Conventions`, and :data:`NEUROBENCH_CONVENTIONS` gives the package's
+figures exactly (``Counts.neurobench(NEUROBENCH_CONVENTIONS)``):
+
+- ``readout_in_sparsity`` (nonvon: off): the non-spiking readout is left out of activation
+  sparsity. NeuroBench counts every neuron layer of the model, so a readout written as an
+  snnTorch neuron that never fires adds ``n_classes x T`` silent outputs per inference.
+- ``direct_every_step`` (nonvon: off): a direct-coded (analog) first layer is counted once
+  per inference, as its constant current is computed once. NeuroBench calls the layer at
+  every timestep and counts its MACs and dense ops ``T`` times.
 """
 
 from __future__ import annotations
@@ -35,8 +45,32 @@ from torch import nn
 from torch.nn import functional as F
 
 from nonvon.simulators.spiking.networks import Recording, SpikingClassifier
+from nonvon.workload import dense_ops_per_sample
 
-__all__ = ["Counts", "CoreMap", "Counter", "fanout_per_core", "population_sizes", "NeuroBench"]
+__all__ = ["Counts", "CoreMap", "Counter", "fanout_per_core", "population_sizes", "NeuroBench",
+           "Conventions", "NONVON_CONVENTIONS", "NEUROBENCH_CONVENTIONS"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Conventions:
+    """How the NeuroBench figures are counted where nonvon's choice differs from NeuroBench
+    2.3.0's (see the module docstring); the defaults are nonvon's.
+
+    Args:
+        readout_in_sparsity: count the non-spiking readout's neuron-steps as silent outputs
+            in activation sparsity.
+        direct_every_step: count a direct-coded first layer's MACs and dense ops at every
+            timestep rather than once per inference.
+    """
+
+    readout_in_sparsity: bool = False
+    direct_every_step: bool = False
+
+
+#: nonvon's own conventions (the default).
+NONVON_CONVENTIONS = Conventions()
+#: The conventions under which nonvon's figures equal the ``neurobench`` package's.
+NEUROBENCH_CONVENTIONS = Conventions(readout_in_sparsity=True, direct_every_step=True)
 
 
 @dataclasses.dataclass
@@ -59,6 +93,8 @@ class Counts:
     synops: int = 0
     effective_macs: int = 0
     dense_ops: int = 0
+    effective_macs_every_step: int = 0  # a direct first layer counted at every step
+    dense_ops_every_step: int = 0       # dense_ops with a direct first layer at every step
     neuron_updates_active: int = 0
     neuron_updates_idle: int = 0
     readout_updates: int = 0
@@ -80,10 +116,17 @@ class Counts:
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
         return self
 
-    def neurobench(self) -> NeuroBench:
+    def neurobench(self, conventions: Conventions = NONVON_CONVENTIONS) -> NeuroBench:
+        """The NeuroBench figures per inference, counted under ``conventions``."""
         n = max(self.samples, 1)
-        sparsity = 1.0 - self.spikes / self.spiking_neuron_steps if self.spiking_neuron_steps else 0.0
-        return NeuroBench(self.synops / n, self.effective_macs / n, self.dense_ops / n, sparsity)
+        steps = self.spiking_neuron_steps + (self.readout_updates if conventions.readout_in_sparsity
+                                             else 0)
+        sparsity = 1.0 - self.spikes / steps if steps else 0.0
+        if conventions.direct_every_step:
+            macs, dense = self.effective_macs_every_step, self.dense_ops_every_step
+        else:
+            macs, dense = self.effective_macs, self.dense_ops
+        return NeuroBench(self.synops / n, macs / n, dense / n, sparsity)
 
 
 def _layer_in_shape(net: SpikingClassifier, i: int) -> tuple[int, ...]:
@@ -217,9 +260,9 @@ class Counter:
                 self.routes.append((has.sum(0).long(), (has * dist).sum(0).long()))
             else:
                 self.routes.append(None)
-            w = layer.weight
-            per_out = w[0].numel()  # in_features, or C_in/groups * kh * kw
-            self.dense_per_step.append(self.sizes[i + 1] * per_out)
+            # every synapse with every real input: a padded convolution's taps on the padding
+            # are not operations
+            self.dense_per_step.append(dense_ops_per_sample(layer, self.in_shapes[i]))
 
     def to(self, device) -> Counter:
         """Move the routing tables, so that recordings are counted where they were made (on a
@@ -239,13 +282,17 @@ class Counter:
             inp = rec.inputs[i]
             if i == 0 and direct:
                 nonzero = (inp[0] != 0).reshape(B, -1).sum(0)             # once per inference
-                c.effective_macs += int((nonzero * self.fanout[0]).sum())
+                macs = int((nonzero * self.fanout[0]).sum())
+                c.effective_macs += macs
+                c.effective_macs_every_step += T * macs
                 c.dense_ops += B * self.dense_per_step[0]
+                c.dense_ops_every_step += T * B * self.dense_per_step[0]
             else:
                 spikes = inp.reshape(T * B, -1).sum(0).round().long()      # per presynaptic neuron
                 synops = int((spikes * self.fanout[i]).sum())
                 c.synops += synops
                 c.dense_ops += T * B * self.dense_per_step[i]
+                c.dense_ops_every_step += T * B * self.dense_per_step[i]
                 packets = hops = 0
                 if self.routes[i] is not None:
                     n_dest, dist = self.routes[i]

@@ -38,8 +38,14 @@ Every prediction's metrics also carry (per inference):
   injected input spikes), per inference; ``spike_driven_input.<kind>`` is the share of it
   that input spikes cause. The rest of the ledger does not change with the spike rate.
 
-After :meth:`~nonvon.Simulator.evaluate`, ``sim.neurobench`` holds the NeuroBench-style
-figures of that run (effective ACs and MACs, dense ops, activation sparsity).
+- the NeuroBench figures (:mod:`nonvon.workload`, :mod:`.counting`): ``effective_acs``,
+  ``effective_macs``, ``dense_ops``, ``activation_sparsity``, ``footprint_bytes`` and
+  ``connection_sparsity``; ``neurobench.<name>`` is what NeuroBench 2.3.0 reports for the
+  same run where its conventions give another value (``counting.NEUROBENCH_CONVENTIONS``).
+
+After :meth:`~nonvon.Simulator.evaluate`, ``sim.neurobench`` holds that run's NeuroBench
+figures under nonvon's conventions, and ``sim.counts.neurobench(conventions)`` recounts them
+under others.
 """
 
 from __future__ import annotations
@@ -67,7 +73,7 @@ from nonvon.energy_models import OpLedger
 from nonvon.errors import ConfigError, DataError
 from nonvon.simulator import Capabilities, Prediction, Simulator
 from nonvon.simulators.spiking.coding import check_unit_interval
-from nonvon.simulators.spiking.counting import Counter, Counts, NeuroBench
+from nonvon.simulators.spiking.counting import NEUROBENCH_CONVENTIONS, Counter, Counts, NeuroBench
 from nonvon.simulators.spiking.networks import (
     LIFConfig,
     LIFOptions,
@@ -78,6 +84,7 @@ from nonvon.simulators.spiking.networks import (
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
 from nonvon.training_memo import training_recipe
+from nonvon.workload import connection_sparsity, footprint_bytes
 
 __all__ = ["SNNConfig", "SpikingSimulator", "SnnMLP", "SnnCNN", "spike_metrics"]
 
@@ -263,7 +270,10 @@ class SpikingSimulator(TorchBacked, Simulator):
         self.counts = counts
         ledger = OpLedger(self._ledger(counts), n_inferences=len(xt),
                           resident_bytes=self.resident_bytes())
-        metrics = self.neurobench.to_dict()
+        metrics = {**self.neurobench.to_dict(), **self.static_metrics()}
+        # the figures NeuroBench 2.3.0 gives the same run, where its conventions differ
+        as_nb = counts.neurobench(NEUROBENCH_CONVENTIONS).to_dict()
+        metrics.update({f"neurobench.{k}": v for k, v in as_nb.items() if v != metrics[k]})
         driven, driven_input = self._spike_driven(counts)
         metrics.update(spike_metrics(counts.spikes, counts.spiking_neuron_steps, driven,
                                      driven_input, len(xt), counts.input_spikes,
@@ -271,6 +281,12 @@ class SpikingSimulator(TorchBacked, Simulator):
         if self._training_shared:  # its fit time leaves the training out
             metrics["training_shared"] = 1.0
         return Prediction(torch.cat(labels).numpy(), ledger, metrics=metrics)
+
+    def static_metrics(self) -> dict[str, float]:
+        """``footprint_bytes`` (fp32 weights and biases) and ``connection_sparsity`` of the
+        network that runs (:mod:`nonvon.workload`)."""
+        return {"footprint_bytes": float(footprint_bytes(self.network)),
+                "connection_sparsity": connection_sparsity(self.network.layers)}
 
     def _populations(self) -> list[int]:
         """Neurons per population, input first (built once per network)."""

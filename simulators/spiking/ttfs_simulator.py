@@ -89,6 +89,7 @@ from nonvon.simulators.spiking.ttfs_training import (
 )
 from nonvon.simulators.torch_backed import TorchBacked
 from nonvon.tasks import Task
+from nonvon.workload import connection_sparsity
 
 __all__ = ["TTFSConfig", "TTFSSimulator", "BrainScaleS2TTFSConfig", "BrainScaleS2TTFS",
            "check_brainscales2", "BSS2_NEURON_CIRCUITS", "BSS2_ROWS_PER_HALF"]
@@ -387,7 +388,9 @@ class TTFSSimulator(TorchBacked, Simulator):
         metrics = {"effective_acs": counts["synops"] / len(x), "effective_macs": 0.0,
                    "dense_ops": float(sum(a * b for a, b in zip(self.network.sizes[:-1],
                                                                 self.network.sizes[1:], strict=True))),
-                   "activation_sparsity": 1.0 - counts["neuron_spikes"] / (n_neurons * len(x))}
+                   "activation_sparsity": 1.0 - counts["neuron_spikes"] / (n_neurons * len(x)),
+                   "footprint_bytes": float(FP32_BYTES * sum(w.numel() for w in self.network.weights)),
+                   "connection_sparsity": connection_sparsity(self.network.weights)}
         driven, driven_input = self._spike_driven(counts)
         metrics.update(spike_metrics(counts["neuron_spikes"], n_neurons * len(x), driven,
                                      driven_input, len(x), counts["input_spikes"],
