@@ -109,8 +109,9 @@ class Simulator(abc.ABC):
     # its class fixes (its model): overriding one is refused, naming the simulator that has it.
     defaults: ClassVar[Mapping[str, Any]] = {}
     fixed: ClassVar[tuple[str, ...]] = ()
-    # Relative cost of one cell of the default config on full MNIST (about seconds alone on
-    # one GPU); runners start the costliest cells first, so that none starts last.
+    # Relative cost of one cell of the default config on full MNIST (about its seconds in the
+    # whole comparison on one H100, 8 workers sharing it: docs/results/mnist-comparison);
+    # runners start the costliest cells first, so that none starts last.
     cost_hint: ClassVar[float] = 1.0
     # Whether fit trains through the run's training memo (nonvon.training_memo.shared_training
     # with ``context.training_memo``): then a fit in another process leaves the weights for

@@ -276,7 +276,7 @@ class GpuMLP(GpuBaseline):
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "mlp"}
     quick: ClassVar[dict] = {"epochs": 5, "hidden": (128,), "batch_size": 32}
-    cost_hint = 20.0  # its fit alone on an H100: 17 to 21 s
+    cost_hint = 20.0  # its training (17 to 21 s alone)
 
 
 class GpuCNN(GpuBaseline):
@@ -285,7 +285,7 @@ class GpuCNN(GpuBaseline):
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "cnn", "epochs": 15, "dropout": 0.3}
     quick: ClassVar[dict] = {"epochs": 3, "channels": (8, 16), "dense": 64, "batch_size": 32}
-    cost_hint = 45.0  # gpu-cnn-int8's fit on an H100 in a 4-worker comparison: 46 s
+    cost_hint = 68.0  # its training
 
 
 # The matched-precision baselines (DESIGN.md 2b): the same networks and training, inferred in

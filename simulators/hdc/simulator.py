@@ -412,12 +412,16 @@ class HDCSimulator(Simulator):
 class HDCProjection(HDCSimulator):
     """HDC with the random-projection encoder (periodic code, 10x10 receptive fields)."""
 
+    cost_hint = 47.0
+
     fixed: ClassVar[tuple[str, ...]] = ("encoder",)
     defaults: ClassVar[dict] = {"encoder": "projection"}
 
 
 class HDCIDLevel(HDCSimulator):
     """HDC with the ID-level (record-based) encoder, 16 levels."""
+
+    cost_hint = 80.0
 
     fixed: ClassVar[tuple[str, ...]] = ("encoder",)
     # ID-level codes share a large common part (every background pixel binds the same
@@ -512,6 +516,8 @@ class HDCLowDim(HDCSimulator):
     and compare operations of :class:`HDCIDLevel`). Inference is the same packed
     XOR + popcount search as :class:`HDCProjection`.
     """
+
+    cost_hint = 50.0
 
     Config = LowDimConfig
     quick: ClassVar[dict] = {"dimensions": 64, "encoder_epochs": 3, "encoder_batch_size": 64}

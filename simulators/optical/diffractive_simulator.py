@@ -168,7 +168,7 @@ class DiffractiveConfig(ChipOptions):
 class DiffractiveOnn(PhotonCurveEvaluation, Simulator):
     """Diffractive deep neural network: passive phase layers, detectors per class (``onn-diffractive``)."""
 
-    cost_hint = 42.0
+    cost_hint = 133.0
     paradigm = "optical"
     Config = DiffractiveConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({

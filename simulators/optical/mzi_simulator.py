@@ -305,7 +305,7 @@ class Chip:
 class MziOnn(PhotonCurveEvaluation, TorchBacked, Simulator):
     """Hybrid MZI-mesh optical neural network with electronic ReLU (``onn-mzi``)."""
 
-    cost_hint = 30.0  # fit alone on an H100 with the CUDA-graph step: 25 s (docs/results/mnist-comparison)
+    cost_hint = 42.0  # 25 s alone with the CUDA-graph step
     paradigm = "optical"
     Config = MziConfig
     quick: ClassVar[dict] = {"hidden": (16,), "n_inputs": 16, "epochs": 4, "batch_size": 32,

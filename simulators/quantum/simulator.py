@@ -244,7 +244,7 @@ class _QuantumBase(Simulator):
 class VQC(_QuantumBase):
     """A variational quantum classifier trained on the JAX statevector simulator."""
 
-    cost_hint = 40.0
+    cost_hint = 68.0
     paradigm = "quantum"
     op_kinds: ClassVar[frozenset[str]] = QPU_KINDS | HOST_KINDS
     chip_boundary_absent: ClassVar[str] = (
@@ -569,6 +569,8 @@ class VQCClassicalTwin(_QuantumBase):
     ``gpu-mlp``'s network is (:class:`~.classical.ClassicalCounter`, batches of
     ``eval_batch_size``, inputs sent in and scores sent back over the host link).
     """
+
+    cost_hint = 16.0
 
     paradigm = "gpu"
     op_kinds: ClassVar[frozenset[str]] = HOST_KINDS

@@ -395,7 +395,7 @@ class Loihi(ChipSimulator):
     ``loihi`` preset's (``chip_timestep``).
     """
 
-    cost_hint = 18.0
+    cost_hint = 31.0
     chip = ChipSpec("loihi", neurons_per_core=1024, cores_per_chip=128, mesh_width=8,
                     axons_per_core=4096, signed_axons=False, max_fan_in=None,
                     weight_bits=(1, 8, 8), decay_bits=12, synapse_bytes_per_core=128 * 1024,
@@ -442,7 +442,7 @@ class SpiNNaker2(ChipSimulator):
     fixed point (an assumption). PE mesh width 8 is a layout assumption for hop counts.
     """
 
-    cost_hint = 16.0
+    cost_hint = 25.0
     chip = ChipSpec("spinnaker2", neurons_per_core=256, cores_per_chip=152, mesh_width=8,
                     axons_per_core=None, signed_axons=False, max_fan_in=None,
                     weight_bits=(1, 16, 16), synapse_bytes_per_core=128 * 1024,

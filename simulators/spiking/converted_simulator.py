@@ -82,7 +82,7 @@ class ConvertConfig:
 class ConvertedSNN(SpikingSimulator):
     """A trained ReLU MLP converted to integrate-and-fire neurons (Rueckauer et al. 2017)."""
 
-    cost_hint = 27.0
+    cost_hint = 19.0
     Config = ConvertConfig
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "batch_size": 32, "timesteps": 32,
                              "norm_samples": 500}

@@ -341,7 +341,7 @@ class SnnMLP(SpikingSimulator):
 
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "mlp"}
-    cost_hint = 14.0
+    cost_hint = 11.0
     quick: ClassVar[dict] = {"hidden": (64,), "epochs": 5, "timesteps": 8, "batch_size": 32, "lr": 5e-3}
 
 
@@ -350,6 +350,6 @@ class SnnCNN(SpikingSimulator):
 
     fixed: ClassVar[tuple[str, ...]] = ("model",)
     defaults: ClassVar[dict] = {"model": "cnn", "timesteps": 6, "coding": "direct", "epochs": 20}
-    cost_hint = 75.0
+    cost_hint = 84.0
     quick: ClassVar[dict] = {"channels": (8,), "dense": 32, "kernel": 3, "epochs": 4, "timesteps": 4,
                              "batch_size": 32, "lr": 5e-3}

@@ -252,7 +252,7 @@ def prepare_inputs(x: np.ndarray, crop: int | None, side: int | None) -> np.ndar
 class TTFSSimulator(TorchBacked, Simulator):
     """A TTFS network on an event-driven digital accelerator (fp32; see the module docstring)."""
 
-    cost_hint = 35.0
+    cost_hint = 137.0
     paradigm = "spiking"
     Config = TTFSConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({"mac_fp32", "mul_fp32", "cmp_fp32", "sram_byte",
@@ -545,7 +545,7 @@ class BrainScaleS2TTFS(TTFSSimulator):
     result's metrics).
     """
 
-    cost_hint = 30.0
+    cost_hint = 93.0
     Config = BrainScaleS2TTFSConfig
     op_kinds: ClassVar[frozenset[str]] = frozenset({"emulation_s"})
     native_presets: ClassVar[tuple[str, ...]] = ("brainscales2",)

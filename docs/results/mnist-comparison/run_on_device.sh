@@ -40,5 +40,8 @@ if [ "${CHECK:-1}" = 1 ] && [ $left -ge 40 ]; then  # the precision check, in wh
   timeout $(( left < 80 ? left : 80 )) python3 docs/results/gpu-precision-check/check.py > $OUT/gpu_check.log 2>&1
   echo "check rc=$? at $(( $(date +%s) - t0 )) s" >> $OUT/gpu_check.log
 fi
-tar czf - -C results mnist-comparison | split -b 15M -d - $OUT/cmp.tgz.part  # files over 16 MiB do not come back
+# the training memo is left behind (the cells hold their weights); files over 16 MiB, or more than 64 MiB in
+# all do not come back
+tar --sort=name --exclude=mnist-comparison/cache/training -cf - -C results mnist-comparison | gzip -n \
+  | split -b 15M -d - $OUT/cmp.tgz.part
 tail -45 $OUT/cmp.log; cat $OUT/env.log; tail -3 $OUT/gpu_check.log 2>/dev/null
