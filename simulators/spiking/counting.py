@@ -23,16 +23,14 @@ Communications 16:1545, 2025) follow from the same counts: effective ACs = synap
 effective MACs as above, dense ops = the synaptic operations of the same network run
 densely (every synapse with every real input at every step; a padded convolution's taps on
 the padding are not operations, as in NeuroBench), activation sparsity = 1 - spikes /
-(spiking neurons x steps). Two choices differ from NeuroBench 2.3.0 on purpose; each is a
-field of :class:`Conventions`, and :data:`NEUROBENCH_CONVENTIONS` gives the package's
-figures exactly (``Counts.neurobench(NEUROBENCH_CONVENTIONS)``):
-
-- ``readout_in_sparsity`` (nonvon: off): the non-spiking readout is left out of activation
-  sparsity. NeuroBench counts every neuron layer of the model, so a readout written as an
-  snnTorch neuron that never fires adds ``n_classes x T`` silent outputs per inference.
-- ``direct_every_step`` (nonvon: off): a direct-coded (analog) first layer is counted once
-  per inference, as its constant current is computed once. NeuroBench calls the layer at
-  every timestep and counts its MACs and dense ops ``T`` times.
+(spiking neurons x steps). Where nonvon's choice differs from NeuroBench 2.3.0's it is a
+field of :class:`~nonvon.workload.Conventions` (re-exported here), and
+:data:`NEUROBENCH_CONVENTIONS` gives the package's figures exactly
+(``Counts.neurobench(NEUROBENCH_CONVENTIONS)``): ``readout_in_sparsity`` (the non-spiking
+readout's silent outputs in activation sparsity), ``direct_every_step`` (a direct-coded
+first layer counted at each of the ``T`` steps rather than once) and
+``acs_from_input_values`` (a direct-coded first layer whose analog input of a batch holds
+only -1, 0 and 1 counted as ACs, not MACs).
 """
 
 from __future__ import annotations
@@ -45,32 +43,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from nonvon.simulators.spiking.networks import Recording, SpikingClassifier
-from nonvon.workload import dense_ops_per_sample
+from nonvon.workload import (
+    NEUROBENCH_CONVENTIONS,
+    NONVON_CONVENTIONS,
+    Conventions,
+    dense_ops_per_sample,
+    spike_valued,
+)
 
 __all__ = ["Counts", "CoreMap", "Counter", "fanout_per_core", "population_sizes", "NeuroBench",
            "Conventions", "NONVON_CONVENTIONS", "NEUROBENCH_CONVENTIONS"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Conventions:
-    """How the NeuroBench figures are counted where nonvon's choice differs from NeuroBench
-    2.3.0's (see the module docstring); the defaults are nonvon's.
-
-    Args:
-        readout_in_sparsity: count the non-spiking readout's neuron-steps as silent outputs
-            in activation sparsity.
-        direct_every_step: count a direct-coded first layer's MACs and dense ops at every
-            timestep rather than once per inference.
-    """
-
-    readout_in_sparsity: bool = False
-    direct_every_step: bool = False
-
-
-#: nonvon's own conventions (the default).
-NONVON_CONVENTIONS = Conventions()
-#: The conventions under which nonvon's figures equal the ``neurobench`` package's.
-NEUROBENCH_CONVENTIONS = Conventions(readout_in_sparsity=True, direct_every_step=True)
 
 
 @dataclasses.dataclass
@@ -95,6 +77,8 @@ class Counts:
     dense_ops: int = 0
     effective_macs_every_step: int = 0  # a direct first layer counted at every step
     dense_ops_every_step: int = 0       # dense_ops with a direct first layer at every step
+    spike_valued_macs: int = 0          # the part of effective_macs whose input held only -1, 0, 1
+    spike_valued_macs_every_step: int = 0  # the same part of effective_macs_every_step
     neuron_updates_active: int = 0
     neuron_updates_idle: int = 0
     readout_updates: int = 0
@@ -124,9 +108,13 @@ class Counts:
         sparsity = 1.0 - self.spikes / steps if steps else 0.0
         if conventions.direct_every_step:
             macs, dense = self.effective_macs_every_step, self.dense_ops_every_step
+            as_acs = self.spike_valued_macs_every_step
         else:
-            macs, dense = self.effective_macs, self.dense_ops
-        return NeuroBench(self.synops / n, macs / n, dense / n, sparsity)
+            macs, dense, as_acs = self.effective_macs, self.dense_ops, self.spike_valued_macs
+        acs = self.synops
+        if conventions.acs_from_input_values:
+            acs, macs = acs + as_acs, macs - as_acs
+        return NeuroBench(acs / n, macs / n, dense / n, sparsity)
 
 
 def _layer_in_shape(net: SpikingClassifier, i: int) -> tuple[int, ...]:
@@ -285,6 +273,9 @@ class Counter:
                 macs = int((nonzero * self.fanout[0]).sum())
                 c.effective_macs += macs
                 c.effective_macs_every_step += T * macs
+                if spike_valued(inp[0]):  # NeuroBench's ACs (Conventions.acs_from_input_values)
+                    c.spike_valued_macs += macs
+                    c.spike_valued_macs_every_step += T * macs
                 c.dense_ops += B * self.dense_per_step[0]
                 c.dense_ops_every_step += T * B * self.dense_per_step[0]
             else:
