@@ -17,6 +17,16 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def _png_figures_only(request, monkeypatch):
+    """Reports in tests draw their figures as PNG only: the SVG and PDF copies cost more than
+    the PNG and are checked where they are the subject (``vector_figures`` marker)."""
+    if request.node.get_closest_marker("vector_figures") is None:
+        import nonvon.report
+
+        monkeypatch.setattr(nonvon.report, "_VECTOR_FORMATS", {})
+
+
 @pytest.fixture(scope="session")
 def reg():
     return registry()

@@ -74,6 +74,7 @@ def test_csv_has_config_and_seed_columns(rows):
     assert json.loads(table[0]["config"]) == {"hidden": [64]}
 
 
+@pytest.mark.vector_figures
 def test_report_shows_configs_seeds_mean_sd_error_bars_svg_and_pdf(rows, tmp_path, monkeypatch):
     from matplotlib.axes import Axes
 
@@ -112,6 +113,7 @@ def test_report_shows_configs_seeds_mean_sd_error_bars_svg_and_pdf(rows, tmp_pat
     assert "hidden=256" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.vector_figures
 def test_vector_figures_are_the_same_bytes_when_drawn_again():
     """Rerunning a report must not churn its committed SVG and PDF files."""
     first, second = report._empty_png("drawn twice"), report._empty_png("drawn twice")
